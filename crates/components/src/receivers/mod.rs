@@ -1,0 +1,3 @@
+//! Receivers: where telemetry enters a pipeline.
+
+pub mod telemetry_api;

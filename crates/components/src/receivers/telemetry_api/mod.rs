@@ -1,0 +1,1 @@
+//! The Telemetry API receiver (being built).

@@ -1,0 +1,1 @@
+//! The lambdatel extension (being built).

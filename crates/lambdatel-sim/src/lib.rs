@@ -1,0 +1,1 @@
+//! The Lambda simulator (being built).
