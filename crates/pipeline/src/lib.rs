@@ -8,7 +8,7 @@ mod signals;
 pub use opentelemetry_proto::tonic::{
     common::v1 as common, logs::v1 as logs, metrics::v1 as metrics, resource::v1 as resource, trace::v1 as trace,
 };
-pub use signals::{SignalKind, Signals};
+pub use signals::{data_point_count, log_count, span_count, take_front, Signal, Signals, SIGNALS};
 
 /// A synchronous, CPU-only transformation of signal batches.
 ///

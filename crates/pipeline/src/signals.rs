@@ -6,31 +6,10 @@ use opentelemetry_proto::tonic::{
     trace::v1::ResourceSpans,
 };
 
-/// The three OpenTelemetry signals, named as in the Collector's `service.pipelines` keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SignalKind {
-    Traces,
-    Metrics,
-    Logs,
-}
+pub use lambdatel_config::Signal;
 
-impl SignalKind {
-    pub const ALL: [SignalKind; 3] = [SignalKind::Traces, SignalKind::Metrics, SignalKind::Logs];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignalKind::Traces => "traces",
-            SignalKind::Metrics => "metrics",
-            SignalKind::Logs => "logs",
-        }
-    }
-}
-
-impl std::fmt::Display for SignalKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Every signal, in the order pipelines are listed.
+pub const SIGNALS: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
 
 /// Spans, metrics and logs produced together (for example from one Telemetry API batch).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,11 +44,11 @@ impl Signals {
     }
 
     /// The number of items (spans, data points or log records) of one signal.
-    pub fn count(&self, kind: SignalKind) -> usize {
+    pub fn count(&self, kind: Signal) -> usize {
         match kind {
-            SignalKind::Traces => self.span_count(),
-            SignalKind::Metrics => self.data_point_count(),
-            SignalKind::Logs => self.log_count(),
+            Signal::Traces => self.span_count(),
+            Signal::Metrics => self.data_point_count(),
+            Signal::Logs => self.log_count(),
         }
     }
 }
@@ -97,4 +76,120 @@ pub fn data_point_count(metrics: &[ResourceMetrics]) -> usize {
             None => 0,
         })
         .sum()
+}
+
+/// Removes up to `n` of the oldest items of one signal and returns them (in order), leaving the rest.
+///
+/// Used both to cut export requests to a size bound and to drop the oldest data when a queue is full.
+pub fn take_front(signals: &mut Signals, kind: Signal, n: usize) -> Signals {
+    let mut taken = Signals::default();
+    match kind {
+        Signal::Traces => {
+            taken.spans = take_groups(&mut signals.spans, n, |r| &mut r.scope_spans, |s| &mut s.spans);
+        }
+        Signal::Metrics => {
+            // A metric's data points stay together: cutting inside one would split its identity.
+            taken.metrics = take_groups(&mut signals.metrics, n, |r| &mut r.scope_metrics, |s| &mut s.metrics);
+        }
+        Signal::Logs => {
+            taken.logs = take_groups(&mut signals.logs, n, |r| &mut r.scope_logs, |s| &mut s.log_records);
+        }
+    }
+    taken
+}
+
+/// Moves the first `n` leaf items (spans, metrics, log records) out of nested resource/scope groups,
+/// cloning a group's envelope (resource, scope) only when the group is split.
+fn take_groups<R: Clone, S: Clone, I>(
+    groups: &mut Vec<R>,
+    mut n: usize,
+    scopes: impl Fn(&mut R) -> &mut Vec<S>,
+    items: impl Fn(&mut S) -> &mut Vec<I>,
+) -> Vec<R> {
+    let mut out = Vec::new();
+    while n > 0 && !groups.is_empty() {
+        let total: usize = scopes(&mut groups[0]).iter_mut().map(|s| items(s).len()).sum();
+        if total <= n {
+            n -= total;
+            out.push(groups.remove(0));
+            continue;
+        }
+        // Split the first group: an envelope copy with the first n items goes out.
+        let first = &mut groups[0];
+        let mut head_scopes = Vec::new();
+        let group_scopes = scopes(first);
+        while n > 0 {
+            let len = items(&mut group_scopes[0]).len();
+            if len <= n {
+                n -= len;
+                head_scopes.push(group_scopes.remove(0));
+            } else {
+                let mut head = clone_envelope(&mut group_scopes[0], &items);
+                *items(&mut head) = items(&mut group_scopes[0]).drain(..n).collect();
+                head_scopes.push(head);
+                n = 0;
+            }
+        }
+        let mut head = clone_envelope(first, &scopes);
+        *scopes(&mut head) = head_scopes;
+        out.push(head);
+    }
+    out
+}
+
+/// Copies a group without its children (the copy's children vector is empty).
+fn clone_envelope<T: Clone, C>(group: &mut T, children: &impl Fn(&mut T) -> &mut Vec<C>) -> T {
+    let taken = std::mem::take(children(group));
+    let copy = group.clone();
+    *children(group) = taken;
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ScopeLogs};
+
+    fn logs(groups: &[&[&[u64]]]) -> Signals {
+        Signals {
+            logs: groups
+                .iter()
+                .map(|scopes| ResourceLogs {
+                    scope_logs: scopes
+                        .iter()
+                        .map(|records| ScopeLogs {
+                            log_records: records
+                                .iter()
+                                .map(|t| LogRecord { time_unix_nano: *t, ..Default::default() })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn times(signals: &Signals) -> Vec<Vec<Vec<u64>>> {
+        signals
+            .logs
+            .iter()
+            .map(|r| r.scope_logs.iter().map(|s| s.log_records.iter().map(|l| l.time_unix_nano).collect()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn take_front_splits_groups_in_order() {
+        let mut all = logs(&[&[&[1, 2], &[3]], &[&[4, 5, 6]]]);
+        let head = take_front(&mut all, Signal::Logs, 4);
+        assert_eq!(times(&head), vec![vec![vec![1, 2], vec![3]], vec![vec![4]]]);
+        assert_eq!(times(&all), vec![vec![vec![5, 6]]]);
+        assert_eq!(head.log_count() + all.log_count(), 6);
+        let rest = take_front(&mut all, Signal::Logs, 10);
+        assert_eq!(rest.log_count(), 2);
+        assert!(all.is_empty());
+        assert!(take_front(&mut all, Signal::Logs, 3).is_empty());
+    }
 }
