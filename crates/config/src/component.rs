@@ -22,18 +22,8 @@ pub struct ComponentConfig {
 }
 
 impl ComponentConfig {
-    pub(crate) fn new(
-        node: Option<Node>,
-        key_path: String,
-        mark: Option<Mark>,
-        source: Option<String>,
-    ) -> Self {
-        ComponentConfig {
-            node,
-            key_path,
-            mark,
-            source,
-        }
+    pub(crate) fn new(node: Option<Node>, key_path: String, mark: Option<Mark>, source: Option<String>) -> Self {
+        ComponentConfig { node, key_path, mark, source }
     }
 
     /// The key path of the component, e.g. `exporters.otlp/honeycomb`.
@@ -61,9 +51,7 @@ impl ComponentConfig {
 
     /// The settings as JSON (after `${env:...}` expansion); `null` when there are none.
     pub fn to_json(&self) -> serde_json::Value {
-        self.node
-            .as_ref()
-            .map_or(serde_json::Value::Null, Node::to_json)
+        self.node.as_ref().map_or(serde_json::Value::Null, Node::to_json)
     }
 
     /// Deserializes the settings into the component's `Config` type.
@@ -72,29 +60,33 @@ impl ComponentConfig {
     /// YAML keep their defaults when `T` uses `#[serde(default)]`, and unknown keys are errors
     /// when `T` uses `#[serde(deny_unknown_fields)]`. Errors name the full key path (e.g.
     /// `receivers.otlp.protocols.grpc.endpoint`) and the line of the offending key.
+    ///
+    /// A value that came from a whole `${env:...}` reference is typed (`port: ${env:PORT}` is a
+    /// number), but a field that wants a string still gets the variable's text, as in the
+    /// Collector: `api_key: ${env:KEY}` works when `KEY` happens to be `12345`.
     pub fn deserialize<T: DeserializeOwned + Default>(&self) -> Result<T, ConfigError> {
         let Some(node) = &self.node else {
             return Ok(T::default());
         };
-        serde_path_to_error::deserialize::<_, T>(node.to_json()).map_err(|err| {
-            let mut segments: Vec<PathPart> = err
-                .path()
-                .iter()
-                .filter_map(|segment| match segment {
-                    Segment::Map { key } => Some(PathPart::Key(key.clone())),
-                    Segment::Seq { index } => Some(PathPart::Index(*index)),
-                    Segment::Enum { .. } | Segment::Unknown => None,
-                })
-                .collect();
-            let message = err.into_inner().to_string();
-            // serde reports an unknown key at its parent; point at the key itself.
-            if let Some(key) = unknown_field(&message) {
-                if !matches!(segments.last(), Some(PathPart::Key(last)) if last == key) {
-                    segments.push(PathPart::Key(key.to_owned()));
-                }
+        let mut failure = match attempt::<T>(node) {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        // Retry with the failing env-typed value read as text. Each retry turns one typed
+        // value into text, so this ends; a retry failing at the same place keeps that place's
+        // first error (e.g. "expected u16" rather than "expected u16, found a string").
+        let mut work = node.clone();
+        loop {
+            let Some(typed) = env_typed_at(&mut work, &failure.0) else {
+                return Err(self.error_at_parts(&failure.0, failure.1));
+            };
+            *typed = false;
+            match attempt::<T>(&work) {
+                Ok(value) => return Ok(value),
+                Err(next) if next.0 == failure.0 => return Err(self.error_at_parts(&failure.0, failure.1)),
+                Err(next) => failure = next,
             }
-            self.error_at_parts(&segments, message)
-        })
+        }
     }
 
     /// An error about the component as a whole (e.g. from its own `validate`), located at its key.
@@ -133,13 +125,9 @@ impl ComponentConfig {
         for part in parts {
             let next = match (part, node) {
                 (PathPart::Key(key), Some(n)) => n.get(key).map(|(k, v)| (k.mark, v)),
-                (
-                    PathPart::Index(i),
-                    Some(Node {
-                        value: NodeValue::Seq(items),
-                        ..
-                    }),
-                ) => items.get(*i).map(|item| (item.mark, item)),
+                (PathPart::Index(i), Some(Node { value: NodeValue::Seq(items), .. })) => {
+                    items.get(*i).map(|item| (item.mark, item))
+                }
                 _ => None,
             };
             match next {
@@ -157,6 +145,47 @@ impl ComponentConfig {
             column: mark.map(|m| m.col),
             message,
         }
+    }
+}
+
+/// One deserialization attempt; on failure, where (in YAML terms) and why.
+fn attempt<T: DeserializeOwned>(node: &Node) -> Result<T, (Vec<PathPart>, String)> {
+    serde_path_to_error::deserialize::<_, T>(node.to_json()).map_err(|err| {
+        let mut parts: Vec<PathPart> = err
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Map { key } => Some(PathPart::Key(key.clone())),
+                Segment::Seq { index } => Some(PathPart::Index(*index)),
+                Segment::Enum { .. } | Segment::Unknown => None,
+            })
+            .collect();
+        let message = err.into_inner().to_string();
+        // serde reports an unknown key at its parent; point at the key itself.
+        if let Some(key) = unknown_field(&message) {
+            if !matches!(parts.last(), Some(PathPart::Key(last)) if last == key) {
+                parts.push(PathPart::Key(key.to_owned()));
+            }
+        }
+        (parts, message)
+    })
+}
+
+/// The `typed` flag of the scalar at `parts`, if it is a typed value from a whole env reference.
+fn env_typed_at<'a>(node: &'a mut Node, parts: &[PathPart]) -> Option<&'a mut bool> {
+    let mut node = node;
+    for part in parts {
+        node = match (part, &mut node.value) {
+            (PathPart::Key(key), NodeValue::Map(entries)) => {
+                entries.iter_mut().find(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v)?
+            }
+            (PathPart::Index(i), NodeValue::Seq(items)) => items.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    match &mut node.value {
+        NodeValue::Scalar { typed, from_env: true, .. } if *typed => Some(typed),
+        _ => None,
     }
 }
 
@@ -226,12 +255,7 @@ mod tests {
 
     impl Default for Sample {
         fn default() -> Self {
-            Sample {
-                protocols: Protocols::default(),
-                headers: Vec::new(),
-                port: 4317,
-                timeout: Duration::from_secs(5),
-            }
+            Sample { protocols: Protocols::default(), headers: Vec::new(), port: 4317, timeout: Duration::from_secs(5) }
         }
     }
 
@@ -240,17 +264,8 @@ mod tests {
         let text = format!("otlp:\n{settings}");
         let root = load(&text).unwrap().unwrap();
         let (key, value) = root.get("otlp").unwrap();
-        let node = if value.is_null() {
-            None
-        } else {
-            Some(value.clone())
-        };
-        ComponentConfig::new(
-            node,
-            "receivers.otlp".into(),
-            Some(key.mark),
-            Some("c.yaml".into()),
-        )
+        let node = if value.is_null() { None } else { Some(value.clone()) };
+        ComponentConfig::new(node, "receivers.otlp".into(), Some(key.mark), Some("c.yaml".into()))
     }
 
     #[test]
@@ -265,20 +280,13 @@ mod tests {
 
     #[test]
     fn yaml_overlays_defaults() {
-        let c = component(
-            "  port: 9\n  protocols:\n    grpc:\n      endpoint: x:1\n  timeout: 250ms\n",
-        );
+        let c = component("  port: 9\n  protocols:\n    grpc:\n      endpoint: x:1\n  timeout: 250ms\n");
         assert!(!c.is_empty());
         let s: Sample = c.deserialize().unwrap();
         assert_eq!(
             s,
             Sample {
-                protocols: Protocols {
-                    grpc: Some(Grpc {
-                        endpoint: "x:1".into(),
-                        max_recv_msg_size_mib: 0
-                    })
-                },
+                protocols: Protocols { grpc: Some(Grpc { endpoint: "x:1".into(), max_recv_msg_size_mib: 0 }) },
                 headers: vec![],
                 port: 9,
                 timeout: Duration::from_millis(250),
@@ -288,8 +296,7 @@ mod tests {
 
     #[test]
     fn type_errors_name_path_and_line() {
-        let c =
-            component("  port: 9\n  protocols:\n    grpc:\n      max_recv_msg_size_mib: lots\n");
+        let c = component("  port: 9\n  protocols:\n    grpc:\n      max_recv_msg_size_mib: lots\n");
         assert_eq!(
             c.deserialize::<Sample>().unwrap_err().to_string(),
             "c.yaml:5:7: receivers.otlp.protocols.grpc.max_recv_msg_size_mib: invalid type: string \"lots\", expected u32"
@@ -337,10 +344,7 @@ mod tests {
     #[test]
     fn component_errors_point_at_keys() {
         let c = component("  port: 9\n  headers:\n    - a\n    - b\n");
-        assert_eq!(
-            c.error("needs an endpoint").to_string(),
-            "c.yaml:1:1: receivers.otlp: needs an endpoint"
-        );
+        assert_eq!(c.error("needs an endpoint").to_string(), "c.yaml:1:1: receivers.otlp: needs an endpoint");
         assert_eq!(
             c.error_at("port", "port 9 is reserved").to_string(),
             "c.yaml:2:3: receivers.otlp.port: port 9 is reserved"
@@ -354,10 +358,7 @@ mod tests {
             c.error_at("protocols.grpc.endpoint", "missing").to_string(),
             "c.yaml:1:1: receivers.otlp.protocols.grpc.endpoint: missing"
         );
-        assert_eq!(
-            c.error_at("headers[7]", "x").to_string(),
-            "c.yaml:3:3: receivers.otlp.headers[7]: x"
-        );
+        assert_eq!(c.error_at("headers[7]", "x").to_string(), "c.yaml:3:3: receivers.otlp.headers[7]: x");
     }
 
     #[test]

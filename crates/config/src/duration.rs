@@ -19,14 +19,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     let mut total_nanos: u128 = 0;
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let number = &rest[..number_len];
         rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let unit_nanos: u128 = match unit {
@@ -37,21 +33,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
             "" => return Err(invalid("a unit is missing; use ns, us, ms, s, m or h")),
-            other => {
-                return Err(invalid(&format!(
-                    "unknown unit \"{other}\"; use ns, us, ms, s, m or h"
-                )))
-            }
+            other => return Err(invalid(&format!("unknown unit \"{other}\"; use ns, us, ms, s, m or h"))),
         };
         let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
         if (whole.is_empty() && frac.is_empty()) || frac.contains('.') {
             return Err(invalid(&format!("\"{number}\" is not a number")));
         }
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| invalid("it is too large"))?
-        };
+        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid("it is too large"))? };
         // Exact fixed-point arithmetic on the fraction: avoids float rounding (e.g. 1.1s).
         let mut frac_nanos: u128 = 0;
         let mut scale = unit_nanos;
@@ -65,8 +53,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .and_then(|n| n.checked_add(total_nanos))
             .ok_or_else(|| invalid("it is too large"))?;
     }
-    let secs =
-        u64::try_from(total_nanos / 1_000_000_000).map_err(|_| invalid("it is too large"))?;
+    let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| invalid("it is too large"))?;
     Ok(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
 }
 
@@ -177,18 +164,9 @@ mod tests {
             parse_duration("5d"),
             Err("invalid duration \"5d\": unknown unit \"d\"; use ns, us, ms, s, m or h".into())
         );
-        assert_eq!(
-            parse_duration("-1s"),
-            Err("invalid duration \"-1s\": it must not be negative".into())
-        );
-        assert_eq!(
-            parse_duration("s"),
-            Err("invalid duration \"s\": \"\" is not a number".into())
-        );
-        assert_eq!(
-            parse_duration("1.2.3s"),
-            Err("invalid duration \"1.2.3s\": \"1.2.3\" is not a number".into())
-        );
+        assert_eq!(parse_duration("-1s"), Err("invalid duration \"-1s\": it must not be negative".into()));
+        assert_eq!(parse_duration("s"), Err("invalid duration \"s\": \"\" is not a number".into()));
+        assert_eq!(parse_duration("1.2.3s"), Err("invalid duration \"1.2.3s\": \"1.2.3\" is not a number".into()));
         assert_eq!(
             parse_duration("99999999999999999999999h"),
             Err("invalid duration \"99999999999999999999999h\": it is too large".into())
@@ -225,15 +203,9 @@ mod tests {
         assert_eq!(t.timeout, Duration::from_millis(250));
         assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"timeout":"250ms"}"#);
         let e = serde_json::from_value::<WithTimeout>(json!({"timeout": "5x"})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid duration \"5x\": unknown unit \"x\"; use ns, us, ms, s, m or h"
-        );
+        assert_eq!(e.to_string(), "invalid duration \"5x\": unknown unit \"x\"; use ns, us, ms, s, m or h");
         let e = serde_json::from_value::<WithTimeout>(json!({"timeout": -5})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid duration -5: it must not be negative"
-        );
+        assert_eq!(e.to_string(), "invalid duration -5: it must not be negative");
         let e = serde_json::from_value::<WithTimeout>(json!({"timeout": true})).unwrap_err();
         assert_eq!(
             e.to_string(),

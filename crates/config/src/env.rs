@@ -36,9 +36,7 @@ pub(crate) fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
             let Some(end) = body.find('}') else {
-                return Err(format!(
-                    "unclosed \"${{\" in \"{text}\"; write \"$$\" for a literal \"$\""
-                ));
+                return Err(format!("unclosed \"${{\" in \"{text}\"; write \"$$\" for a literal \"$\""));
             };
             let reference = &body[..end];
             out.push_str(&resolve(reference, env, &mut unset)?);
@@ -52,19 +50,10 @@ pub(crate) fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result
         }
     }
     out.push_str(rest);
-    Ok(Expanded {
-        text: out,
-        references,
-        whole_reference,
-        unset,
-    })
+    Ok(Expanded { text: out, references, whole_reference, unset })
 }
 
-fn resolve(
-    reference: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    unset: &mut Vec<String>,
-) -> Result<String, String> {
+fn resolve(reference: &str, env: &dyn Fn(&str) -> Option<String>, unset: &mut Vec<String>) -> Result<String, String> {
     let spec = match reference.split_once(':') {
         // `NAME:-default` is a bare reference with a default, not a provider called NAME.
         Some((scheme, rest)) if !rest.starts_with('-') => {
@@ -144,10 +133,7 @@ mod tests {
 
     #[test]
     fn references_inside_strings() {
-        assert_eq!(
-            ok("https://${env:HOST}:${env:PORT}/v1"),
-            expanded("https://example.com:4317/v1", 2, false, &[])
-        );
+        assert_eq!(ok("https://${env:HOST}:${env:PORT}/v1"), expanded("https://example.com:4317/v1", 2, false, &[]));
         assert_eq!(ok("${PORT}${PORT}"), expanded("43174317", 2, false, &[]));
         assert_eq!(ok("x${PORT}"), expanded("x4317", 1, false, &[]));
         assert_eq!(ok("${PORT}x"), expanded("4317x", 1, false, &[]));

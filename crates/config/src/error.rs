@@ -76,47 +76,22 @@ impl From<ConfigError> for ConfigErrors {
 mod tests {
     use super::*;
 
-    fn err(
-        file: Option<&str>,
-        path: &str,
-        line: Option<usize>,
-        column: Option<usize>,
-    ) -> ConfigError {
-        ConfigError {
-            file: file.map(str::to_owned),
-            path: path.to_owned(),
-            line,
-            column,
-            message: "bad".to_owned(),
-        }
+    fn err(file: Option<&str>, path: &str, line: Option<usize>, column: Option<usize>) -> ConfigError {
+        ConfigError { file: file.map(str::to_owned), path: path.to_owned(), line, column, message: "bad".to_owned() }
     }
 
     #[test]
     fn display_leaves_out_unknown_parts() {
-        assert_eq!(
-            err(Some("c.yaml"), "a.b", Some(3), Some(7)).to_string(),
-            "c.yaml:3:7: a.b: bad"
-        );
-        assert_eq!(
-            err(Some("c.yaml"), "a.b", Some(3), None).to_string(),
-            "c.yaml:3: a.b: bad"
-        );
-        assert_eq!(
-            err(Some("c.yaml"), "", None, None).to_string(),
-            "c.yaml: bad"
-        );
-        assert_eq!(
-            err(None, "a", Some(1), Some(1)).to_string(),
-            "<config>:1:1: a: bad"
-        );
+        assert_eq!(err(Some("c.yaml"), "a.b", Some(3), Some(7)).to_string(), "c.yaml:3:7: a.b: bad");
+        assert_eq!(err(Some("c.yaml"), "a.b", Some(3), None).to_string(), "c.yaml:3: a.b: bad");
+        assert_eq!(err(Some("c.yaml"), "", None, None).to_string(), "c.yaml: bad");
+        assert_eq!(err(None, "a", Some(1), Some(1)).to_string(), "<config>:1:1: a: bad");
     }
 
     #[test]
     fn errors_display_one_per_line() {
-        let errors = ConfigErrors(vec![
-            err(Some("c.yaml"), "a", Some(1), Some(1)),
-            err(Some("c.yaml"), "b", Some(2), Some(3)),
-        ]);
+        let errors =
+            ConfigErrors(vec![err(Some("c.yaml"), "a", Some(1), Some(1)), err(Some("c.yaml"), "b", Some(2), Some(3))]);
         assert_eq!(errors.to_string(), "c.yaml:1:1: a: bad\nc.yaml:2:3: b: bad");
         assert_eq!(errors.errors().len(), 2);
     }

@@ -23,10 +23,7 @@ impl ComponentId {
     pub(crate) fn parse_as(text: &str, noun: &str) -> Result<Self, String> {
         let (type_name, name) = split_id(text, noun)?;
         validate_type(text, type_name, noun)?;
-        Ok(ComponentId {
-            type_name: type_name.to_owned(),
-            name: name.map(str::to_owned),
-        })
+        Ok(ComponentId { type_name: type_name.to_owned(), name: name.map(str::to_owned) })
     }
 }
 
@@ -89,16 +86,9 @@ impl PipelineId {
             "traces" => Signal::Traces,
             "metrics" => Signal::Metrics,
             "logs" => Signal::Logs,
-            other => {
-                return Err(format!(
-                    "unknown pipeline type \"{other}\"; expected traces, metrics or logs"
-                ))
-            }
+            other => return Err(format!("unknown pipeline type \"{other}\"; expected traces, metrics or logs")),
         };
-        Ok(PipelineId {
-            signal,
-            name: name.map(str::to_owned),
-        })
+        Ok(PipelineId { signal, name: name.map(str::to_owned) })
     }
 }
 
@@ -128,14 +118,10 @@ fn write_id(f: &mut fmt::Formatter<'_>, type_name: &str, name: Option<&str>) -> 
 fn split_id<'a>(text: &'a str, noun: &str) -> Result<(&'a str, Option<&'a str>), String> {
     match text.split_once('/') {
         None => Ok((text, None)),
-        Some((_, "")) => Err(format!(
-            "invalid {noun} \"{text}\": the name after \"/\" must not be empty"
+        Some((_, "")) => Err(format!("invalid {noun} \"{text}\": the name after \"/\" must not be empty")),
+        Some((_, name)) if name.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(format!(
+            "invalid {noun} \"{text}\": the name after \"/\" must not contain spaces or control characters"
         )),
-        Some((_, name)) if name.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-            Err(format!(
-                "invalid {noun} \"{text}\": the name after \"/\" must not contain spaces or control characters"
-            ))
-        }
         Some((type_name, name)) => Ok((type_name, Some(name))),
     }
 }
@@ -160,13 +146,7 @@ mod tests {
     #[test]
     fn component_ids_parse_and_display() {
         let id = ComponentId::parse("otlp").unwrap();
-        assert_eq!(
-            id,
-            ComponentId {
-                type_name: "otlp".into(),
-                name: None
-            }
-        );
+        assert_eq!(id, ComponentId { type_name: "otlp".into(), name: None });
         assert_eq!(id.to_string(), "otlp");
         let id: ComponentId = "otlp/honeycomb".parse().unwrap();
         assert_eq!(id.type_name, "otlp");
@@ -180,14 +160,8 @@ mod tests {
 
     #[test]
     fn component_id_errors() {
-        assert_eq!(
-            ComponentId::parse("").unwrap_err(),
-            "invalid id \"\": the type must not be empty"
-        );
-        assert_eq!(
-            ComponentId::parse("/x").unwrap_err(),
-            "invalid id \"/x\": the type must not be empty"
-        );
+        assert_eq!(ComponentId::parse("").unwrap_err(), "invalid id \"\": the type must not be empty");
+        assert_eq!(ComponentId::parse("/x").unwrap_err(), "invalid id \"/x\": the type must not be empty");
         assert_eq!(
             ComponentId::parse("otlp/").unwrap_err(),
             "invalid id \"otlp/\": the name after \"/\" must not be empty"
@@ -208,10 +182,8 @@ mod tests {
 
     #[test]
     fn ids_order_by_type_then_name() {
-        let mut ids: Vec<ComponentId> = ["otlp/b", "debug", "otlp", "otlp/a"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let mut ids: Vec<ComponentId> =
+            ["otlp/b", "debug", "otlp", "otlp/a"].iter().map(|s| s.parse().unwrap()).collect();
         ids.sort();
         let shown: Vec<String> = ids.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["debug", "otlp", "otlp/a", "otlp/b"]);
@@ -219,13 +191,7 @@ mod tests {
 
     #[test]
     fn pipeline_ids() {
-        assert_eq!(
-            PipelineId::parse("traces").unwrap(),
-            PipelineId {
-                signal: Signal::Traces,
-                name: None
-            }
-        );
+        assert_eq!(PipelineId::parse("traces").unwrap(), PipelineId { signal: Signal::Traces, name: None });
         let id = PipelineId::parse("logs/audit").unwrap();
         assert_eq!(id.signal, Signal::Logs);
         assert_eq!(id.to_string(), "logs/audit");

@@ -17,6 +17,8 @@
 //! stays the empty string rather than null. A scalar with a reference inside other text
 //! (`endpoint: host:${env:PORT}`) is always a string. Keys are never expanded.
 
+#![warn(missing_docs)]
+
 mod component;
 mod duration;
 mod env;
@@ -70,24 +72,12 @@ pub struct PipelineConfig {
 /// `source` names the file in errors and warnings; `env` looks up environment variables (pass
 /// `&|name| std::env::var(name).ok()` for the process environment). All problems found are
 /// returned together, sorted by position.
-pub fn parse(
-    yaml: &str,
-    source: Option<&str>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigErrors> {
-    let mut ctx = Ctx {
-        source: source.map(str::to_owned),
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+pub fn parse(yaml: &str, source: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let mut ctx = Ctx { source: source.map(str::to_owned), errors: Vec::new(), warnings: Vec::new() };
     let mut root = match yaml::load(yaml) {
         Ok(Some(root)) => root,
         Ok(None) => {
-            ctx.error(
-                "",
-                None,
-                "the configuration is empty; it needs receivers, exporters and service.pipelines",
-            );
+            ctx.error("", None, "the configuration is empty; it needs receivers, exporters and service.pipelines");
             return Err(ConfigErrors(ctx.errors));
         }
         Err(e) => {
@@ -103,17 +93,13 @@ pub fn parse(
         Ok(config)
     } else {
         // Stable sort: errors without a line keep their order after located ones.
-        ctx.errors
-            .sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+        ctx.errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
         Err(ConfigErrors(ctx.errors))
     }
 }
 
 /// Reads and parses a configuration file; errors name the file as given in `path`.
-pub fn load_file(
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigErrors> {
+pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let name = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, Some(&name), env),
@@ -168,7 +154,7 @@ fn join(path: &str, key: &str) -> String {
 fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>, ctx: &mut Ctx) {
     let mark = node.mark;
     match &mut node.value {
-        NodeValue::Scalar { text, typed } => {
+        NodeValue::Scalar { text, typed, from_env } => {
             if !text.contains('$') {
                 return;
             }
@@ -178,14 +164,12 @@ fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>
                         ctx.warn(
                             path,
                             Some(mark),
-                            format!(
-                                "environment variable \"{name}\" is not set; using an empty string"
-                            ),
+                            format!("environment variable \"{name}\" is not set; using an empty string"),
                         );
                     }
-                    *typed = *typed
-                        && (expanded.references == 0
-                            || (expanded.whole_reference && !expanded.text.is_empty()));
+                    *typed =
+                        *typed && (expanded.references == 0 || (expanded.whole_reference && !expanded.text.is_empty()));
+                    *from_env = *typed && expanded.whole_reference;
                     *text = expanded.text;
                 }
                 Err(message) => ctx.error(path, Some(mark), message),
@@ -200,11 +184,7 @@ fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>
             let mut seen = BTreeSet::new();
             for (key, value) in entries.iter_mut() {
                 let Some(key_text) = key.as_text().map(str::to_owned) else {
-                    ctx.error(
-                        path,
-                        Some(key.mark),
-                        format!("map keys must be strings, found {}", key.kind()),
-                    );
+                    ctx.error(path, Some(key.mark), format!("map keys must be strings, found {}", key.kind()));
                     continue;
                 };
                 let child = join(path, &key_text);
@@ -222,11 +202,7 @@ fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>
 }
 
 /// Component sections in the order they are checked and reported.
-const SECTIONS: [(&str, &str); 3] = [
-    ("receivers", "receiver"),
-    ("processors", "processor"),
-    ("exporters", "exporter"),
-];
+const SECTIONS: [(&str, &str); 3] = [("receivers", "receiver"), ("processors", "processor"), ("exporters", "exporter")];
 
 fn entries(node: &Node) -> &[(Node, Node)] {
     match &node.value {
@@ -249,10 +225,7 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
         ctx.error(
             "",
             Some(root.mark),
-            format!(
-                "the configuration must be a map with receivers, exporters and service, found {}",
-                root.kind()
-            ),
+            format!("the configuration must be a map with receivers, exporters and service, found {}", root.kind()),
         );
         return config;
     }
@@ -287,22 +260,14 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
     }
     let mut used = BTreeSet::new();
     match service {
-        None => ctx.error(
-            "service",
-            None,
-            "missing; define service.pipelines with at least one pipeline",
-        ),
+        None => ctx.error("service", None, "missing; define service.pipelines with at least one pipeline"),
         Some((key, value)) => {
             let (pipelines, telemetry) = service_section(key, value, &config, &mut used, ctx);
             config.pipelines = pipelines;
             config.telemetry = telemetry;
         }
     }
-    for ((section, singular), map) in
-        SECTIONS
-            .iter()
-            .zip([&config.receivers, &config.processors, &config.exporters])
-    {
+    for ((section, singular), map) in SECTIONS.iter().zip([&config.receivers, &config.processors, &config.exporters]) {
         for (id, component) in map {
             if !used.contains(&(*section, id.clone())) {
                 ctx.warn(
@@ -331,10 +296,7 @@ fn components(
         ctx.error(
             section,
             Some(key_mark),
-            format!(
-                "expected a map of {singular} ids to their settings, found {}",
-                node.kind()
-            ),
+            format!("expected a map of {singular} ids to their settings, found {}", node.kind()),
         );
         return out;
     }
@@ -356,10 +318,7 @@ fn components(
             ctx.error(
                 &path,
                 Some(value.mark),
-                format!(
-                    "expected a map of settings (or nothing), found {}",
-                    value.kind()
-                ),
+                format!("expected a map of settings (or nothing), found {}", value.kind()),
             );
             continue;
         };
@@ -377,10 +336,7 @@ fn service_section(
     config: &Config,
     used: &mut Used,
     ctx: &mut Ctx,
-) -> (
-    BTreeMap<PipelineId, PipelineConfig>,
-    Option<ComponentConfig>,
-) {
+) -> (BTreeMap<PipelineId, PipelineConfig>, Option<ComponentConfig>) {
     let mut pipelines = BTreeMap::new();
     let mut telemetry = None;
     if !matches!(node.value, NodeValue::Map(_)) {
@@ -404,40 +360,21 @@ fn service_section(
             "telemetry" => {
                 if value.is_null() || matches!(value.value, NodeValue::Map(_)) {
                     let settings = (!value.is_null()).then(|| value.clone());
-                    telemetry = Some(ComponentConfig::new(
-                        settings,
-                        path,
-                        Some(k.mark),
-                        ctx.source.clone(),
-                    ));
+                    telemetry = Some(ComponentConfig::new(settings, path, Some(k.mark), ctx.source.clone()));
                 } else {
-                    ctx.error(
-                        &path,
-                        Some(value.mark),
-                        format!("expected a map of settings, found {}", value.kind()),
-                    );
+                    ctx.error(&path, Some(value.mark), format!("expected a map of settings, found {}", value.kind()));
                 }
             }
-            "extensions" => ctx.warn(
-                &path,
-                Some(k.mark),
-                "extensions are not supported by lambdatel and are ignored",
-            ),
+            "extensions" => ctx.warn(&path, Some(k.mark), "extensions are not supported by lambdatel and are ignored"),
             other => ctx.error(
                 &path,
                 Some(k.mark),
-                format!(
-                    "unknown key \"{other}\" in service; expected pipelines, telemetry or extensions"
-                ),
+                format!("unknown key \"{other}\" in service; expected pipelines, telemetry or extensions"),
             ),
         }
     }
     if !saw_pipelines {
-        ctx.error(
-            "service",
-            Some(key.mark),
-            "has no pipelines; define at least one under service.pipelines",
-        );
+        ctx.error("service", Some(key.mark), "has no pipelines; define at least one under service.pipelines");
     }
     (pipelines, telemetry)
 }
@@ -455,20 +392,13 @@ fn pipelines_section(
         let message = if node.is_null() {
             "no pipelines are defined; define at least one, e.g. traces".to_owned()
         } else {
-            format!(
-                "expected a map of pipeline ids to pipelines, found {}",
-                node.kind()
-            )
+            format!("expected a map of pipeline ids to pipelines, found {}", node.kind())
         };
         ctx.error(path, Some(key.mark), message);
         return out;
     }
     if entries(node).is_empty() {
-        ctx.error(
-            path,
-            Some(key.mark),
-            "no pipelines are defined; define at least one, e.g. traces",
-        );
+        ctx.error(path, Some(key.mark), "no pipelines are defined; define at least one, e.g. traces");
     }
     for (k, value) in entries(node) {
         let Some(name) = k.as_text() else { continue };
@@ -499,10 +429,7 @@ fn pipeline(
         ctx.error(
             path,
             Some(node.mark),
-            format!(
-                "expected a map with receivers, processors and exporters, found {}",
-                node.kind()
-            ),
+            format!("expected a map with receivers, processors and exporters, found {}", node.kind()),
         );
         return None;
     }
@@ -519,32 +446,20 @@ fn pipeline(
                 ctx.error(
                     &list_path,
                     Some(k.mark),
-                    format!(
-                        "unknown key \"{other}\" in pipeline; expected receivers, processors or exporters"
-                    ),
+                    format!("unknown key \"{other}\" in pipeline; expected receivers, processors or exporters"),
                 );
                 continue;
             }
         };
         let (section, singular) = SECTIONS[index];
         let defined = [&config.receivers, &config.processors, &config.exporters][index];
-        written[index] = id_list(
-            value, k.mark, &list_path, section, singular, defined, list, used, ctx,
-        );
+        written[index] = id_list(value, k.mark, &list_path, section, singular, defined, list, used, ctx);
     }
     if written[0] == 0 {
-        ctx.error(
-            path,
-            Some(key.mark),
-            "pipeline has no receivers; list at least one under receivers",
-        );
+        ctx.error(path, Some(key.mark), "pipeline has no receivers; list at least one under receivers");
     }
     if written[2] == 0 {
-        ctx.error(
-            path,
-            Some(key.mark),
-            "pipeline has no exporters; list at least one under exporters",
-        );
+        ctx.error(path, Some(key.mark), "pipeline has no exporters; list at least one under exporters");
     }
     Some(pipeline)
 }
@@ -567,11 +482,7 @@ fn id_list(
         NodeValue::Seq(items) => items,
         _ if node.is_null() => return 0,
         _ => {
-            ctx.error(
-                path,
-                Some(key_mark),
-                format!("expected a list of {singular} ids, found {}", node.kind()),
-            );
+            ctx.error(path, Some(key_mark), format!("expected a list of {singular} ids, found {}", node.kind()));
             // Something was written; do not also report the list as missing.
             return 1;
         }
@@ -579,11 +490,7 @@ fn id_list(
     for (i, item) in items.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
         let Some(text) = item.as_text() else {
-            ctx.error(
-                &item_path,
-                Some(item.mark),
-                format!("expected a {singular} id, found {}", item.kind()),
-            );
+            ctx.error(&item_path, Some(item.mark), format!("expected a {singular} id, found {}", item.kind()));
             continue;
         };
         let id = match ComponentId::parse_as(text, &format!("{singular} id")) {
@@ -594,11 +501,7 @@ fn id_list(
             }
         };
         if !defined.contains_key(&id) {
-            ctx.error(
-                &item_path,
-                Some(item.mark),
-                format!("{singular} \"{id}\" is not defined in {section}"),
-            );
+            ctx.error(&item_path, Some(item.mark), format!("{singular} \"{id}\" is not defined in {section}"));
         } else if out.contains(&id) {
             ctx.error(
                 &item_path,
@@ -624,6 +527,8 @@ mod tests {
             "ENDPOINT" => Some("https://api.example.com".to_owned()),
             "API_KEY" => Some("secret".to_owned()),
             "ENABLED" => Some("true".to_owned()),
+            "NUM" => Some("12345".to_owned()),
+            "BIG" => Some("70000".to_owned()),
             _ => None,
         }
     }
@@ -672,11 +577,7 @@ service:
             config.pipelines,
             BTreeMap::from([(
                 pid("traces"),
-                PipelineConfig {
-                    receivers: vec![id("otlp")],
-                    processors: vec![],
-                    exporters: vec![id("debug")],
-                }
+                PipelineConfig { receivers: vec![id("otlp")], processors: vec![], exporters: vec![id("debug")] }
             )])
         );
         assert_eq!(config.telemetry, None);
@@ -739,36 +640,11 @@ service:
     #[test]
     fn lambda_layer_config_loads() {
         let config = ok(LAMBDA_LAYER);
+        assert_eq!(config.receivers.keys().map(ToString::to_string).collect::<Vec<_>>(), ["otlp", "telemetryapi"]);
+        assert_eq!(config.processors.keys().map(ToString::to_string).collect::<Vec<_>>(), ["batch", "decouple"]);
+        assert_eq!(config.exporters.keys().map(ToString::to_string).collect::<Vec<_>>(), ["debug", "otlphttp/backend"]);
         assert_eq!(
-            config
-                .receivers
-                .keys()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["otlp", "telemetryapi"]
-        );
-        assert_eq!(
-            config
-                .processors
-                .keys()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["batch", "decouple"]
-        );
-        assert_eq!(
-            config
-                .exporters
-                .keys()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["debug", "otlphttp/backend"]
-        );
-        assert_eq!(
-            config
-                .pipelines
-                .keys()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
+            config.pipelines.keys().map(ToString::to_string).collect::<Vec<_>>(),
             ["traces", "metrics", "logs/platform"]
         );
         assert_eq!(
@@ -790,10 +666,7 @@ service:
         );
         let telemetry = config.telemetry.as_ref().unwrap();
         assert_eq!(telemetry.key_path(), "service.telemetry");
-        assert_eq!(
-            telemetry.to_json(),
-            json!({"metrics": {"address": "localhost:8888"}, "logs": {"level": "info"}})
-        );
+        assert_eq!(telemetry.to_json(), json!({"metrics": {"address": "localhost:8888"}, "logs": {"level": "info"}}));
         assert_eq!(
             config.warnings,
             [
@@ -854,10 +727,7 @@ service:
     #[test]
     fn keys_are_not_expanded() {
         let config = ok("receivers:\n  otlp:\n    ${PORT}: 1\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n");
-        assert_eq!(
-            config.receivers[&id("otlp")].to_json(),
-            json!({"${PORT}": 1})
-        );
+        assert_eq!(config.receivers[&id("otlp")].to_json(), json!({"${PORT}": 1}));
     }
 
     #[test]
@@ -871,17 +741,66 @@ service:
         let config = ok("receivers:\n  otlp:\n    port: ${env:PORT}\n    endpoint: ${env:ENDPOINT}\n  otlp/b:\n    port: ${env:ENDPOINT}\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp, otlp/b]\n      exporters: [debug]\n");
         assert_eq!(
             config.receivers[&id("otlp")].deserialize::<Otlp>().unwrap(),
-            Otlp {
-                port: 4317,
-                endpoint: "https://api.example.com".into()
-            }
+            Otlp { port: 4317, endpoint: "https://api.example.com".into() }
         );
         assert_eq!(
-            config.receivers[&id("otlp/b")]
-                .deserialize::<Otlp>()
-                .unwrap_err()
-                .to_string(),
+            config.receivers[&id("otlp/b")].deserialize::<Otlp>().unwrap_err().to_string(),
             "c.yaml:6:5: receivers.otlp/b.port: invalid type: string \"https://api.example.com\", expected u16"
+        );
+    }
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Exporter {
+        api_key: String,
+        team: Option<String>,
+        tags: Vec<String>,
+        port: u16,
+        compress: bool,
+    }
+
+    fn exporter(settings: &str) -> Result<Exporter, String> {
+        let yaml = format!(
+            "receivers:\n  otlp:\nexporters:\n  x:\n{settings}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [x]\n"
+        );
+        ok(&yaml).exporters[&id("x")].deserialize::<Exporter>().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn env_numbers_still_fill_string_fields() {
+        assert_eq!(
+            exporter("    api_key: ${env:NUM}\n    team: ${NUM}\n    tags:\n      - ${NUM}\n      - x\n      - ${ENABLED}\n    port: ${PORT}\n    compress: ${ENABLED}\n"),
+            Ok(Exporter {
+                api_key: "12345".into(),
+                team: Some("12345".into()),
+                tags: vec!["12345".into(), "x".into(), "true".into()],
+                port: 4317,
+                compress: true,
+            })
+        );
+    }
+
+    #[test]
+    fn env_fallback_keeps_real_type_errors() {
+        // Out of range for u16: the number's error is kept, not a "found a string" one.
+        assert_eq!(
+            exporter("    port: ${env:BIG}\n").unwrap_err(),
+            "c.yaml:5:5: exporters.x.port: invalid value: integer `70000`, expected u16"
+        );
+        // A number written in the file is not from env: it must be quoted for a string field.
+        assert_eq!(
+            exporter("    api_key: 12345\n").unwrap_err(),
+            "c.yaml:5:5: exporters.x.api_key: invalid type: integer `12345`, expected a string"
+        );
+        // A string from env where a number is wanted.
+        assert_eq!(
+            exporter("    api_key: ${NUM}\n    port: ${env:ENDPOINT}\n").unwrap_err(),
+            "c.yaml:6:5: exporters.x.port: invalid type: string \"https://api.example.com\", expected u16"
+        );
+        // A quoted reference stays a string, so a number field rejects it.
+        assert_eq!(
+            exporter("    port: \"${PORT}\"\n").unwrap_err(),
+            "c.yaml:5:5: exporters.x.port: invalid type: string \"4317\", expected u16"
         );
     }
 
@@ -900,10 +819,7 @@ service:
 
     #[test]
     fn yaml_syntax_error() {
-        assert_eq!(
-            errors("receivers:\n  otlp: {\nexporters: [\n"),
-            "c.yaml:3:1: invalid YAML: invalid indentation"
-        );
+        assert_eq!(errors("receivers:\n  otlp: {\nexporters: [\n"), "c.yaml:3:1: invalid YAML: invalid indentation");
         assert_eq!(
             errors("receivers:\n  otlp: 1\n   bad: 2\n"),
             "c.yaml:3:7: invalid YAML: mapping values are not allowed in this context"
@@ -974,10 +890,7 @@ service:
             errors("service:\n"),
             "c.yaml:1:1: service: is empty; define service.pipelines with at least one pipeline"
         );
-        assert_eq!(
-            errors("service: [a]\n"),
-            "c.yaml:1:1: service: expected a map with pipelines, found a list"
-        );
+        assert_eq!(errors("service: [a]\n"), "c.yaml:1:1: service: expected a map with pipelines, found a list");
         assert_eq!(
             errors("service:\n  telemetry: loud\n  pipeline:\n"),
             "c.yaml:1:1: service: has no pipelines; define at least one under service.pipelines\n\
@@ -1109,8 +1022,7 @@ exporter:
 
     #[test]
     fn load_file_names_the_file() {
-        let dir =
-            std::env::temp_dir().join(format!("lambdatel-config-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("lambdatel-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.yaml");
         std::fs::write(&good, MINIMAL).unwrap();
@@ -1122,10 +1034,7 @@ exporter:
         std::fs::write(&bad, "receivers:\n  otlp:\n").unwrap();
         assert_eq!(
             load_file(&bad, &test_env).unwrap_err().to_string(),
-            format!(
-                "{}: service: missing; define service.pipelines with at least one pipeline",
-                bad.display()
-            )
+            format!("{}: service: missing; define service.pipelines with at least one pipeline", bad.display())
         );
 
         let missing = dir.join("missing.yaml");

@@ -13,6 +13,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// Deepest nesting accepted; a guard against stack exhaustion on hostile input.
 const MAX_DEPTH: usize = 128;
 
+/// Most nodes a document may expand to, counting alias copies; stops "billion laughs" inputs.
+const MAX_NODES: usize = 100_000;
+
 /// A 1-based source position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Mark {
@@ -23,10 +26,7 @@ pub(crate) struct Mark {
 impl Mark {
     fn from_marker(m: &Marker) -> Self {
         // yaml-rust2 reports 1-based lines and 0-based columns.
-        Mark {
-            line: m.line(),
-            col: m.col() + 1,
-        }
+        Mark { line: m.line(), col: m.col() + 1 }
     }
 }
 
@@ -45,6 +45,9 @@ pub(crate) enum NodeValue {
     Scalar {
         text: String,
         typed: bool,
+        /// True when `text` is the typed expansion of a whole `${...}` reference; such a value
+        /// may still be read as a string by a field that wants one.
+        from_env: bool,
     },
     Seq(Vec<Node>),
     /// Entries in source order; keys are nodes so duplicates and their positions can be reported.
@@ -89,10 +92,7 @@ impl Node {
     /// Looks up a map entry by key text, returning the key node and the value node.
     pub fn get(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.value {
-            NodeValue::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.as_text() == Some(key))
-                .map(|(k, v)| (k, v)),
+            NodeValue::Map(entries) => entries.iter().find(|(k, _)| k.as_text() == Some(key)).map(|(k, v)| (k, v)),
             _ => None,
         }
     }
@@ -100,10 +100,8 @@ impl Node {
     /// Converts the tree to JSON. Map keys become their text; YAML typing applies to typed scalars.
     pub fn to_json(&self) -> serde_json::Value {
         match &self.value {
-            NodeValue::Scalar { text, typed } => scalar_to_json(text, *typed),
-            NodeValue::Seq(items) => {
-                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
-            }
+            NodeValue::Scalar { text, typed, .. } => scalar_to_json(text, *typed),
+            NodeValue::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
             NodeValue::Map(entries) => {
                 let mut map = serde_json::Map::new();
                 for (k, v) in entries {
@@ -175,11 +173,7 @@ fn parse_int(text: &str) -> Option<serde_json::Value> {
         Some(u.into())
     } else {
         // Too large for u64: keep it as a float like most YAML loaders do.
-        digits
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(serde_json::Value::Number)
+        digits.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(serde_json::Value::Number)
     }
 }
 
@@ -225,16 +219,15 @@ fn is_float(text: &str) -> bool {
 
 /// Parses a single-document YAML text into a marked tree; `Ok(None)` for an empty document.
 pub(crate) fn load(text: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut loader = Loader {
-        parser: Parser::new_from_str(text),
-        anchors: HashMap::new(),
-    };
+    let mut loader = Loader { parser: Parser::new_from_str(text), anchors: HashMap::new(), nodes: 0 };
     loader.document()
 }
 
 struct Loader<'a> {
     parser: Parser<std::str::Chars<'a>>,
     anchors: HashMap<usize, Node>,
+    /// Nodes built so far, alias copies included.
+    nodes: usize,
 }
 
 impl Loader<'_> {
@@ -242,10 +235,7 @@ impl Loader<'_> {
         self.parser
             .next_token()
             .map(|(ev, m)| (ev, Mark::from_marker(&m)))
-            .map_err(|e| SyntaxError {
-                mark: Mark::from_marker(e.marker()),
-                message: e.info().to_owned(),
-            })
+            .map_err(|e| SyntaxError { mark: Mark::from_marker(e.marker()), message: e.info().to_owned() })
     }
 
     fn document(&mut self) -> Result<Option<Node>, SyntaxError> {
@@ -259,10 +249,7 @@ impl Loader<'_> {
                 Event::DocumentStart => {
                     documents += 1;
                     if documents > 1 {
-                        return Err(SyntaxError {
-                            mark,
-                            message: "only one YAML document is allowed".to_owned(),
-                        });
+                        return Err(SyntaxError { mark, message: "only one YAML document is allowed".to_owned() });
                     }
                 }
                 ev => {
@@ -276,18 +263,13 @@ impl Loader<'_> {
 
     fn node(&mut self, ev: Event, mark: Mark, depth: usize) -> Result<Node, SyntaxError> {
         if depth > MAX_DEPTH {
-            return Err(SyntaxError {
-                mark,
-                message: format!("nesting is deeper than {MAX_DEPTH} levels"),
-            });
+            return Err(SyntaxError { mark, message: format!("nesting is deeper than {MAX_DEPTH} levels") });
         }
+        self.count(1, mark)?;
         let (node, anchor) = match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let typed = style == TScalarStyle::Plain && !is_str_tag(tag.as_ref());
-                let node = Node {
-                    value: NodeValue::Scalar { text, typed },
-                    mark,
-                };
+                let node = Node { value: NodeValue::Scalar { text, typed, from_env: false }, mark };
                 (node, anchor)
             }
             Event::SequenceStart(anchor, _) => {
@@ -299,10 +281,7 @@ impl Loader<'_> {
                     }
                     items.push(self.node(ev, m, depth + 1)?);
                 }
-                let node = Node {
-                    value: NodeValue::Seq(items),
-                    mark,
-                };
+                let node = Node { value: NodeValue::Seq(items), mark };
                 (node, anchor)
             }
             Event::MappingStart(anchor, _) => {
@@ -317,34 +296,85 @@ impl Loader<'_> {
                     let value = self.node(ev, m, depth + 1)?;
                     entries.push((key, value));
                 }
-                let node = Node {
-                    value: NodeValue::Map(entries),
-                    mark,
-                };
+                let node = Node { value: NodeValue::Map(merge_keys(entries)?), mark };
                 (node, anchor)
             }
             Event::Alias(id) => {
-                return match self.anchors.get(&id) {
-                    // The alias's copy reports the anchor's position: that is where the text is.
-                    Some(node) => Ok(node.clone()),
-                    None => Err(SyntaxError {
-                        mark,
-                        message: "alias refers to an unknown anchor".to_owned(),
-                    }),
+                let Some(node) = self.anchors.get(&id) else {
+                    return Err(SyntaxError { mark, message: "alias refers to an unknown anchor".to_owned() });
                 };
+                // The copy reports the anchor's position: that is where its text is written.
+                let node = node.clone();
+                self.count(node_count(&node), mark)?;
+                return Ok(node);
             }
-            other => {
-                return Err(SyntaxError {
-                    mark,
-                    message: format!("unexpected YAML event {other:?}"),
-                })
-            }
+            other => return Err(SyntaxError { mark, message: format!("unexpected YAML event {other:?}") }),
         };
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
     }
+}
+
+impl Loader<'_> {
+    fn count(&mut self, nodes: usize, mark: Mark) -> Result<(), SyntaxError> {
+        self.nodes += nodes;
+        if self.nodes > MAX_NODES {
+            return Err(SyntaxError {
+                mark,
+                message: format!("the document expands to more than {MAX_NODES} nodes (check aliases)"),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn node_count(node: &Node) -> usize {
+    1 + match &node.value {
+        NodeValue::Scalar { .. } => 0,
+        NodeValue::Seq(items) => items.iter().map(node_count).sum(),
+        NodeValue::Map(entries) => entries.iter().map(|(k, v)| node_count(k) + node_count(v)).sum(),
+    }
+}
+
+/// Applies YAML merge keys (`<<: *defaults` or `<<: [*a, *b]`): the merged maps' entries are
+/// added unless the map sets the key itself; with a list, earlier maps win.
+fn merge_keys(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, SyntaxError> {
+    let is_merge = |k: &Node| matches!(&k.value, NodeValue::Scalar { text, typed: true, .. } if text == "<<");
+    if !entries.iter().any(|(k, _)| is_merge(k)) {
+        return Ok(entries);
+    }
+    let mut own = Vec::with_capacity(entries.len());
+    let mut merged = Vec::new();
+    for (key, value) in entries {
+        if !is_merge(&key) {
+            own.push((key, value));
+            continue;
+        }
+        let sources = match value.value {
+            NodeValue::Seq(items) => items,
+            _ => vec![value],
+        };
+        for source in sources {
+            match source.value {
+                NodeValue::Map(source_entries) => merged.extend(source_entries),
+                _ => {
+                    return Err(SyntaxError {
+                        mark: source.mark,
+                        message: "a merge key \"<<\" needs a map or a list of maps".to_owned(),
+                    })
+                }
+            }
+        }
+    }
+    for (key, value) in merged {
+        let taken = own.iter().any(|(k, _)| k.as_text().is_some() && k.as_text() == key.as_text());
+        if !taken {
+            own.push((key, value));
+        }
+    }
+    Ok(own)
 }
 
 fn is_str_tag(tag: Option<&Tag>) -> bool {
@@ -369,9 +399,7 @@ mod tests {
         assert_eq!(kb.mark, Mark { line: 2, col: 3 });
         assert_eq!(vb.mark, Mark { line: 2, col: 6 });
         let (_, vc) = va.get("c").unwrap();
-        let NodeValue::Seq(items) = &vc.value else {
-            panic!("not a list")
-        };
+        let NodeValue::Seq(items) = &vc.value else { panic!("not a list") };
         assert_eq!(items[1].mark, Mark { line: 3, col: 10 });
     }
 
@@ -400,23 +428,47 @@ mod tests {
         assert_eq!(scalar_to_json("0x", true), json!("0x"));
         assert_eq!(scalar_to_json("1e", true), json!("1e"));
         assert_eq!(scalar_to_json(".5", true), json!(0.5));
-        assert_eq!(
-            scalar_to_json("18446744073709551615", true),
-            json!(18446744073709551615u64)
-        );
-        assert_eq!(
-            scalar_to_json("-9223372036854775808", true),
-            json!(-9223372036854775808i64)
-        );
+        assert_eq!(scalar_to_json("18446744073709551615", true), json!(18446744073709551615u64));
+        assert_eq!(scalar_to_json("-9223372036854775808", true), json!(-9223372036854775808i64));
         assert_eq!(scalar_to_json("99999999999999999999", true), json!(1e20));
     }
 
     #[test]
     fn anchors_and_aliases_copy_nodes() {
+        assert_eq!(json_of("a: &x {k: 1}\nb: *x\n"), json!({"a": {"k": 1}, "b": {"k": 1}}));
+    }
+
+    #[test]
+    fn merge_keys_fill_in_missing_entries() {
         assert_eq!(
-            json_of("a: &x {k: 1}\nb: *x\n"),
-            json!({"a": {"k": 1}, "b": {"k": 1}})
+            json_of("base: &b {x: 1, y: 2}\nother: &o {y: 3, z: 4}\nm:\n  <<: *b\n  x: 9\nl:\n  <<: [*b, *o]\n"),
+            json!({"base": {"x": 1, "y": 2}, "other": {"y": 3, "z": 4},
+                   "m": {"x": 9, "y": 2}, "l": {"x": 1, "y": 2, "z": 4}})
         );
+        // A quoted "<<" is an ordinary key.
+        assert_eq!(json_of("'<<': 1\n"), json!({"<<": 1}));
+        let err = load("a: &a 1\nm:\n  <<: *a\n").unwrap_err();
+        assert_eq!(
+            err,
+            SyntaxError {
+                mark: Mark { line: 1, col: 7 },
+                message: "a merge key \"<<\" needs a map or a list of maps".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = load(&text).unwrap_err();
+        assert_eq!(err.message, "the document expands to more than 100000 nodes (check aliases)");
+        assert_eq!(err.mark.line, 5);
     }
 
     #[test]
