@@ -3,8 +3,8 @@
 //!
 //! [`parse`] and [`load_file`] read `receivers`, `processors`, `exporters` (maps of
 //! `type[/name]` ids to settings), `service.pipelines` (named `traces`, `metrics`, `logs`,
-//! optionally `type/name`) and `service.telemetry`; `extensions` are accepted and ignored with a
-//! warning. They expand `${env:VAR}` references, check the pipeline graph, and collect every
+//! optionally `type/name`), `service.telemetry` and the extension's own top-level `lambdatel`
+//! section; `extensions` are accepted and ignored with a warning. They expand `${env:VAR}` references, check the pipeline graph, and collect every
 //! error with its file, key path, line and column. Each component's settings stay a
 //! [`ComponentConfig`] that the registry deserializes into the component's own `Config` type.
 //!
@@ -49,6 +49,9 @@ pub struct Config {
     pub pipelines: BTreeMap<PipelineId, PipelineConfig>,
     /// The `service.telemetry` section (the extension's own logging), if written.
     pub telemetry: Option<ComponentConfig>,
+    /// The top-level `lambdatel` section (the extension's own settings, which this crate does
+    /// not interpret), if written.
+    pub settings: Option<ComponentConfig>,
     /// Problems that do not stop loading (unused components, unset variables, ignored
     /// sections), formatted like errors: `file:line:column: key.path: message`.
     pub warnings: Vec<String>,
@@ -218,6 +221,7 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
         exporters: BTreeMap::new(),
         pipelines: BTreeMap::new(),
         telemetry: None,
+        settings: None,
         warnings: Vec::new(),
         source: ctx.source.clone(),
     };
@@ -244,6 +248,7 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
                 "extensions are not supported by lambdatel and are ignored",
             ),
             "service" => service = Some((key, value)),
+            "lambdatel" => config.settings = settings_section(key, value, name.to_owned(), ctx),
             "connectors" => ctx.error(
                 name,
                 Some(key.mark),
@@ -253,7 +258,7 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
                 other,
                 Some(key.mark),
                 format!(
-                    "unknown top-level key \"{other}\"; expected receivers, processors, exporters, extensions or service"
+                    "unknown top-level key \"{other}\"; expected receivers, processors, exporters, extensions, service or lambdatel"
                 ),
             ),
         }
@@ -357,14 +362,7 @@ fn service_section(
                 saw_pipelines = true;
                 pipelines = pipelines_section(k, value, config, used, ctx);
             }
-            "telemetry" => {
-                if value.is_null() || matches!(value.value, NodeValue::Map(_)) {
-                    let settings = (!value.is_null()).then(|| value.clone());
-                    telemetry = Some(ComponentConfig::new(settings, path, Some(k.mark), ctx.source.clone()));
-                } else {
-                    ctx.error(&path, Some(value.mark), format!("expected a map of settings, found {}", value.kind()));
-                }
-            }
+            "telemetry" => telemetry = settings_section(k, value, path, ctx),
             "extensions" => ctx.warn(&path, Some(k.mark), "extensions are not supported by lambdatel and are ignored"),
             other => ctx.error(
                 &path,
@@ -377,6 +375,17 @@ fn service_section(
         ctx.error("service", Some(key.mark), "has no pipelines; define at least one under service.pipelines");
     }
     (pipelines, telemetry)
+}
+
+/// A section of settings interpreted by someone else (a map, or nothing).
+fn settings_section(key: &Node, value: &Node, path: String, ctx: &mut Ctx) -> Option<ComponentConfig> {
+    if value.is_null() || matches!(value.value, NodeValue::Map(_)) {
+        let settings = (!value.is_null()).then(|| value.clone());
+        Some(ComponentConfig::new(settings, path, Some(key.mark), ctx.source.clone()))
+    } else {
+        ctx.error(&path, Some(value.mark), format!("expected a map of settings, found {}", value.kind()));
+        None
+    }
 }
 
 fn pipelines_section(
@@ -805,6 +814,22 @@ service:
     }
 
     #[test]
+    fn lambdatel_section_is_kept_for_the_extension() {
+        let config = ok(&format!("lambdatel:\n  flush_budget: 2s\n{MINIMAL}"));
+        let settings = config.settings.unwrap();
+        assert_eq!(settings.key_path(), "lambdatel");
+        assert_eq!(settings.line(), Some(1));
+        assert_eq!(settings.to_json(), json!({"flush_budget": "2s"}));
+        let config = ok(&format!("{MINIMAL}lambdatel:\n"));
+        assert!(config.settings.unwrap().is_empty());
+        assert_eq!(ok(MINIMAL).settings, None);
+        assert_eq!(
+            errors(&format!("{MINIMAL}lambdatel: fast\n")),
+            "c.yaml:10:12: lambdatel: expected a map of settings, found a string"
+        );
+    }
+
+    #[test]
     fn unused_components_are_warnings() {
         let config = ok("receivers:\n  otlp:\n  otlp/2:\nprocessors:\n  batch:\nexporters:\n  debug:\n  otlp:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n");
         assert_eq!(
@@ -850,7 +875,7 @@ service:
     fn unknown_top_level_keys() {
         assert_eq!(
             errors(&format!("{MINIMAL}recievers:\n  x:\nconnectors:\n  count:\n")),
-            "c.yaml:10:1: recievers: unknown top-level key \"recievers\"; expected receivers, processors, exporters, extensions or service\n\
+            "c.yaml:10:1: recievers: unknown top-level key \"recievers\"; expected receivers, processors, exporters, extensions, service or lambdatel\n\
              c.yaml:12:1: connectors: connectors are not supported by lambdatel"
         );
     }
@@ -1004,7 +1029,7 @@ exporter:
             errors(yaml),
             "c.yaml:5:19: service.pipelines.traces.exporters[0]: exporter \"otlp/x\" is not defined in exporters\n\
              c.yaml:8:15: receivers.otlp.endpoint: unsupported config provider \"nope\" in \"${nope:x}\"; only ${env:NAME} is supported\n\
-             c.yaml:9:1: exporter: unknown top-level key \"exporter\"; expected receivers, processors, exporters, extensions or service"
+             c.yaml:9:1: exporter: unknown top-level key \"exporter\"; expected receivers, processors, exporters, extensions, service or lambdatel"
         );
         let errs = parse(yaml, None, &test_env).unwrap_err();
         assert_eq!(errs.errors().len(), 3);
