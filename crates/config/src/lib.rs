@@ -76,7 +76,12 @@ pub struct PipelineConfig {
 /// `&|name| std::env::var(name).ok()` for the process environment). All problems found are
 /// returned together, sorted by position.
 pub fn parse(yaml: &str, source: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
-    let mut ctx = Ctx { source: source.map(str::to_owned), errors: Vec::new(), warnings: Vec::new() };
+    let mut ctx = Ctx {
+        source: source.map(str::to_owned),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        broken_sections: BTreeSet::new(),
+    };
     let mut root = match yaml::load(yaml) {
         Ok(Some(root)) => root,
         Ok(None) => {
@@ -121,6 +126,8 @@ struct Ctx {
     source: Option<String>,
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
+    /// Component sections that are not maps (already reported).
+    broken_sections: BTreeSet<String>,
 }
 
 impl Ctx {
@@ -303,6 +310,8 @@ fn components(
             Some(key_mark),
             format!("expected a map of {singular} ids to their settings, found {}", node.kind()),
         );
+        // Its ids are unknown: checking pipeline references against it would only add noise.
+        ctx.broken_sections.insert(section.to_owned());
         return out;
     }
     for (key, value) in entries(node) {
@@ -325,7 +334,8 @@ fn components(
                 Some(value.mark),
                 format!("expected a map of settings (or nothing), found {}", value.kind()),
             );
-            continue;
+            // Still defined: pipelines naming it should not also report it as missing.
+            None
         };
         let component = ComponentConfig::new(settings, path, Some(key.mark), ctx.source.clone());
         out.entry(id).or_insert(component);
@@ -510,6 +520,9 @@ fn id_list(
             }
         };
         if !defined.contains_key(&id) {
+            if ctx.broken_sections.contains(section) {
+                continue;
+            }
             ctx.error(&item_path, Some(item.mark), format!("{singular} \"{id}\" is not defined in {section}"));
         } else if out.contains(&id) {
             ctx.error(
@@ -887,9 +900,7 @@ service:
             "c.yaml:1:1: receivers: expected a map of receiver ids to their settings, found a list\n\
              c.yaml:2:1: processors: expected a map of processor ids to their settings, found a number\n\
              c.yaml:4:10: exporters.debug: expected a map of settings (or nothing), found a string\n\
-             c.yaml:5:9: exporters.otlp: expected a map of settings (or nothing), found a list\n\
-             c.yaml:9:19: service.pipelines.traces.receivers[0]: receiver \"otlp\" is not defined in receivers\n\
-             c.yaml:10:19: service.pipelines.traces.exporters[0]: exporter \"debug\" is not defined in exporters"
+             c.yaml:5:9: exporters.otlp: expected a map of settings (or nothing), found a list"
         );
     }
 
