@@ -122,6 +122,39 @@ pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
     }
 }
 
+impl ComponentConfig {
+    /// Parses one component's settings on their own, e.g. for a component's YAML-snippet tests
+    /// or a tool: `ComponentConfig::from_yaml("exporters.otlp", "endpoint: x:4317\n", &|_| None)`.
+    ///
+    /// `key_path` prefixes error paths; `yaml` is the component's settings map (or empty for
+    /// none); `${...}` references are expanded with `env`. Lines count from the snippet's start.
+    pub fn from_yaml(
+        key_path: &str,
+        yaml: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ComponentConfig, ConfigErrors> {
+        let mut ctx = Ctx { source: None, errors: Vec::new(), warnings: Vec::new(), broken_sections: BTreeSet::new() };
+        let mut node = match yaml::load(yaml) {
+            Ok(node) => node,
+            Err(e) => {
+                ctx.error(key_path, Some(e.mark), format!("invalid YAML: {}", e.message));
+                return Err(ConfigErrors(ctx.errors));
+            }
+        };
+        if let Some(node) = &mut node {
+            if !matches!(node.value, NodeValue::Map(_)) {
+                ctx.error(key_path, Some(node.mark), format!("expected a map of settings, found {}", node.kind()));
+            }
+            expand_tree(node, key_path, env, &mut ctx);
+        }
+        if !ctx.errors.is_empty() {
+            return Err(ConfigErrors(ctx.errors));
+        }
+        let mark = node.as_ref().map(|n| n.mark);
+        Ok(ComponentConfig::new(node, key_path.to_owned(), mark, None))
+    }
+}
+
 struct Ctx {
     source: Option<String>,
     errors: Vec<ConfigError>,
@@ -839,6 +872,38 @@ service:
         assert_eq!(
             errors(&format!("{MINIMAL}lambdatel: fast\n")),
             "c.yaml:10:12: lambdatel: expected a map of settings, found a string"
+        );
+    }
+
+    #[test]
+    fn component_config_from_a_snippet() {
+        let c = ComponentConfig::from_yaml("exporters.x", "api_key: ${NUM}\nport: 80\n", &test_env).unwrap();
+        assert_eq!(c.key_path(), "exporters.x");
+        assert_eq!(c.line(), Some(1));
+        assert_eq!(
+            c.deserialize::<Exporter>().unwrap(),
+            Exporter { api_key: "12345".into(), port: 80, ..Exporter::default() }
+        );
+        let c = ComponentConfig::from_yaml("exporters.x", "port: 80\ncompress: maybe\n", &test_env).unwrap();
+        assert_eq!(
+            c.deserialize::<Exporter>().unwrap_err().to_string(),
+            "<config>:2:1: exporters.x.compress: invalid type: string \"maybe\", expected a boolean"
+        );
+        let c = ComponentConfig::from_yaml("exporters.x", "", &test_env).unwrap();
+        assert!(c.is_empty());
+        assert_eq!(c.line(), None);
+        assert_eq!(c.deserialize::<Exporter>().unwrap(), Exporter::default());
+        assert_eq!(
+            ComponentConfig::from_yaml("exporters.x", "- a\n", &test_env).unwrap_err().to_string(),
+            "<config>:1:1: exporters.x: expected a map of settings, found a list"
+        );
+        assert_eq!(
+            ComponentConfig::from_yaml("exporters.x", "a: [\n", &test_env).unwrap_err().to_string(),
+            "<config>:2:1: exporters.x: invalid YAML: while parsing a node, did not find expected node content"
+        );
+        assert_eq!(
+            ComponentConfig::from_yaml("exporters.x", "a: 1\na: 2\n", &test_env).unwrap_err().to_string(),
+            "<config>:2:1: exporters.x.a: duplicate key \"a\"; each key may appear only once"
         );
     }
 
