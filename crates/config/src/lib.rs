@@ -16,6 +16,50 @@
 //! is typed from its expanded text, so it can become a number or boolean; an empty expansion
 //! stays the empty string rather than null. A scalar with a reference inside other text
 //! (`endpoint: host:${env:PORT}`) is always a string. Keys are never expanded.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use lambdatel_config::{parse, ComponentId};
+//!
+//! /// A component's own settings: defaults overlaid by the YAML, unknown keys rejected.
+//! #[derive(Debug, Default, serde::Deserialize)]
+//! #[serde(default, deny_unknown_fields)]
+//! struct OtlpExporter {
+//!     endpoint: String,
+//!     #[serde(with = "lambdatel_config::duration_serde")]
+//!     timeout: Duration,
+//! }
+//!
+//! let yaml = "
+//! receivers:
+//!   telemetryapi:
+//! exporters:
+//!   otlp:
+//!     endpoint: ${env:ENDPOINT:-localhost:4317}
+//!     timeout: 2s
+//! service:
+//!   pipelines:
+//!     traces:
+//!       receivers: [telemetryapi]
+//!       exporters: [otlp]
+//! ";
+//! let config = parse(yaml, Some("config.yaml"), &|_| None).unwrap();
+//! let otlp = &config.exporters[&ComponentId::parse("otlp").unwrap()];
+//! let settings: OtlpExporter = otlp.deserialize().unwrap();
+//! assert_eq!(settings.endpoint, "localhost:4317");
+//! assert_eq!(settings.timeout, Duration::from_secs(2));
+//!
+//! // Errors are collected and located.
+//! let errors = parse("service:\n  pipelines:\n    traces:\n      receivers: [nope]\n", Some("config.yaml"), &|_| None)
+//!     .unwrap_err();
+//! assert_eq!(
+//!     errors.to_string(),
+//!     "config.yaml:3:5: service.pipelines.traces: pipeline has no exporters; list at least one under exporters\n\
+//!      config.yaml:4:19: service.pipelines.traces.receivers[0]: receiver \"nope\" is not defined in receivers"
+//! );
+//! ```
 
 #![warn(missing_docs)]
 
