@@ -114,7 +114,9 @@ impl ComponentConfig {
         for part in parts {
             match part {
                 PathPart::Key(key) => {
-                    path.push('.');
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
                     path.push_str(key);
                 }
                 PathPart::Index(i) => path.push_str(&format!("[{i}]")),

@@ -933,6 +933,11 @@ service:
             c.deserialize::<Exporter>().unwrap_err().to_string(),
             "<config>:2:1: exporters.x.compress: invalid type: string \"maybe\", expected a boolean"
         );
+        let c = ComponentConfig::from_yaml("", "port: x\n", &test_env).unwrap();
+        assert_eq!(
+            c.deserialize::<Exporter>().unwrap_err().to_string(),
+            "<config>:1:1: port: invalid type: string \"x\", expected u16"
+        );
         let c = ComponentConfig::from_yaml("exporters.x", "", &test_env).unwrap();
         assert!(c.is_empty());
         assert_eq!(c.line(), None);
