@@ -95,4 +95,12 @@ mod tests {
         assert_eq!(errors.to_string(), "c.yaml:1:1: a: bad\nc.yaml:2:3: b: bad");
         assert_eq!(errors.errors().len(), 2);
     }
+
+    #[test]
+    fn a_single_error_converts_and_boxes() {
+        let errors: ConfigErrors = err(Some("c.yaml"), "a", Some(2), Some(1)).into();
+        assert_eq!(errors.errors(), [err(Some("c.yaml"), "a", Some(2), Some(1))]);
+        let boxed: Box<dyn std::error::Error> = Box::new(errors);
+        assert_eq!(boxed.to_string(), "c.yaml:2:1: a: bad");
+    }
 }
