@@ -1,0 +1,425 @@
+//! An embedded OTLP receiver (gRPC, and HTTP with protobuf or JSON bodies, gzip or not) on
+//! loopback, with fault injection, used as the backend of end-to-end tests and by the CLI's
+//! `--otlp` mode, plus a readable rendering of what arrived.
+
+use crate::http::{body_bytes, response, Resp};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use prost::Message;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
+
+/// How the sink answers export requests. Applies to requests arriving after it is set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkBehaviour {
+    /// Accept and store everything.
+    Accept,
+    /// Reject every request with this gRPC code (HTTP: the matching status) and store nothing.
+    Fail(tonic::Code),
+    /// Reject the next `n` requests with the code, then accept.
+    FailNext(usize, tonic::Code),
+    /// Wait, then accept.
+    Delay(Duration),
+    /// Accept, store, and answer with a partial success rejecting this many items.
+    PartialSuccess(i64),
+}
+
+/// Everything the sink accepted, in arrival order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Received {
+    /// Resource spans.
+    pub spans: Vec<ResourceSpans>,
+    /// Resource metrics.
+    pub metrics: Vec<ResourceMetrics>,
+    /// Resource logs.
+    pub logs: Vec<ResourceLogs>,
+}
+
+impl Received {
+    /// Number of spans.
+    pub fn span_count(&self) -> usize {
+        self.spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
+    }
+
+    /// Names of all spans in arrival order.
+    pub fn span_names(&self) -> Vec<String> {
+        self.spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).map(|s| s.name.clone()).collect()
+    }
+
+    /// Names of all metrics in arrival order.
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics).map(|m| m.name.clone()).collect()
+    }
+
+    /// Number of log records.
+    pub fn log_count(&self) -> usize {
+        self.logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum()
+    }
+
+    /// True when nothing arrived.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty() && self.metrics.is_empty() && self.logs.is_empty()
+    }
+}
+
+struct Inner {
+    behaviour: Mutex<SinkBehaviour>,
+    received: Mutex<Received>,
+    requests: AtomicUsize,
+    changed: watch::Sender<u64>,
+}
+
+impl Inner {
+    /// Applies the behaviour to one request: Ok(rejected items for partial success) or a status.
+    async fn admit(&self) -> Result<i64, tonic::Status> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.changed.send_modify(|v| *v += 1);
+        let b = {
+            let mut b = self.behaviour.lock().unwrap();
+            let current = b.clone();
+            if let SinkBehaviour::FailNext(n, code) = current {
+                *b = if n <= 1 { SinkBehaviour::Accept } else { SinkBehaviour::FailNext(n - 1, code) };
+            }
+            current
+        };
+        match b {
+            SinkBehaviour::Accept => Ok(0),
+            SinkBehaviour::Fail(code) | SinkBehaviour::FailNext(_, code) => {
+                Err(tonic::Status::new(code, "rejected by the test sink"))
+            }
+            SinkBehaviour::Delay(d) => {
+                tokio::time::sleep(d).await;
+                Ok(0)
+            }
+            SinkBehaviour::PartialSuccess(n) => Ok(n),
+        }
+    }
+
+    fn store(&self, f: impl FnOnce(&mut Received)) {
+        f(&mut self.received.lock().unwrap());
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+#[derive(Clone)]
+struct Svc(Arc<Inner>);
+
+#[tonic::async_trait]
+impl TraceService for Svc {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let rejected = self.0.admit().await?;
+        self.0.store(|r| r.spans.extend(req.into_inner().resource_spans));
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: "partially rejected by the test sink".into(),
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Svc {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsPartialSuccess;
+        let rejected = self.0.admit().await?;
+        self.0.store(|r| r.metrics.extend(req.into_inner().resource_metrics));
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: "partially rejected by the test sink".into(),
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Svc {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+        let rejected = self.0.admit().await?;
+        self.0.store(|r| r.logs.extend(req.into_inner().resource_logs));
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message: "partially rejected by the test sink".into(),
+            }),
+        }))
+    }
+}
+
+/// The embedded OTLP receiver.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use lambdatel_sim::otlp::{OtlpSink, SinkBehaviour};
+/// use std::time::Duration;
+/// let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await?;
+/// // Point the extension at sink.grpc_endpoint(), invoke, then:
+/// sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::Unavailable));
+/// let arrived = sink.wait_for(|r| r.span_count() >= 1, Duration::from_secs(5)).await;
+/// sink.stop().await; // "backend down"; OtlpSink::start on the same address brings it back
+/// # Ok(()) }
+/// ```
+pub struct OtlpSink {
+    inner: Arc<Inner>,
+    grpc_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    grpc_stop: Option<oneshot::Sender<()>>,
+    grpc_task: JoinHandle<()>,
+    http_task: Option<JoinHandle<()>>,
+}
+
+impl OtlpSink {
+    /// Starts the gRPC receiver on `addr` (port 0 picks a free port).
+    pub async fn start(addr: SocketAddr) -> std::io::Result<OtlpSink> {
+        Self::start_with_http(addr, None).await
+    }
+
+    /// Starts the gRPC receiver on `grpc`, and OTLP/HTTP on `http` when given.
+    pub async fn start_with_http(grpc: SocketAddr, http: Option<SocketAddr>) -> std::io::Result<OtlpSink> {
+        let inner = Arc::new(Inner {
+            behaviour: Mutex::new(SinkBehaviour::Accept),
+            received: Mutex::new(Received::default()),
+            requests: AtomicUsize::new(0),
+            changed: watch::channel(0).0,
+        });
+        let listener = tokio::net::TcpListener::bind(grpc).await?;
+        let grpc_addr = listener.local_addr()?;
+        let svc = Svc(inner.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        // Generous limits: a Lambda extension may send large batches at shutdown.
+        let limit = 64 * 1024 * 1024;
+        let grpc_task = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(
+                    TraceServiceServer::new(svc.clone())
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(limit),
+                )
+                .add_service(
+                    MetricsServiceServer::new(svc.clone())
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(limit),
+                )
+                .add_service(
+                    LogsServiceServer::new(svc)
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(limit),
+                )
+                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let (http_addr, http_task) = match http {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr).await?;
+                let a = l.local_addr()?;
+                let i = inner.clone();
+                (Some(a), Some(crate::http::serve(l, move |req| handle_http(i.clone(), req))))
+            }
+            None => (None, None),
+        };
+        Ok(OtlpSink { inner, grpc_addr, http_addr, grpc_stop: Some(tx), grpc_task, http_task })
+    }
+
+    /// `http://127.0.0.1:PORT` of the gRPC receiver.
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// `http://127.0.0.1:PORT` of the HTTP receiver (paths `/v1/traces`, `/v1/metrics`, `/v1/logs`).
+    pub fn http_endpoint(&self) -> Option<String> {
+        self.http_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// The gRPC listening address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// Sets how subsequent requests are answered.
+    pub fn set_behaviour(&self, b: SinkBehaviour) {
+        *self.inner.behaviour.lock().unwrap() = b;
+    }
+
+    /// A copy of everything accepted so far.
+    pub fn received(&self) -> Received {
+        self.inner.received.lock().unwrap().clone()
+    }
+
+    /// Forgets what was received (the request count is kept).
+    pub fn clear(&self) {
+        *self.inner.received.lock().unwrap() = Received::default();
+    }
+
+    /// Export requests seen, rejected ones included.
+    pub fn request_count(&self) -> usize {
+        self.inner.requests.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `pred` holds on what was received, up to `timeout`. Returns whether it held.
+    pub async fn wait_for(&self, pred: impl Fn(&Received) -> bool, timeout: Duration) -> bool {
+        let mut rx = self.inner.changed.subscribe();
+        let fut = async {
+            loop {
+                if pred(&self.inner.received.lock().unwrap()) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, fut).await;
+        let held = pred(&self.inner.received.lock().unwrap());
+        held
+    }
+
+    /// Stops listening and closes open connections (a backend outage). A new
+    /// [`OtlpSink::start`] on the same address brings a receiver back.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.grpc_stop.take() {
+            let _ = tx.send(());
+        }
+        // Graceful shutdown waits for clients to hang up; a client holding its connection open
+        // must not keep the "outage" from starting, so cut it short.
+        let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.grpc_task).await;
+        self.grpc_task.abort();
+        if let Some(t) = self.http_task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for OtlpSink {
+    fn drop(&mut self) {
+        self.grpc_task.abort();
+        if let Some(t) = &self.http_task {
+            t.abort();
+        }
+    }
+}
+
+fn http_status(code: tonic::Code) -> StatusCode {
+    use tonic::Code::*;
+    match code {
+        InvalidArgument | FailedPrecondition | OutOfRange => StatusCode::BAD_REQUEST,
+        Unauthenticated => StatusCode::UNAUTHORIZED,
+        PermissionDenied => StatusCode::FORBIDDEN,
+        NotFound => StatusCode::NOT_FOUND,
+        ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Decodes an OTLP/HTTP body: protobuf or JSON, optionally gzip-compressed.
+fn decode<T: Message + Default + serde_like::MaybeJson>(body: &[u8], json: bool, gzip: bool) -> Result<T, String> {
+    let raw: std::borrow::Cow<[u8]> = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body).read_to_end(&mut out).map_err(|e| format!("bad gzip body: {e}"))?;
+        out.into()
+    } else {
+        body.into()
+    };
+    if json {
+        T::from_json(&raw)
+    } else {
+        T::decode(raw.as_ref()).map_err(|e| format!("bad protobuf body: {e}"))
+    }
+}
+
+/// JSON decoding of the request types, available with the `otlp-http-json` feature.
+mod serde_like {
+    pub trait MaybeJson: Sized {
+        fn from_json(body: &[u8]) -> Result<Self, String>;
+    }
+    #[cfg(feature = "otlp-http-json")]
+    impl<T: serde::de::DeserializeOwned> MaybeJson for T {
+        fn from_json(body: &[u8]) -> Result<Self, String> {
+            serde_json::from_slice(body).map_err(|e| format!("bad JSON body: {e}"))
+        }
+    }
+    #[cfg(not(feature = "otlp-http-json"))]
+    impl<T> MaybeJson for T {
+        fn from_json(_: &[u8]) -> Result<Self, String> {
+            Err("JSON bodies need the otlp-http-json feature".into())
+        }
+    }
+}
+
+async fn handle_http(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let json = header("content-type").starts_with("application/json");
+    let gzip = header("content-encoding") == "gzip";
+    let body = body_bytes(req.into_body()).await;
+    let content_type = if json { "application/json" } else { "application/x-protobuf" };
+    let ok = |bytes: Vec<u8>| {
+        let body: Bytes = if json { Bytes::from_static(b"{}") } else { bytes.into() };
+        response(StatusCode::OK, &[("Content-Type", content_type.into())], body)
+    };
+    let bad = |msg: String| response(StatusCode::BAD_REQUEST, &[], msg);
+    if !matches!(path.as_str(), "/v1/traces" | "/v1/metrics" | "/v1/logs") {
+        return response(StatusCode::NOT_FOUND, &[], "unknown OTLP path");
+    }
+    if let Err(status) = inner.admit().await {
+        return response(http_status(status.code()), &[], status.message().to_string());
+    }
+    match path.as_str() {
+        "/v1/traces" => match decode::<ExportTraceServiceRequest>(&body, json, gzip) {
+            Ok(r) => {
+                inner.store(|rec| rec.spans.extend(r.resource_spans));
+                ok(ExportTraceServiceResponse::default().encode_to_vec())
+            }
+            Err(e) => bad(e),
+        },
+        "/v1/metrics" => match decode::<ExportMetricsServiceRequest>(&body, json, gzip) {
+            Ok(r) => {
+                inner.store(|rec| rec.metrics.extend(r.resource_metrics));
+                ok(ExportMetricsServiceResponse::default().encode_to_vec())
+            }
+            Err(e) => bad(e),
+        },
+        _ => match decode::<ExportLogsServiceRequest>(&body, json, gzip) {
+            Ok(r) => {
+                inner.store(|rec| rec.logs.extend(r.resource_logs));
+                ok(ExportLogsServiceResponse::default().encode_to_vec())
+            }
+            Err(e) => bad(e),
+        },
+    }
+}

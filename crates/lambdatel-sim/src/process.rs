@@ -1,0 +1,262 @@
+//! Child processes of the sandbox (extensions and an external runtime): each runs in its own
+//! process group so it can be frozen (SIGSTOP/SIGCONT) and killed as a whole; it is reaped with
+//! `wait4` so its exit status, peak RSS and CPU time are exact.
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// Exit code, when it exited.
+    pub code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "exit code {c}"),
+            (_, Some(s)) => write!(f, "signal {s}"),
+            _ => write!(f, "unknown"),
+        }
+    }
+}
+
+/// Exit information collected by `wait4`.
+#[derive(Debug, Clone)]
+pub struct ExitInfo {
+    /// Status.
+    pub status: ExitStatus,
+    /// When the exit was observed.
+    pub at: Instant,
+    /// Peak resident set size in KiB.
+    pub max_rss_kb: u64,
+    /// User + system CPU time.
+    pub cpu: Duration,
+}
+
+/// A running (or finished) child process that leads its own process group.
+pub struct Proc {
+    /// Process id (also the process group id).
+    pub pid: i32,
+    /// When it was started.
+    pub started: Instant,
+    exit: Arc<Mutex<Option<ExitInfo>>>,
+    exited: watch::Receiver<bool>,
+}
+
+/// Starts `program` with exactly `env`, in a new process group, forwarding each output line to
+/// `on_line(line, is_stderr)` and calling `on_exit` once it has been reaped.
+pub fn spawn(
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    cwd: Option<&Path>,
+    on_line: Arc<dyn Fn(String, bool) + Send + Sync>,
+    on_exit: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<Proc> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child if the
+    // simulator dies, so no orphaned extension outlives a crashed test.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    let started = Instant::now();
+    if let Some(out) = child.stdout.take() {
+        pump(out, false, on_line.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        pump(err, true, on_line);
+    }
+    // The std Child is dropped without waiting: the reaper thread below owns the pid.
+    drop(child);
+    let exit = Arc::new(Mutex::new(None));
+    let (tx, rx) = watch::channel(false);
+    let slot = exit.clone();
+    std::thread::Builder::new().name(format!("reap-{pid}")).spawn(move || {
+        let info = reap(pid);
+        *slot.lock().unwrap() = Some(info);
+        tx.send_replace(true);
+        on_exit();
+    })?;
+    Ok(Proc { pid, started, exit, exited: rx })
+}
+
+fn pump(stream: impl Read + Send + 'static, is_stderr: bool, on_line: Arc<dyn Fn(String, bool) + Send + Sync>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            match line {
+                Ok(l) => on_line(l, is_stderr),
+                Err(_) => break,
+            }
+        }
+    });
+}
+
+fn reap(pid: i32) -> ExitInfo {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waiting on our own child pid with valid out-pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return ExitInfo {
+                status: ExitStatus { code: None, signal: None },
+                at: Instant::now(),
+                max_rss_kb: 0,
+                cpu: Duration::ZERO,
+            };
+        }
+    }
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let st = if libc::WIFEXITED(status) {
+        ExitStatus { code: Some(libc::WEXITSTATUS(status)), signal: None }
+    } else if libc::WIFSIGNALED(status) {
+        ExitStatus { code: None, signal: Some(libc::WTERMSIG(status)) }
+    } else {
+        ExitStatus { code: None, signal: None }
+    };
+    ExitInfo { status: st, at: Instant::now(), max_rss_kb: ru.ru_maxrss as u64, cpu: tv(ru.ru_utime) + tv(ru.ru_stime) }
+}
+
+impl Proc {
+    /// Sends `sig` to the whole process group.
+    pub fn signal(&self, sig: i32) {
+        if self.exit_info().is_none() {
+            // SAFETY: signalling our own child's process group.
+            unsafe {
+                libc::kill(-self.pid, sig);
+            }
+        }
+    }
+
+    /// Exit information, once the process has been reaped.
+    pub fn exit_info(&self) -> Option<ExitInfo> {
+        self.exit.lock().unwrap().clone()
+    }
+
+    /// Waits for the exit up to `timeout`; true if it exited.
+    pub async fn wait_exit(&self, timeout: Duration) -> bool {
+        let mut rx = self.exited.clone();
+        let ok = tokio::time::timeout(timeout, rx.wait_for(|e| *e)).await.is_ok();
+        ok
+    }
+
+    /// A receiver that turns true once the process has been reaped.
+    pub fn exit_flag(&self) -> watch::Receiver<bool> {
+        self.exited.clone()
+    }
+
+    /// Current peak RSS (VmHWM) in KiB from /proc, or the final figure after exit.
+    pub fn peak_rss_kb(&self) -> u64 {
+        if let Some(e) = self.exit_info() {
+            return e.max_rss_kb;
+        }
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Checks that `path` is an executable regular file.
+pub fn check_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("{} is not executable", path.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Lines = Arc<Mutex<Vec<(String, bool)>>>;
+
+    fn run(script: &str) -> (Proc, Lines) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = lines.clone();
+        let p = spawn(
+            Path::new("/bin/sh"),
+            &["-c".into(), script.into()],
+            &[("PATH".into(), "/usr/bin:/bin".into())],
+            None,
+            Arc::new(move |line, err| l.lock().unwrap().push((line, err))),
+            Arc::new(|| {}),
+        )
+        .unwrap();
+        (p, lines)
+    }
+
+    #[tokio::test]
+    async fn captures_output_and_exit_code() {
+        let (p, lines) = run("echo out; echo err >&2; exit 3");
+        assert!(p.wait_exit(Duration::from_secs(5)).await);
+        assert_eq!(p.exit_info().unwrap().status, ExitStatus { code: Some(3), signal: None });
+        // Output threads may trail the reaper slightly.
+        for _ in 0..100 {
+            if lines.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut got = lines.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, vec![("err".to_string(), true), ("out".to_string(), false)]);
+    }
+
+    #[tokio::test]
+    async fn sigkill_reports_the_signal() {
+        let (p, _) = run("sleep 30");
+        assert!(!p.wait_exit(Duration::from_millis(50)).await);
+        p.signal(libc::SIGKILL);
+        assert!(p.wait_exit(Duration::from_secs(5)).await);
+        assert_eq!(p.exit_info().unwrap().status.signal, Some(libc::SIGKILL));
+    }
+
+    #[test]
+    fn check_executable_rejects_missing_and_plain_files() {
+        assert!(check_executable(Path::new("/nonexistent/ext")).unwrap_err().contains("/nonexistent/ext"));
+        let f = std::env::temp_dir().join(format!("lambdatel-sim-noexec-{}", std::process::id()));
+        std::fs::write(&f, "x").unwrap();
+        assert!(check_executable(&f).unwrap_err().contains("not executable"));
+        std::fs::remove_file(&f).unwrap();
+        assert!(check_executable(Path::new("/bin/sh")).is_ok());
+    }
+}

@@ -1,0 +1,236 @@
+//! Renders what the OTLP sink received as plain text for a terminal: per trace a waterfall of
+//! spans (name, duration, status), then metric values, then log lines.
+
+use crate::otlp::Received;
+use opentelemetry_proto::tonic::common::v1::{any_value::Value as AV, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value as NV};
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Width of the waterfall bar column.
+const BAR: usize = 30;
+
+/// Renders an attribute value compactly.
+pub fn any_value(v: &AnyValue) -> String {
+    match &v.value {
+        Some(AV::StringValue(s)) => s.clone(),
+        Some(AV::BoolValue(b)) => b.to_string(),
+        Some(AV::IntValue(i)) => i.to_string(),
+        Some(AV::DoubleValue(d)) => format!("{d}"),
+        Some(AV::BytesValue(b)) => format!("<{} bytes>", b.len()),
+        Some(AV::ArrayValue(a)) => format!("[{}]", a.values.iter().map(any_value).collect::<Vec<_>>().join(", ")),
+        Some(AV::KvlistValue(kv)) => format!("{{{}}}", attrs(&kv.values)),
+        _ => String::new(),
+    }
+}
+
+fn attrs(kvs: &[KeyValue]) -> String {
+    kvs.iter()
+        .map(|kv| format!("{}={}", kv.key, kv.value.as_ref().map(any_value).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Renders everything received.
+pub fn render(r: &Received) -> String {
+    let mut out = String::new();
+    render_traces(r, &mut out);
+    render_metrics(r, &mut out);
+    render_logs(r, &mut out);
+    if out.is_empty() {
+        out.push_str("(nothing received)\n");
+    }
+    out
+}
+
+fn render_traces(r: &Received, out: &mut String) {
+    let mut traces: BTreeMap<Vec<u8>, Vec<&Span>> = BTreeMap::new();
+    for span in r.spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans) {
+        traces.entry(span.trace_id.clone()).or_default().push(span);
+    }
+    let mut ordered: Vec<_> = traces.into_iter().collect();
+    ordered.sort_by_key(|(_, spans)| spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0));
+    for (trace_id, spans) in ordered {
+        let t0 = spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
+        let t1 = spans.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(t0).max(t0 + 1);
+        let _ = writeln!(out, "trace {} ({:.1} ms)", hex(&trace_id), (t1 - t0) as f64 / 1e6);
+        // Depth-first from roots (spans whose parent is not in this trace), children by start time.
+        let ids: Vec<&[u8]> = spans.iter().map(|s| s.span_id.as_slice()).collect();
+        let mut roots: Vec<&Span> =
+            spans.iter().copied().filter(|s| !ids.contains(&s.parent_span_id.as_slice())).collect();
+        roots.sort_by_key(|s| s.start_time_unix_nano);
+        let mut stack: Vec<(&Span, usize)> = roots.into_iter().rev().map(|s| (s, 0)).collect();
+        while let Some((s, depth)) = stack.pop() {
+            let start = s.start_time_unix_nano.saturating_sub(t0);
+            let dur = s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano);
+            let span_total = (t1 - t0) as f64;
+            let off = ((start as f64 / span_total) * BAR as f64).round() as usize;
+            let len = (((dur as f64 / span_total) * BAR as f64).round() as usize).max(1);
+            let off = off.min(BAR - 1);
+            let len = len.min(BAR - off);
+            let bar = format!("{}{}{}", " ".repeat(off), "█".repeat(len), " ".repeat(BAR - off - len));
+            let status = match s.status.as_ref().map(|st| st.code) {
+                Some(c) if c == StatusCode::Error as i32 => {
+                    let msg = s.status.as_ref().map(|st| st.message.as_str()).unwrap_or("");
+                    if msg.is_empty() {
+                        "ERROR".to_string()
+                    } else {
+                        format!("ERROR: {msg}")
+                    }
+                }
+                Some(c) if c == StatusCode::Ok as i32 => "OK".into(),
+                _ => "UNSET".into(),
+            };
+            let _ = writeln!(out, "  |{bar}| {}{} {:.1} ms {status}", "  ".repeat(depth), s.name, dur as f64 / 1e6);
+            let mut children: Vec<&Span> =
+                spans.iter().copied().filter(|c| c.parent_span_id == s.span_id && !s.span_id.is_empty()).collect();
+            children.sort_by_key(|c| std::cmp::Reverse(c.start_time_unix_nano));
+            stack.extend(children.into_iter().map(|c| (c, depth + 1)));
+        }
+    }
+}
+
+fn render_metrics(r: &Received, out: &mut String) {
+    let metrics: Vec<_> = r.metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics).collect();
+    if metrics.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "metrics");
+    for m in metrics {
+        let unit = if m.unit.is_empty() { String::new() } else { format!(" {}", m.unit) };
+        let points: Vec<String> = match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| number(&p.value, &p.attributes)).collect(),
+            Some(Data::Sum(s)) => s.data_points.iter().map(|p| number(&p.value, &p.attributes)).collect(),
+            Some(Data::Histogram(h)) => h
+                .data_points
+                .iter()
+                .map(|p| with_attrs(format!("count={} sum={}", p.count, p.sum.unwrap_or(0.0)), &p.attributes))
+                .collect(),
+            Some(Data::ExponentialHistogram(h)) => h
+                .data_points
+                .iter()
+                .map(|p| with_attrs(format!("count={} sum={}", p.count, p.sum.unwrap_or(0.0)), &p.attributes))
+                .collect(),
+            Some(Data::Summary(s)) => s
+                .data_points
+                .iter()
+                .map(|p| with_attrs(format!("count={} sum={}", p.count, p.sum), &p.attributes))
+                .collect(),
+            None => vec![],
+        };
+        let _ = writeln!(out, "  {}{unit}: {}", m.name, points.join(", "));
+    }
+}
+
+fn with_attrs(v: String, a: &[KeyValue]) -> String {
+    if a.is_empty() {
+        v
+    } else {
+        format!("{v} {{{}}}", attrs(a))
+    }
+}
+
+fn number(v: &Option<NV>, a: &[KeyValue]) -> String {
+    let s = match v {
+        Some(NV::AsDouble(d)) => format!("{d}"),
+        Some(NV::AsInt(i)) => i.to_string(),
+        None => "-".into(),
+    };
+    with_attrs(s, a)
+}
+
+fn render_logs(r: &Received, out: &mut String) {
+    let logs: Vec<_> = r.logs.iter().flat_map(|rl| &rl.scope_logs).flat_map(|sl| &sl.log_records).collect();
+    if logs.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "logs");
+    for l in logs {
+        let sev = if l.severity_text.is_empty() { "-".to_string() } else { l.severity_text.clone() };
+        let body = l.body.as_ref().map(any_value).unwrap_or_default();
+        let _ = writeln!(out, "  {sev:<5} {body}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
+
+    fn span(name: &str, id: u8, parent: u8, start: u64, end: u64, error: bool) -> Span {
+        Span {
+            trace_id: vec![1; 16],
+            span_id: vec![id; 8],
+            parent_span_id: if parent == 0 { vec![] } else { vec![parent; 8] },
+            name: name.into(),
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            status: Some(Status {
+                code: if error { StatusCode::Error as i32 } else { StatusCode::Unset as i32 },
+                message: if error { "boom".into() } else { String::new() },
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn renders_waterfall_metrics_and_logs() {
+        let r = Received {
+            spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        span("child", 2, 1, 15_000_000, 20_000_000, true),
+                        span("invoke", 1, 0, 10_000_000, 40_000_000, false),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "mem".into(),
+                        unit: "MB".into(),
+                        data: Some(Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint { value: Some(NV::AsInt(64)), ..Default::default() }],
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        severity_text: "INFO".into(),
+                        body: Some(AnyValue { value: Some(AV::StringValue("hello".into())) }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let text = render(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "trace 01010101010101010101010101010101 (30.0 ms)");
+        assert_eq!(lines[1], format!("  |{}| invoke 30.0 ms UNSET", "█".repeat(30)));
+        assert_eq!(
+            lines[2],
+            format!("  |{}{}{}|   child 5.0 ms ERROR: boom", " ".repeat(5), "█".repeat(5), " ".repeat(20))
+        );
+        assert_eq!(lines[3], "metrics");
+        assert_eq!(lines[4], "  mem MB: 64");
+        assert_eq!(lines[5], "logs");
+        assert_eq!(lines[6], "  INFO  hello");
+        assert_eq!(render(&Received::default()), "(nothing received)\n");
+    }
+}
