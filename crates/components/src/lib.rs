@@ -1,3 +1,8 @@
 //! Built-in receivers, processors and exporters, and the registry that wires them by type name.
 
+pub mod exporters;
+pub mod processors;
 pub mod receivers;
+pub mod registry;
+
+pub use registry::{ProcessorFactory, ReceiverConfig, Registry};

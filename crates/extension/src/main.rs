@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> std::process::ExitCode {
+    lambdatel::main_with(lambdatel::Registry::builtin())
+}

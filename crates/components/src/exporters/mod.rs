@@ -1,0 +1,80 @@
+//! Exporters: where telemetry leaves a pipeline. A closed enum of the built-ins (static dispatch) with the
+//! retry loop they share.
+
+pub mod debug;
+pub mod otlp_grpc;
+pub mod retry;
+
+use lambdatel_pipeline::{ExportError, Signal, Signals};
+use tokio::time::Instant;
+
+pub use debug::{DebugConfig, DebugExporter};
+pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
+pub use retry::RetryConfig;
+
+/// A built exporter instance, shared by every pipeline that names its id.
+#[derive(Clone)]
+pub enum Exporter {
+    OtlpGrpc { exporter: Box<OtlpGrpcExporter>, retry: RetryConfig, queue: otlp_grpc::QueueConfig },
+    Debug(DebugExporter),
+}
+
+/// How one export of one signal went, for the self-telemetry counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportOutcome {
+    /// Attempts made beyond the first.
+    pub retries: u32,
+}
+
+impl Exporter {
+    /// Exports one signal of `data`, retrying retryable failures with backoff until `deadline`.
+    ///
+    /// Returns the last error when the data could not be delivered; the caller decides whether to keep it.
+    pub async fn export(
+        &self,
+        kind: Signal,
+        data: &Signals,
+        deadline: Instant,
+    ) -> (ExportOutcome, Result<(), ExportError>) {
+        match self {
+            Exporter::Debug(debug) => {
+                debug.export(kind, data);
+                (ExportOutcome::default(), Ok(()))
+            }
+            Exporter::OtlpGrpc { exporter, retry, .. } => {
+                let mut outcome = ExportOutcome::default();
+                let give_up = deadline.min(Instant::now() + retry.max_elapsed_time);
+                let mut backoff = retry.backoff();
+                loop {
+                    let error = match exporter.export_once(kind, data, deadline).await {
+                        Ok(()) => return (outcome, Ok(())),
+                        Err(error) => error,
+                    };
+                    let ExportError::Retryable { retry_after, .. } = &error else {
+                        return (outcome, Err(error));
+                    };
+                    if !retry.enabled {
+                        return (outcome, Err(error));
+                    }
+                    let wake = Instant::now() + backoff.next_delay(*retry_after);
+                    // Sleeping past the deadline cannot lead to a delivered attempt: stop now.
+                    if wake >= give_up {
+                        return (outcome, Err(error));
+                    }
+                    tokio::time::sleep_until(wake).await;
+                    outcome.retries += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Exporter {
+    /// Most items kept for the next flush when a delivery fails; 0 when failed data is not kept.
+    pub fn queue_limit(&self) -> usize {
+        match self {
+            Exporter::OtlpGrpc { queue, .. } if queue.enabled => queue.queue_size,
+            _ => 0,
+        }
+    }
+}

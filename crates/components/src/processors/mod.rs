@@ -1,0 +1,47 @@
+//! Processors: the built-ins in one enum (static dispatch, one `match` that shows them all); a user's own
+//! processors are boxed, which costs one virtual call per batch, not per item.
+
+pub mod batch;
+
+use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
+
+pub use batch::{BatchConfig, BatchProcessor};
+
+/// A processor instance in a pipeline's chain.
+pub enum ProcessorInstance {
+    Batch(BatchProcessor),
+    Custom(Box<dyn Processor>),
+}
+
+impl ProcessorInstance {
+    /// The largest export request this processor allows downstream, if it bounds it.
+    pub fn max_request_items(&self) -> Option<usize> {
+        match self {
+            ProcessorInstance::Batch(batch) => batch.max_request_items(),
+            ProcessorInstance::Custom(_) => None,
+        }
+    }
+}
+
+impl Processor for ProcessorInstance {
+    fn process_traces(&mut self, spans: &mut Vec<ResourceSpans>) {
+        match self {
+            ProcessorInstance::Batch(p) => p.process_traces(spans),
+            ProcessorInstance::Custom(p) => p.process_traces(spans),
+        }
+    }
+
+    fn process_metrics(&mut self, metrics: &mut Vec<ResourceMetrics>) {
+        match self {
+            ProcessorInstance::Batch(p) => p.process_metrics(metrics),
+            ProcessorInstance::Custom(p) => p.process_metrics(metrics),
+        }
+    }
+
+    fn process_logs(&mut self, logs: &mut Vec<ResourceLogs>) {
+        match self {
+            ProcessorInstance::Batch(p) => p.process_logs(logs),
+            ProcessorInstance::Custom(p) => p.process_logs(logs),
+        }
+    }
+}

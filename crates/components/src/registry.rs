@@ -1,0 +1,134 @@
+//! The registry of component factories, keyed by type name.
+//!
+//! Built-in and user components are wired the same way: a user's extension binary is
+//! `Registry::builtin().with_processor::<MyProcessor>()` handed to `lambdatel::run`.
+
+use std::{collections::BTreeMap, error::Error};
+
+use lambdatel_config::{ComponentConfig, ComponentId, ConfigError};
+use lambdatel_pipeline::Processor;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    exporters::{DebugConfig, DebugExporter, Exporter, OtlpGrpcConfig, OtlpGrpcExporter},
+    processors::{BatchConfig, BatchProcessor, ProcessorInstance},
+    receivers::telemetry_api::listener::TelemetryApiConfig,
+};
+
+/// A processor that can be configured by type name in the YAML config.
+///
+/// Implement it for your own processor type, add it with [`Registry::with_processor`], and refer to it in
+/// `processors:` by `TYPE` (or `TYPE/name`).
+pub trait ProcessorFactory: Processor + Sized + 'static {
+    /// The name used in the config file, e.g. `tenant`.
+    const TYPE: &'static str;
+    /// The processor's settings. Missing keys keep `Default` values; mark it
+    /// `#[serde(default, deny_unknown_fields)]` so typos are reported.
+    type Config: DeserializeOwned + Default;
+    /// Checks a config beyond its types; the message is shown with the component's key path and line.
+    fn validate(_config: &Self::Config) -> Result<(), String> {
+        Ok(())
+    }
+    /// Builds the processor.
+    fn create(config: Self::Config) -> Result<Self, Box<dyn Error + Send + Sync>>;
+}
+
+type ProcessorBuilder = Box<dyn Fn(&ComponentConfig) -> Result<ProcessorInstance, ConfigError> + Send + Sync>;
+
+/// A receiver's validated settings; the extension binds it (receivers need the network, built later).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiverConfig {
+    TelemetryApi(TelemetryApiConfig),
+}
+
+/// Every component type the extension can build.
+pub struct Registry {
+    processors: BTreeMap<&'static str, ProcessorBuilder>,
+}
+
+/// Receiver types, always built in (they own network listeners and lifecycle hooks).
+pub const RECEIVER_TYPES: &[&str] = &["telemetryapi"];
+/// Exporter types, always built in.
+pub const EXPORTER_TYPES: &[&str] = &["otlp", "debug"];
+
+impl Registry {
+    /// The built-in components.
+    pub fn builtin() -> Self {
+        let mut registry = Registry { processors: BTreeMap::new() };
+        registry.processors.insert(
+            "batch",
+            Box::new(|config: &ComponentConfig| {
+                let batch: BatchConfig = config.deserialize()?;
+                batch.validate().map_err(|message| config.error(message))?;
+                Ok(ProcessorInstance::Batch(BatchProcessor::new(batch)))
+            }),
+        );
+        registry
+    }
+
+    /// Adds a user's processor type. A type registered twice keeps the later one, so a user may replace a
+    /// built-in on purpose.
+    pub fn with_processor<P: ProcessorFactory>(mut self) -> Self {
+        self.processors.insert(
+            P::TYPE,
+            Box::new(|config: &ComponentConfig| {
+                let settings: P::Config = config.deserialize()?;
+                P::validate(&settings).map_err(|message| config.error(message))?;
+                let processor = P::create(settings).map_err(|e| config.error(format!("cannot be created: {e}")))?;
+                Ok(ProcessorInstance::Custom(Box::new(processor)))
+            }),
+        );
+        self
+    }
+
+    /// The processor type names known to this registry, sorted.
+    pub fn processor_types(&self) -> Vec<&'static str> {
+        self.processors.keys().copied().collect()
+    }
+
+    pub fn build_processor(
+        &self,
+        id: &ComponentId,
+        config: &ComponentConfig,
+    ) -> Result<ProcessorInstance, ConfigError> {
+        match self.processors.get(id.type_name.as_str()) {
+            Some(build) => build(config),
+            None => Err(unknown_type(config, "processor", id, &self.processor_types())),
+        }
+    }
+
+    pub fn build_exporter(&self, id: &ComponentId, config: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        match id.type_name.as_str() {
+            "otlp" => {
+                let settings: OtlpGrpcConfig = config.deserialize()?;
+                settings.retry_on_failure.validate().map_err(|message| config.error(message))?;
+                let exporter = OtlpGrpcExporter::new(&settings).map_err(|message| config.error(message))?;
+                Ok(Exporter::OtlpGrpc {
+                    exporter: Box::new(exporter),
+                    retry: settings.retry_on_failure,
+                    queue: settings.sending_queue,
+                })
+            }
+            "debug" => {
+                let settings: DebugConfig = config.deserialize()?;
+                Ok(Exporter::Debug(DebugExporter::new(&settings)))
+            }
+            _ => Err(unknown_type(config, "exporter", id, EXPORTER_TYPES)),
+        }
+    }
+
+    pub fn build_receiver(&self, id: &ComponentId, config: &ComponentConfig) -> Result<ReceiverConfig, ConfigError> {
+        match id.type_name.as_str() {
+            "telemetryapi" => {
+                let settings: TelemetryApiConfig = config.deserialize()?;
+                settings.validate().map_err(|message| config.error(message))?;
+                Ok(ReceiverConfig::TelemetryApi(settings))
+            }
+            _ => Err(unknown_type(config, "receiver", id, RECEIVER_TYPES)),
+        }
+    }
+}
+
+fn unknown_type(config: &ComponentConfig, kind: &str, id: &ComponentId, known: &[&str]) -> ConfigError {
+    config.error(format!("unknown {kind} type {:?} (lambdatel has: {})", id.type_name, known.join(", ")))
+}

@@ -1,0 +1,282 @@
+//! A small client for the Extensions API (and the subscription calls of the Telemetry and Logs APIs),
+//! written on hyper so that the lifecycle decides exactly when `next` is called: never cancelled, never
+//! duplicated, and never before the flush that must precede it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{header::HeaderValue, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// What went wrong talking to Lambda.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("cannot reach the Lambda API at {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("{call}: {source}")]
+    Http { call: &'static str, source: hyper::Error },
+    #[error("{call}: Lambda answered {status}: {body}")]
+    Status { call: &'static str, status: StatusCode, body: String },
+    #[error("{call}: unexpected answer: {detail}")]
+    Protocol { call: &'static str, detail: String },
+}
+
+impl ApiError {
+    /// Lambda's 500s mean "non-recoverable, exit promptly".
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ApiError::Status { status, .. } if status.is_server_error())
+    }
+}
+
+/// The register response.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registration {
+    pub extension_id: String,
+    pub function_name: Option<String>,
+    pub function_version: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// An event from `event/next`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextEvent {
+    Invoke {
+        request_id: String,
+        deadline_ms: Option<u64>,
+        invoked_function_arn: Option<String>,
+        tracing_value: Option<String>,
+    },
+    Shutdown {
+        reason: String,
+        deadline_ms: Option<u64>,
+    },
+}
+
+/// The Extensions API client of one extension.
+#[derive(Debug, Clone)]
+pub struct ExtensionsApi {
+    addr: String,
+    extension_id: Option<String>,
+}
+
+impl ExtensionsApi {
+    /// `addr` is `AWS_LAMBDA_RUNTIME_API`: a host and port, no scheme.
+    pub fn new(addr: impl Into<String>) -> Self {
+        ExtensionsApi { addr: addr.into(), extension_id: None }
+    }
+
+    pub fn extension_id(&self) -> Option<&str> {
+        self.extension_id.as_deref()
+    }
+
+    /// Registers for INVOKE and SHUTDOWN, asking for the account id.
+    pub async fn register(&mut self, name: &str) -> Result<Registration, ApiError> {
+        const CALL: &str = "register";
+        let body = br#"{"events":["INVOKE","SHUTDOWN"]}"#.to_vec();
+        let (status, headers, body) = self
+            .call(
+                CALL,
+                Method::POST,
+                "/2020-01-01/extension/register",
+                &[("Lambda-Extension-Name", name), ("Lambda-Extension-Accept-Feature", "accountId")],
+                Some(body),
+            )
+            .await?;
+        expect_status(CALL, status, &body, &[StatusCode::OK])?;
+        let extension_id = headers
+            .get("lambda-extension-identifier")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::Protocol { call: CALL, detail: "no Lambda-Extension-Identifier header".into() })?
+            .to_string();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let field = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        self.extension_id = Some(extension_id.clone());
+        Ok(Registration {
+            extension_id,
+            function_name: field("functionName"),
+            function_version: field("functionVersion"),
+            account_id: field("accountId"),
+        })
+    }
+
+    /// Subscribes to the Telemetry or Logs API with the given path and JSON body.
+    pub async fn subscribe(&self, path: &'static str, body: &serde_json::Value) -> Result<(), ApiError> {
+        const CALL: &str = "subscribe";
+        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+        let (status, _, body) =
+            self.call(CALL, Method::PUT, path, &[("Content-Type", "application/json")], Some(bytes)).await?;
+        // 202 is what Lambda answers "in local testing".
+        expect_status(CALL, status, &body, &[StatusCode::OK, StatusCode::ACCEPTED])
+    }
+
+    /// Blocks until the next event. No client timeout: the sandbox may be frozen while this waits.
+    pub async fn next(&self) -> Result<NextEvent, ApiError> {
+        const CALL: &str = "event/next";
+        let (status, _, body) = self.call(CALL, Method::GET, "/2020-01-01/extension/event/next", &[], None).await?;
+        expect_status(CALL, status, &body, &[StatusCode::OK])?;
+        parse_event(&body).map_err(|detail| ApiError::Protocol { call: CALL, detail })
+    }
+
+    /// Reports a failed init; Lambda then answers no further calls, and the extension should exit.
+    pub async fn init_error(&self, error_type: &str, message: &str) -> Result<(), ApiError> {
+        self.report_error("init/error", "/2020-01-01/extension/init/error", error_type, message).await
+    }
+
+    /// Reports a failure after init, before exiting.
+    pub async fn exit_error(&self, error_type: &str, message: &str) -> Result<(), ApiError> {
+        self.report_error("exit/error", "/2020-01-01/extension/exit/error", error_type, message).await
+    }
+
+    async fn report_error(
+        &self,
+        call: &'static str,
+        path: &'static str,
+        error_type: &str,
+        message: &str,
+    ) -> Result<(), ApiError> {
+        let body = serde_json::json!({"errorMessage": message, "errorType": error_type, "stackTrace": []});
+        let (status, _, body) = self
+            .call(
+                call,
+                Method::POST,
+                path,
+                &[("Lambda-Extension-Function-Error-Type", error_type), ("Content-Type", "application/json")],
+                Some(serde_json::to_vec(&body).expect("a JSON value serialises")),
+            )
+            .await?;
+        expect_status(call, status, &body, &[StatusCode::ACCEPTED, StatusCode::OK])
+    }
+
+    async fn call(
+        &self,
+        call: &'static str,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, hyper::HeaderMap, Bytes), ApiError> {
+        let stream = TcpStream::connect(&self.addr)
+            .await
+            .map_err(|source| ApiError::Connect { addr: self.addr.clone(), source })?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| ApiError::Http { call, source })?;
+        tokio::spawn(connection);
+        let mut request = Request::builder().method(method).uri(path).header("Host", self.addr.as_str());
+        if let Some(id) = &self.extension_id {
+            request = request.header("Lambda-Extension-Identifier", id.as_str());
+        }
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value).map_err(|_| ApiError::Protocol {
+                call,
+                detail: format!("header {name} has characters HTTP forbids"),
+            })?;
+            request = request.header(*name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ApiError::Protocol { call, detail: e.to_string() })?;
+        let response = sender.send_request(request).await.map_err(|source| ApiError::Http { call, source })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.map_err(|source| ApiError::Http { call, source })?.to_bytes();
+        Ok((status, headers, body))
+    }
+}
+
+fn expect_status(call: &'static str, status: StatusCode, body: &[u8], ok: &[StatusCode]) -> Result<(), ApiError> {
+    if ok.contains(&status) {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+    Err(ApiError::Status { call, status, body: text })
+}
+
+/// Parses an INVOKE or SHUTDOWN event, tolerating missing optional fields and unknown shutdown reasons.
+pub fn parse_event(body: &[u8]) -> Result<NextEvent, String> {
+    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("event is not JSON: {e}"))?;
+    let text = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    // deadlineMs is an integer in practice; accept a float rather than lose the event.
+    let deadline_ms = json.get("deadlineMs").and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)));
+    match json.get("eventType").and_then(|v| v.as_str()) {
+        Some(t) if t.eq_ignore_ascii_case("INVOKE") => Ok(NextEvent::Invoke {
+            request_id: text("requestId").ok_or("INVOKE without requestId")?,
+            deadline_ms,
+            invoked_function_arn: text("invokedFunctionArn"),
+            tracing_value: json.pointer("/tracing/value").and_then(|v| v.as_str()).map(str::to_string),
+        }),
+        Some(t) if t.eq_ignore_ascii_case("SHUTDOWN") => {
+            Ok(NextEvent::Shutdown { reason: text("shutdownReason").unwrap_or_else(|| "unknown".into()), deadline_ms })
+        }
+        other => Err(format!("unknown eventType {other:?}")),
+    }
+}
+
+/// Milliseconds left until an epoch-ms deadline (zero when it has passed).
+pub fn until_epoch_ms(deadline_ms: u64) -> Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    Duration::from_millis(deadline_ms.saturating_sub(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoke_event() {
+        let body = br#"{"eventType":"INVOKE","deadlineMs":1700000003000,"requestId":"r-1","invokedFunctionArn":"arn:aws:lambda:eu-west-1:123456789012:function:f","tracing":{"type":"X-Amzn-Trace-Id","value":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}}"#;
+        assert_eq!(
+            parse_event(body).unwrap(),
+            NextEvent::Invoke {
+                request_id: "r-1".into(),
+                deadline_ms: Some(1_700_000_003_000),
+                invoked_function_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:f".into()),
+                tracing_value: Some(
+                    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into()
+                ),
+            }
+        );
+    }
+
+    #[test]
+    fn invoke_without_tracing_as_the_emulator_sends_it() {
+        let event = parse_event(br#"{"eventType":"INVOKE","deadlineMs":5.0e3,"requestId":"r"}"#).unwrap();
+        assert_eq!(
+            event,
+            NextEvent::Invoke {
+                request_id: "r".into(),
+                deadline_ms: Some(5000),
+                invoked_function_arn: None,
+                tracing_value: None
+            }
+        );
+    }
+
+    #[test]
+    fn shutdown_reasons_in_any_case() {
+        for reason in ["SPINDOWN", "spindown", "SandboxTerminated"] {
+            let body = format!(r#"{{"eventType":"SHUTDOWN","shutdownReason":"{reason}","deadlineMs":42}}"#);
+            assert_eq!(
+                parse_event(body.as_bytes()).unwrap(),
+                NextEvent::Shutdown { reason: reason.into(), deadline_ms: Some(42) }
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_events_are_errors_not_panics() {
+        assert!(parse_event(b"not json").unwrap_err().starts_with("event is not JSON"));
+        assert_eq!(parse_event(br#"{"eventType":"PAUSE"}"#).unwrap_err(), "unknown eventType Some(\"PAUSE\")");
+        assert_eq!(parse_event(br#"{"eventType":"INVOKE"}"#).unwrap_err(), "INVOKE without requestId");
+    }
+
+    #[tokio::test]
+    async fn unreachable_api_is_a_connect_error() {
+        let api = ExtensionsApi::new("127.0.0.1:9");
+        assert!(matches!(api.next().await, Err(ApiError::Connect { .. })));
+    }
+}

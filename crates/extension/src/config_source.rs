@@ -1,0 +1,179 @@
+//! Where the configuration comes from: `LAMBDATEL_CONFIG` (a path), else `/opt/lambdatel/config.yaml` when
+//! present, else an embedded default driven by the standard `OTEL_*` variables.
+
+use std::path::{Path, PathBuf};
+
+use lambdatel_config::{Config, ConfigError, ConfigErrors};
+
+/// The config file a layer may ship, at the documented place.
+pub const LAYER_CONFIG_PATH: &str = "/opt/lambdatel/config.yaml";
+
+/// Which configuration was chosen, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Embedded,
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::Embedded => f.write_str("the embedded default configuration"),
+        }
+    }
+}
+
+/// Picks the configuration source from the environment.
+pub fn choose(env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
+    if let Some(path) = env("LAMBDATEL_CONFIG").filter(|p| !p.is_empty()) {
+        return ConfigSource::File(PathBuf::from(path));
+    }
+    if Path::new(LAYER_CONFIG_PATH).is_file() {
+        return ConfigSource::File(PathBuf::from(LAYER_CONFIG_PATH));
+    }
+    ConfigSource::Embedded
+}
+
+/// Loads and parses the chosen configuration.
+pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    match source {
+        ConfigSource::File(path) => lambdatel_config::load_file(path, env),
+        ConfigSource::Embedded => {
+            let yaml = embedded_default(env).map_err(|message| {
+                ConfigErrors(vec![ConfigError { file: None, path: String::new(), line: None, column: None, message }])
+            })?;
+            lambdatel_config::parse(&yaml, Some("<embedded default>"), env)
+        }
+    }
+}
+
+/// The default pipelines: Telemetry API in, batched, out over OTLP to `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// (a local collector on 4317 when unset) with `OTEL_EXPORTER_OTLP_HEADERS`.
+pub fn embedded_default(env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    match env("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref().map(str::trim) {
+        None | Some("") | Some("grpc") => {}
+        Some(other) => {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported by this build (use grpc, or a config file)"
+            ))
+        }
+    }
+    let endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "http://localhost:4317".into());
+    let mut headers = String::new();
+    for pair in env("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default().split(',') {
+        if pair.trim().is_empty() {
+            continue;
+        }
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            format!("OTEL_EXPORTER_OTLP_HEADERS: {:?} is not key=value", pair.split('=').next().unwrap_or(""))
+        })?;
+        let key = percent_decode(key.trim());
+        let value = percent_decode(value.trim());
+        headers.push_str(&format!("      {}: {}\n", yaml_string(&key), yaml_string(&value)));
+    }
+    let headers = if headers.is_empty() { String::new() } else { format!("    headers:\n{headers}") };
+    Ok(format!(
+        "receivers:
+  telemetryapi:
+processors:
+  batch:
+exporters:
+  otlp:
+    endpoint: {endpoint}
+{headers}service:
+  pipelines:
+    traces:
+      receivers: [telemetryapi]
+      processors: [batch]
+      exporters: [otlp]
+    metrics:
+      receivers: [telemetryapi]
+      processors: [batch]
+      exporters: [otlp]
+    logs:
+      receivers: [telemetryapi]
+      processors: [batch]
+      exporters: [otlp]
+",
+        endpoint = yaml_string(endpoint.trim())
+    ))
+}
+
+/// A YAML double-quoted scalar whose `$` cannot start an expansion (values come from the environment already).
+fn yaml_string(text: &str) -> String {
+    serde_json::to_string(&text.replace('$', "$$")).expect("strings serialise")
+}
+
+/// Decodes `%XX` escapes as the OpenTelemetry environment variable specification asks.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn lambdatel_config_wins() {
+        let e = env(&[("LAMBDATEL_CONFIG", "/var/task/otel.yaml")]);
+        assert_eq!(choose(&e), ConfigSource::File("/var/task/otel.yaml".into()));
+    }
+
+    #[test]
+    fn embedded_default_uses_the_otel_variables() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io:443"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=abc%3D%3D,x-dataset=$lambda"),
+        ]);
+        let config = load(&ConfigSource::Embedded, &e).unwrap();
+        let otlp = &config.exporters[&"otlp".parse().unwrap()];
+        let json = otlp.to_json();
+        assert_eq!(json["endpoint"], "https://api.honeycomb.io:443");
+        assert_eq!(json["headers"]["x-honeycomb-team"], "abc==");
+        assert_eq!(json["headers"]["x-dataset"], "$lambda");
+        assert_eq!(config.pipelines.len(), 3);
+    }
+
+    #[test]
+    fn embedded_default_without_variables_targets_a_local_collector() {
+        let config = load(&ConfigSource::Embedded, &env(&[])).unwrap();
+        assert_eq!(config.exporters[&"otlp".parse().unwrap()].to_json()["endpoint"], "http://localhost:4317");
+    }
+
+    #[test]
+    fn bad_variables_are_named() {
+        let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")])).unwrap_err();
+        assert_eq!(err, "OTEL_EXPORTER_OTLP_HEADERS: \"novalue\" is not key=value");
+        let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap_err();
+        assert!(err.starts_with("OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\""), "{err}");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%2Cc"), "a b,c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,362 @@
+//! The pipeline graph built from a config, as the Collector builds it: one receiver instance per id fanning
+//! out to its pipelines, a processor chain per pipeline, one exporter instance per id shared by the
+//! pipelines that name it, each exporter with a bounded queue of what it could not deliver yet.
+//!
+//! Follow one batch: [`Graph::dispatch`] runs a receiver's output through each pipeline's processors into
+//! the queues of that pipeline's exporters; [`Graph::export`] sends every queue, all exporters at once,
+//! within one deadline, and keeps what failed for the next flush.
+
+use std::collections::BTreeMap;
+
+use lambdatel_components::{exporters::Exporter, processors::ProcessorInstance, ReceiverConfig, Registry};
+use lambdatel_config::{ComponentId, Config, ConfigError, ConfigErrors, PipelineId};
+use lambdatel_pipeline::{take_front, ExportError, Processor, Signal, Signals, SIGNALS};
+use tokio::{task::JoinSet, time::Instant};
+
+/// Counters of one exporter for one signal, for self-telemetry and the shutdown summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportCounters {
+    /// Items the backend acknowledged.
+    pub exported: u64,
+    /// Retries of failed attempts.
+    pub retries: u64,
+    /// Items dropped because the backend rejected them for good.
+    pub dropped_rejected: u64,
+    /// Items dropped because the queue of undelivered data was full.
+    pub dropped_queue_full: u64,
+    /// Flushes that ended with data still undelivered (kept for the next one).
+    pub deferred_flushes: u64,
+}
+
+struct Pipeline {
+    id: PipelineId,
+    receivers: Vec<usize>,
+    processors: Vec<ProcessorInstance>,
+    exporters: Vec<usize>,
+}
+
+struct ExporterSlot {
+    id: ComponentId,
+    exporter: Exporter,
+    /// Undelivered data, oldest first.
+    pending: Signals,
+    queue_limit: usize,
+    max_request_items: Option<usize>,
+    counters: [ExportCounters; 3],
+    last_error: Option<String>,
+}
+
+/// The built graph. It owns no network listener: receivers are bound by the lifecycle from
+/// [`Graph::receivers`].
+pub struct Graph {
+    receivers: Vec<(ComponentId, ReceiverConfig)>,
+    pipelines: Vec<Pipeline>,
+    exporters: Vec<ExporterSlot>,
+}
+
+/// What one export round achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    pub exported: u64,
+    pub pending: u64,
+    /// Last error per exporter id that still holds data.
+    pub errors: Vec<(String, String)>,
+}
+
+impl Graph {
+    /// Builds every component named by a pipeline; all errors are collected.
+    pub fn build(config: &Config, registry: &Registry) -> Result<Graph, ConfigErrors> {
+        let mut errors: Vec<ConfigError> = Vec::new();
+        let mut receivers: Vec<(ComponentId, ReceiverConfig)> = Vec::new();
+        let mut receiver_index: BTreeMap<ComponentId, usize> = BTreeMap::new();
+        let mut exporters: Vec<ExporterSlot> = Vec::new();
+        let mut exporter_index: BTreeMap<ComponentId, usize> = BTreeMap::new();
+        let mut pipelines = Vec::new();
+
+        for (pipeline_id, pipeline) in &config.pipelines {
+            let mut built =
+                Pipeline { id: pipeline_id.clone(), receivers: vec![], processors: vec![], exporters: vec![] };
+            for id in &pipeline.receivers {
+                let Some(component) = config.receivers.get(id) else { continue };
+                let index = match receiver_index.get(id) {
+                    Some(&i) => Some(i),
+                    None => match registry.build_receiver(id, component) {
+                        Ok(receiver) => {
+                            receivers.push((id.clone(), receiver));
+                            receiver_index.insert(id.clone(), receivers.len() - 1);
+                            Some(receivers.len() - 1)
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            receiver_index.insert(id.clone(), usize::MAX);
+                            None
+                        }
+                    },
+                };
+                if let Some(i) = index.filter(|&i| i != usize::MAX) {
+                    built.receivers.push(i);
+                }
+            }
+            // Each pipeline gets its own processor instances, as in the Collector.
+            for id in &pipeline.processors {
+                let Some(component) = config.processors.get(id) else { continue };
+                match registry.build_processor(id, component) {
+                    Ok(p) => built.processors.push(p),
+                    Err(e) if !errors.contains(&e) => errors.push(e),
+                    Err(_) => {}
+                }
+            }
+            for id in &pipeline.exporters {
+                let Some(component) = config.exporters.get(id) else { continue };
+                let index = match exporter_index.get(id) {
+                    Some(&i) => Some(i),
+                    None => match registry.build_exporter(id, component) {
+                        Ok(exporter) => {
+                            exporters.push(ExporterSlot {
+                                id: id.clone(),
+                                queue_limit: exporter.queue_limit(),
+                                exporter,
+                                pending: Signals::default(),
+                                max_request_items: None,
+                                counters: Default::default(),
+                                last_error: None,
+                            });
+                            exporter_index.insert(id.clone(), exporters.len() - 1);
+                            Some(exporters.len() - 1)
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            exporter_index.insert(id.clone(), usize::MAX);
+                            None
+                        }
+                    },
+                };
+                if let Some(i) = index.filter(|&i| i != usize::MAX) {
+                    built.exporters.push(i);
+                }
+            }
+            let max_request = built.processors.iter().filter_map(|p| p.max_request_items()).min();
+            for &e in &built.exporters {
+                let slot = &mut exporters[e];
+                slot.max_request_items = match (slot.max_request_items, max_request) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            pipelines.push(built);
+        }
+
+        // Lambda accepts one subscription per extension, so one telemetryapi receiver can be fed.
+        let telemetry: Vec<&ComponentId> =
+            receivers.iter().filter(|(_, r)| matches!(r, ReceiverConfig::TelemetryApi(_))).map(|(id, _)| id).collect();
+        if telemetry.len() > 1 {
+            let second = telemetry[1];
+            let component = &config.receivers[second];
+            errors.push(component.error(format!(
+                "only one telemetryapi receiver can be used (Lambda allows one subscription per extension); {} is used too",
+                telemetry[0]
+            )));
+        }
+        if errors.is_empty() {
+            Ok(Graph { receivers, pipelines, exporters })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The receivers to start, in the order their index is used by [`Graph::dispatch`].
+    pub fn receivers(&self) -> &[(ComponentId, ReceiverConfig)] {
+        &self.receivers
+    }
+
+    /// Pipeline ids with their receivers, processors count and exporters, for `lambdatel validate`.
+    pub fn describe(&self) -> Vec<String> {
+        self.pipelines
+            .iter()
+            .map(|p| {
+                let receivers: Vec<String> = p.receivers.iter().map(|&r| self.receivers[r].0.to_string()).collect();
+                let exporters: Vec<String> = p.exporters.iter().map(|&e| self.exporters[e].id.to_string()).collect();
+                format!(
+                    "{}: {} -> {} processor(s) -> {}",
+                    p.id,
+                    receivers.join(", "),
+                    p.processors.len(),
+                    exporters.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    /// Runs one receiver's output through every pipeline that lists it, into its exporters' queues.
+    pub fn dispatch(&mut self, receiver: usize, signals: Signals) {
+        for (pipeline, mut data) in self.process(receiver, signals) {
+            let exporters = &self.pipelines[pipeline].exporters;
+            let signal = self.pipelines[pipeline].id.signal;
+            if let Some((&last, rest)) = exporters.split_last() {
+                for &e in rest {
+                    self.exporters[e].pending.append(&mut part(&data, signal));
+                }
+                self.exporters[last].pending.append(&mut data);
+            }
+        }
+    }
+
+    /// Runs one receiver's output through the processors of every pipeline that lists it, and returns each
+    /// pipeline's result (by pipeline index; empty results are left out).
+    pub fn process(&mut self, receiver: usize, mut signals: Signals) -> Vec<(usize, Signals)> {
+        let mut out = Vec::new();
+        for signal in SIGNALS {
+            let targets: Vec<usize> = self
+                .pipelines
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.id.signal == signal && p.receivers.contains(&receiver))
+                .map(|(i, _)| i)
+                .collect();
+            let Some((&last, rest)) = targets.split_last() else { continue };
+            // Clone for all consumers but the last, which takes the original.
+            for &p in rest {
+                let copy = part(&signals, signal);
+                out.push((p, self.run_processors(p, copy)));
+            }
+            let own = take_part(&mut signals, signal);
+            out.push((last, self.run_processors(last, own)));
+        }
+        out.retain(|(_, data)| !data.is_empty());
+        out
+    }
+
+    /// The id of the pipeline at `index`, as [`Graph::process`] returns it.
+    pub fn pipeline_id(&self, index: usize) -> &PipelineId {
+        &self.pipelines[index].id
+    }
+
+    fn run_processors(&mut self, index: usize, mut data: Signals) -> Signals {
+        let pipeline = &mut self.pipelines[index];
+        for processor in &mut pipeline.processors {
+            match pipeline.id.signal {
+                Signal::Traces => processor.process_traces(&mut data.spans),
+                Signal::Metrics => processor.process_metrics(&mut data.metrics),
+                Signal::Logs => processor.process_logs(&mut data.logs),
+            }
+        }
+        data
+    }
+
+    /// Items waiting in exporter queues.
+    pub fn pending_items(&self) -> u64 {
+        self.exporters.iter().map(|s| SIGNALS.iter().map(|&k| s.pending.count(k) as u64).sum::<u64>()).sum()
+    }
+
+    /// Sends every exporter's queue, all exporters concurrently, and returns by `deadline` (each attempt is
+    /// bounded by it). What could not be delivered stays queued, within each queue's bound.
+    pub async fn export(&mut self, deadline: Instant) -> ExportReport {
+        let mut tasks = JoinSet::new();
+        for (index, slot) in self.exporters.iter_mut().enumerate() {
+            if slot.pending.is_empty() {
+                continue;
+            }
+            let data = std::mem::take(&mut slot.pending);
+            let exporter = slot.exporter.clone();
+            let max_request = slot.max_request_items;
+            tasks.spawn(async move { (index, send_all(exporter, data, max_request, deadline).await) });
+        }
+        let mut report = ExportReport::default();
+        while let Some(joined) = tasks.join_next().await {
+            // A panicking exporter task is a bug; its data is lost, but the extension keeps serving.
+            let Ok((index, outcome)) = joined else { continue };
+            let slot = &mut self.exporters[index];
+            let SendOutcome { mut leftover, counters, last_error } = outcome;
+            for (total, delta) in slot.counters.iter_mut().zip(counters) {
+                total.exported += delta.exported;
+                total.retries += delta.retries;
+                total.dropped_rejected += delta.dropped_rejected;
+                report.exported += delta.exported;
+            }
+            // Data queued while this export ran (none today, since flushes are sequential) goes after it.
+            leftover.append(&mut slot.pending);
+            slot.pending = leftover;
+            for (k, signal) in SIGNALS.into_iter().enumerate() {
+                let held = slot.pending.count(signal);
+                if held > 0 {
+                    slot.counters[k].deferred_flushes += 1;
+                }
+                if held > slot.queue_limit {
+                    let dropped = take_front(&mut slot.pending, signal, held - slot.queue_limit);
+                    slot.counters[k].dropped_queue_full += dropped.count(signal) as u64;
+                }
+                report.pending += slot.pending.count(signal) as u64;
+            }
+            slot.last_error = last_error;
+            if let (Some(error), false) = (&slot.last_error, slot.pending.is_empty()) {
+                report.errors.push((slot.id.to_string(), error.clone()));
+            }
+        }
+        report
+    }
+
+    /// Counters per exporter and signal.
+    pub fn counters(&self) -> Vec<(String, Signal, ExportCounters)> {
+        self.exporters
+            .iter()
+            .flat_map(|s| SIGNALS.into_iter().zip(s.counters).map(|(signal, c)| (s.id.to_string(), signal, c)))
+            .collect()
+    }
+}
+
+struct SendOutcome {
+    leftover: Signals,
+    counters: [ExportCounters; 3],
+    last_error: Option<String>,
+}
+
+/// Sends one exporter's queue, signal by signal, in requests of at most `max_request` items. A retryable
+/// failure stops that signal (the rest waits for the next flush); a permanent one drops that request.
+async fn send_all(exporter: Exporter, mut data: Signals, max_request: Option<usize>, deadline: Instant) -> SendOutcome {
+    let mut leftover = Signals::default();
+    let mut counters: [ExportCounters; 3] = Default::default();
+    let mut last_error = None;
+    for (k, signal) in SIGNALS.into_iter().enumerate() {
+        let mut remaining = take_part(&mut data, signal);
+        while remaining.count(signal) > 0 {
+            let request = match max_request {
+                Some(n) => take_front(&mut remaining, signal, n),
+                None => std::mem::take(&mut remaining),
+            };
+            let items = request.count(signal) as u64;
+            let (outcome, result) = exporter.export(signal, &request, deadline).await;
+            counters[k].retries += u64::from(outcome.retries);
+            match result {
+                Ok(()) => counters[k].exported += items,
+                Err(ExportError::Permanent { message }) => {
+                    counters[k].dropped_rejected += items;
+                    last_error = Some(message);
+                }
+                Err(error @ ExportError::Retryable { .. }) => {
+                    let mut request = request;
+                    leftover.append(&mut request);
+                    leftover.append(&mut remaining);
+                    last_error = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    SendOutcome { leftover, counters, last_error }
+}
+
+fn part(signals: &Signals, signal: Signal) -> Signals {
+    match signal {
+        Signal::Traces => Signals { spans: signals.spans.clone(), ..Default::default() },
+        Signal::Metrics => Signals { metrics: signals.metrics.clone(), ..Default::default() },
+        Signal::Logs => Signals { logs: signals.logs.clone(), ..Default::default() },
+    }
+}
+
+fn take_part(signals: &mut Signals, signal: Signal) -> Signals {
+    match signal {
+        Signal::Traces => Signals { spans: std::mem::take(&mut signals.spans), ..Default::default() },
+        Signal::Metrics => Signals { metrics: std::mem::take(&mut signals.metrics), ..Default::default() },
+        Signal::Logs => Signals { logs: std::mem::take(&mut signals.logs), ..Default::default() },
+    }
+}
