@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -90,12 +90,24 @@ pub async fn post(
     body: Vec<u8>,
     timeout: Duration,
 ) -> std::io::Result<(u16, Bytes)> {
+    request(Method::POST, addr, path, headers, body, timeout).await.map(|(s, _, b)| (s, b))
+}
+
+/// Sends one request and returns the status, response headers and body.
+pub async fn request(
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    timeout: Duration,
+) -> std::io::Result<(u16, hyper::HeaderMap, Bytes)> {
     let fut = async {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
         tokio::spawn(conn);
-        let mut req = Request::post(path);
+        let mut req = Request::builder().method(method).uri(path);
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
             req = req.header("Host", addr.to_string());
         }
@@ -105,8 +117,9 @@ pub async fn post(
         let req = req.body(Full::new(Bytes::from(body))).map_err(std::io::Error::other)?;
         let resp = sender.send_request(req).await.map_err(std::io::Error::other)?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-        Ok((status, body))
+        Ok((status, headers, body))
     };
     tokio::time::timeout(timeout, fut)
         .await

@@ -169,6 +169,19 @@ impl Proc {
         ok
     }
 
+    /// Waits until the process is in the stopped state (or has exited), up to `timeout`.
+    pub async fn wait_stopped(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            match proc_state(self.pid) {
+                Some('T') | Some('t') | None => return true,
+                _ if self.exit_info().is_some() => return true,
+                _ if Instant::now() >= end => return false,
+                _ => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    }
+
     /// A receiver that turns true once the process has been reaped.
     pub fn exit_flag(&self) -> watch::Receiver<bool> {
         self.exited.clone()
@@ -188,6 +201,12 @@ impl Proc {
             })
             .unwrap_or(0)
     }
+}
+
+/// The state letter of /proc/PID/stat (`R`, `S`, `T`, `Z`...), if the process exists.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim().chars().next()
 }
 
 /// Checks that `path` is an executable regular file.

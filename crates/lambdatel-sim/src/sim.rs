@@ -774,7 +774,7 @@ impl Simulator {
             if self.cfg.snap_start && phase == "snap-start" {
                 self.restore().await;
             }
-            self.freeze();
+            self.freeze().await;
         }
         Ok(())
     }
@@ -849,7 +849,7 @@ impl Simulator {
         Ok(())
     }
 
-    fn freeze(&mut self) {
+    async fn freeze(&mut self) {
         if !self.cfg.freeze || self.frozen {
             return;
         }
@@ -857,6 +857,10 @@ impl Simulator {
         self.env.hub.set_frozen(true);
         for p in self.procs() {
             p.signal(libc::SIGSTOP);
+        }
+        // SIGSTOP takes effect asynchronously; the freeze is complete once every process shows it.
+        for p in self.procs() {
+            p.wait_stopped(Duration::from_millis(500)).await;
         }
         self.frozen = true;
     }
@@ -1118,7 +1122,7 @@ impl Simulator {
             self.teardown(reason, true).await;
             self.needs_init = true;
         } else {
-            self.freeze();
+            self.freeze().await;
         }
         Ok(self.record(outcome))
     }

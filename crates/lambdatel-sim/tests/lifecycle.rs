@@ -64,3 +64,373 @@ async fn full_cycle_delivers_events_in_order() {
     assert!(ext.time_to_first_next_ms.is_some());
     assert_eq!(ext.subscription.as_ref().unwrap().dropped, 0);
 }
+
+fn ext_lines(events: &[TelemetryEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.record {
+            lambdatel_sim::events::EventRecord::ExtensionLog(lambdatel_sim::events::LogRecord::Text(t)) => {
+                Some(t.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn scripted(result: ScriptResult, duration_ms: u64) -> Invocation {
+    Invocation {
+        payload: "{}".into(),
+        script: Script { duration: Duration::from_millis(duration_ms), result, ..Script::default() },
+        ..Invocation::default()
+    }
+}
+
+#[tokio::test]
+async fn report_waits_for_every_extension_next_and_response_comes_first() {
+    let slow = extension("slow-ext");
+    let mut sim = Simulator::start(config(vec![slow], vec![("SIM_EXT_POST_MS", "400".into())])).await.unwrap();
+    let out = sim.invoke(scripted(ScriptResult::Ok("\"done\"".into()), 0)).await.unwrap();
+    assert_eq!(out.status, "success");
+    let post = out.post_runtime_ms.iter().find(|(n, _)| n == "slow-ext").unwrap().1;
+    // The extension starts its 400 ms from INVOKE, slightly before the runtime is done.
+    assert!(post >= 350.0, "post-runtime {post}");
+    assert!(out.response_ms.unwrap() < out.invoke_phase_ms - 399.0, "{out:?}");
+    let events = sim.events();
+    let t = |ty: &str| {
+        let e = events.iter().rev().find(|e| e.record.type_name() == ty).unwrap();
+        let lambdatel_sim::events::EventRecord::Report(r) = &e.record else {
+            return None;
+        };
+        Some((r.metrics.duration_ms, r.spans.clone().unwrap()))
+    };
+    let (duration, spans) = t("platform.report").unwrap();
+    assert!(duration >= 400.0);
+    assert_eq!(spans[0].name, "extensionOverhead");
+    assert!(spans[0].duration_ms >= 350.0);
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert_eq!(report.invocations.len(), 1);
+    assert!(report.invocations[0].post_runtime_ms["slow-ext"] >= 350.0);
+}
+
+fn proc_state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat.rsplit(')').next().unwrap().trim().chars().next().unwrap()
+}
+
+#[tokio::test]
+async fn freeze_stops_processes_and_delivery_until_the_next_invoke() {
+    let listener = Listener::start().await;
+    let ext = extension("frozen-ext");
+    let mut sim = Simulator::start(config(vec![ext], vec![("SIM_TEL_PORT", listener.port.to_string())])).await.unwrap();
+    let first = sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    assert!(sim.is_frozen());
+    let pid = sim.extension_pids()[0].1;
+    assert_eq!(proc_state(pid), 'T');
+    // Buffering timeout is 25 ms: unfrozen, the report would arrive well within this wait.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let delivered_report = |l: &Listener, id: &str| {
+        l.events().iter().any(|e| e["type"] == "platform.report" && e["record"]["requestId"] == id)
+    };
+    assert!(!delivered_report(&listener, &first.request_id), "{:?}", listener.types());
+    sim.invoke(scripted(ScriptResult::Ok("2".into()), 0)).await.unwrap();
+    // Thawed during the second invoke, the first report went out.
+    let end = std::time::Instant::now() + Duration::from_secs(3);
+    while !delivered_report(&listener, &first.request_id) && std::time::Instant::now() < end {
+        sim.invoke(scripted(ScriptResult::Ok("n".into()), 50)).await.unwrap();
+    }
+    assert!(delivered_report(&listener, &first.request_id));
+    sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_freeze_delivery_continues_between_invokes() {
+    let listener = Listener::start().await;
+    let ext = extension("thawed-ext");
+    let mut cfg = config(vec![ext], vec![("SIM_TEL_PORT", listener.port.to_string())]);
+    cfg.freeze = false;
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    let first = sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    assert!(!sim.is_frozen());
+    assert_ne!(proc_state(sim.extension_pids()[0].1), 'T');
+    assert!(listener.wait_for("platform.report", Duration::from_secs(3)).await);
+    assert!(listener.events().iter().any(|e| e["record"]["requestId"] == first.request_id.as_str()));
+    sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_sends_event_and_sigkills_after_the_deadline() {
+    let good = extension("good-ext");
+    let stubborn = extension("stubborn-ext");
+    let mut cfg = config(vec![good.clone()], vec![]);
+    cfg.shutdown_budget = Duration::from_millis(600);
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let g = &report.extensions[0];
+    assert_eq!(g.exit_status.as_ref().unwrap().code, Some(0));
+    assert!(!g.killed);
+    assert!(ext_lines(&report.events).contains(&"event SHUTDOWN".to_string()));
+
+    cfg.extensions = vec![stubborn];
+    cfg.env = vec![("SIM_EXT_MODE".into(), "ignore_shutdown".into())];
+    let sim = Simulator::start(cfg).await.unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let s = &report.extensions[0];
+    assert!(s.killed);
+    assert_eq!(s.exit_status.as_ref().unwrap().signal, Some(9));
+    assert!(s.shutdown_ms.unwrap() >= 600.0, "{s:?}");
+    assert!(report.shutdown_ms.unwrap() >= 600.0);
+}
+
+#[tokio::test]
+async fn init_error_is_reported_and_next_invoke_reruns_init() {
+    let ext = extension("bad-config-ext");
+    let mut sim = Simulator::start(config(vec![ext], vec![("SIM_EXT_MODE", "init_error".into())])).await.unwrap();
+    let init = sim.last_init().unwrap().clone();
+    assert_eq!(init.status, "error");
+    assert_eq!(init.error_type.as_deref(), Some("Extension.ConfigInvalid"));
+    let out = sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    assert!(out.suppressed_init);
+    assert_eq!(out.status, "failure");
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert_eq!(report.inits.len(), 2);
+    assert_eq!(report.inits[1].phase, "invoke");
+    let errors = &report.extensions[0].errors;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind, "init");
+    assert_eq!(errors[0].error_type, "Extension.ConfigInvalid");
+    assert_eq!(errors[0].message.as_deref(), Some("bad config: exporters.otlp"));
+    let phases: Vec<String> = report
+        .events
+        .iter()
+        .filter_map(|e| match &e.record {
+            lambdatel_sim::events::EventRecord::InitReport(r) => Some(format!("{}:{}", r.phase, r.status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(phases, ["init:error", "invoke:error"]);
+}
+
+#[tokio::test]
+async fn extension_that_never_registers_is_a_clear_error() {
+    let ext = extension("silent-ext");
+    let mut cfg = config(vec![ext], vec![("SIM_EXT_MODE", "never_register".into())]);
+    cfg.init_timeout = Duration::from_millis(500);
+    let err = Simulator::start(cfg).await.err().unwrap();
+    assert!(matches!(&err, SimError::NeverRegistered { names, .. } if names == &["silent-ext".to_string()]), "{err}");
+    assert!(err.to_string().contains("never registered within the 500 ms"));
+}
+
+#[tokio::test]
+async fn missing_or_non_executable_extension_is_rejected_before_start() {
+    let err = Simulator::start(config(vec!["/nonexistent/ext".into()], vec![])).await.err().unwrap();
+    assert!(matches!(err, SimError::BadExtension { .. }), "{err}");
+    let plain = extension("plain-file");
+    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let err = Simulator::start(config(vec![plain], vec![])).await.err().unwrap();
+    assert!(err.to_string().contains("not executable"), "{err}");
+}
+
+#[tokio::test]
+async fn port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = config(vec![], vec![]);
+    cfg.runtime_api_port = taken.local_addr().unwrap().port();
+    let err = Simulator::start(cfg).await.err().unwrap();
+    assert!(matches!(err, SimError::Bind { .. }));
+    assert!(err.to_string().contains("in use"));
+}
+
+#[tokio::test]
+async fn timeout_covers_extension_time_and_resets_with_suppressed_init() {
+    let ext = extension("lingering-ext");
+    let mut cfg = config(vec![ext], vec![("SIM_EXT_POST_MS", "5000".into())]);
+    cfg.timeout = Duration::from_millis(500);
+    cfg.shutdown_budget = Duration::from_millis(300);
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    // The function itself is fast; the extension keeps the invoke phase open past the timeout.
+    let out = sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    assert_eq!(out.status, "timeout");
+    assert!(out.response.is_some());
+    let out2 = sim.invoke(scripted(ScriptResult::Timeout, 0)).await.unwrap();
+    assert!(out2.suppressed_init);
+    assert_eq!(out2.status, "timeout");
+    assert_eq!(out2.error_type.as_deref(), Some("Sandbox.Timedout"));
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let init_phases: Vec<String> = report
+        .events
+        .iter()
+        .filter_map(|e| match &e.record {
+            lambdatel_sim::events::EventRecord::InitStart(s) => Some(s.phase.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(init_phases, ["init", "invoke"]);
+    // Still busy after INVOKE, the extension never reads SHUTDOWN and is killed at the deadline.
+    assert_eq!(report.extensions.len(), 2);
+    assert!(report.extensions.iter().all(|e| e.killed), "{:?}", report.extensions);
+    assert!(report.extensions.iter().all(|e| e.exit_status.is_some()));
+}
+
+#[tokio::test]
+async fn crash_is_a_failure_and_shutdown_reason_reaches_extensions() {
+    let ext = extension("watching-ext");
+    let mut sim = Simulator::start(config(vec![ext], vec![])).await.unwrap();
+    let out = sim.invoke(scripted(ScriptResult::Crash, 0)).await.unwrap();
+    assert_eq!(out.status, "failure");
+    assert_eq!(out.error_type.as_deref(), Some("Runtime.ExitError"));
+    assert!(out.response.is_none());
+    let ok = sim.invoke(scripted(ScriptResult::Ok("again".into()), 0)).await.unwrap();
+    assert!(ok.suppressed_init);
+    assert_eq!(ok.status, "success");
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert_eq!(report.extensions.len(), 2);
+    assert_eq!(report.extensions[0].generation, 1);
+    assert_eq!(report.extensions[1].generation, 2);
+    let done: Vec<String> = report
+        .events
+        .iter()
+        .filter_map(|e| match &e.record {
+            lambdatel_sim::events::EventRecord::RuntimeDone(r) => {
+                Some(format!("{}:{}", r.status, r.error_type.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, ["failure:Runtime.ExitError", "success:"]);
+}
+
+#[tokio::test]
+async fn function_error_is_reported_without_reset() {
+    let mut sim = Simulator::start(config(vec![], vec![])).await.unwrap();
+    let out = sim
+        .invoke(scripted(ScriptResult::Error { error_type: "ValueError".into(), message: "bad input".into() }, 0))
+        .await
+        .unwrap();
+    assert_eq!(out.status, "error");
+    assert_eq!(out.error_type.as_deref(), Some("ValueError"));
+    let body: serde_json::Value = serde_json::from_slice(out.response.as_ref().unwrap()).unwrap();
+    assert_eq!(body["errorMessage"], "bad input");
+    let next = sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    assert!(!next.suppressed_init);
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert_eq!(report.inits.len(), 1);
+}
+
+#[tokio::test]
+async fn buffering_limits_and_api_mutual_exclusion_are_enforced() {
+    let listener = Listener::start().await;
+    let body = format!(
+        r#"{{"schemaVersion":"2022-12-13","types":["platform"],"buffering":{{"timeoutMs":10}},
+            "destination":{{"protocol":"HTTP","URI":"http://sandbox.localdomain:{}/t"}}}}"#,
+        listener.port
+    );
+    let bad = extension("bad-buffering-ext");
+    let sim =
+        Simulator::start(config(vec![bad], vec![("SIM_TEL_PORT", listener.port.to_string()), ("SIM_TEL_BODY", body)]))
+            .await
+            .unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let lines = ext_lines(&report.events);
+    let line = lines.iter().find(|l| l.starts_with("subscribe")).unwrap();
+    assert!(line.starts_with("subscribe 2022-07-01/telemetry 400 "), "{line}");
+    let err: serde_json::Value = serde_json::from_str(line.splitn(4, ' ').nth(3).unwrap()).unwrap();
+    assert_eq!(err["errorType"], "ValidationError");
+    assert!(err["errorMessage"].as_str().unwrap().contains("timeoutMs"));
+    assert!(report.extensions[0].subscription.is_none());
+
+    let both = extension("both-apis-ext");
+    let sim = Simulator::start(config(
+        vec![both],
+        vec![("SIM_TEL_PORT", listener.port.to_string()), ("SIM_TEL_SECOND", "2020-08-15/logs".into())],
+    ))
+    .await
+    .unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let lines = ext_lines(&report.events);
+    let subs: Vec<&String> = lines.iter().filter(|l| l.starts_with("subscribe")).collect();
+    assert!(subs[0].starts_with("subscribe 2022-07-01/telemetry 200 \"OK\""), "{subs:?}");
+    assert!(subs[1].starts_with("subscribe 2020-08-15/logs 400 "), "{subs:?}");
+    assert!(subs[1].contains("Logs.ValidationError"));
+    assert_eq!(report.extensions[0].subscription.as_ref().unwrap().api, "telemetry");
+}
+
+#[tokio::test]
+async fn logs_api_subscriber_gets_logs_api_shapes() {
+    let listener = Listener::start().await;
+    let body = format!(
+        r#"{{"schemaVersion":"2021-03-18","types":["platform","function"],"buffering":{{"timeoutMs":25}},
+            "destination":{{"protocol":"HTTP","URI":"http://sandbox.localdomain:{}/logs"}}}}"#,
+        listener.port
+    );
+    let ext = extension("logs-ext");
+    let mut cfg = config(
+        vec![ext],
+        vec![
+            ("SIM_TEL_PORT", listener.port.to_string()),
+            ("SIM_TEL_BODY", body),
+            ("SIM_TEL_API", "2020-08-15/logs".into()),
+        ],
+    );
+    cfg.freeze = false;
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    let mut inv = scripted(ScriptResult::Ok("1".into()), 0);
+    inv.script.logs = vec![LogLine::Json { level: "INFO".into(), message: "structured".into() }];
+    sim.invoke(inv).await.unwrap();
+    assert!(listener.wait_for("platform.report", Duration::from_secs(3)).await);
+    sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let t = listener.types();
+    let platform: Vec<&str> = t.iter().map(String::as_str).filter(|t| t.starts_with("platform.")).collect();
+    assert_eq!(
+        platform,
+        [
+            "platform.logsSubscription",
+            "platform.extension",
+            "platform.start",
+            "platform.runtimeDone",
+            "platform.end",
+            "platform.report"
+        ]
+    );
+    let f = listener.events().into_iter().find(|e| e["type"] == "function").unwrap();
+    assert!(f["record"].as_str().unwrap().contains("\"message\":\"structured\""));
+}
+
+#[tokio::test]
+async fn delivery_retries_until_the_listener_appears() {
+    // Reserve a port, then free it so nothing listens there at first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ext = extension("late-listener-ext");
+    let mut cfg = config(vec![ext], vec![("SIM_TEL_PORT", port.to_string())]);
+    cfg.freeze = false;
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let listener = Listener::on(port).await;
+    assert!(listener.wait_for("platform.report", Duration::from_secs(5)).await, "{:?}", listener.types());
+    assert_eq!(listener.types()[0], "platform.initStart");
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let sub = report.extensions[0].subscription.as_ref().unwrap();
+    assert!(sub.failed_attempts > 0);
+    assert_eq!(sub.dropped, 0);
+}
+
+#[tokio::test]
+async fn slow_subscriber_gets_logs_dropped() {
+    let listener = Listener::start().await;
+    *listener.status.lock().unwrap() = 500;
+    let ext = extension("slow-subscriber-ext");
+    let mut cfg = config(vec![ext], vec![("SIM_TEL_PORT", listener.port.to_string())]);
+    cfg.freeze = false;
+    cfg.subscriber_queue_limit_bytes = 4096;
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    let mut inv = scripted(ScriptResult::Ok("1".into()), 0);
+    inv.script.logs = (0..200).map(|i| LogLine::Text(format!("log line number {i} with some padding"))).collect();
+    sim.invoke(inv).await.unwrap();
+    *listener.status.lock().unwrap() = 200;
+    assert!(listener.wait_for("platform.logsDropped", Duration::from_secs(5)).await, "{:?}", listener.types());
+    let dropped = listener.events().into_iter().find(|e| e["type"] == "platform.logsDropped").unwrap();
+    assert!(dropped["record"]["droppedRecords"].as_u64().unwrap() > 0);
+    assert!(dropped["record"]["droppedBytes"].as_u64().unwrap() > 0);
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert!(report.events_dropped > 0);
+}
