@@ -1,1 +1,161 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: where the binaries are, temporary config files, free ports,
+//! and readers for what the OTLP sink received.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+};
+
+use lambdatel_sim::Received;
+use opentelemetry_proto::tonic::{
+    common::v1::{any_value::Value, AnyValue, KeyValue},
+    logs::v1::LogRecord,
+    metrics::v1::{metric::Data, number_data_point, Metric},
+    trace::v1::Span,
+};
+
+/// The workspace's target folder (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+/// A binary built from this workspace: `LAMBDATEL_BIN_DIR` when set (to test release or layer builds),
+/// else the debug build that `scripts/test` makes first.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("LAMBDATEL_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| target_dir().join("debug"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first with `cargo build -p lambdatel -p lambdatel-sim` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A folder removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("lambdatel-e2e-{tag}-{}-{}", std::process::id(), fastrand_u64()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes a file in the folder and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    h.finish()
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().unwrap().port()
+}
+
+/// A config with the telemetryapi receiver on `listen_port`, batch, and one otlp exporter to `endpoint`.
+pub fn otlp_config(listen_port: u16, endpoint: &str, extra_exporter_settings: &str) -> String {
+    format!(
+        "receivers:
+  telemetryapi:
+    port: {listen_port}
+processors:
+  batch:
+exporters:
+  otlp:
+    endpoint: {endpoint}
+{extra_exporter_settings}
+service:
+  pipelines:
+    traces: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
+    metrics: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
+    logs: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
+"
+    )
+}
+
+pub fn all_spans(received: &Received) -> Vec<Span> {
+    received.spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| s.spans.clone()).collect()
+}
+
+pub fn all_logs(received: &Received) -> Vec<LogRecord> {
+    received.logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| s.log_records.clone()).collect()
+}
+
+pub fn all_metrics(received: &Received) -> Vec<Metric> {
+    received.metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| s.metrics.clone()).collect()
+}
+
+/// An attribute's value as text (strings as they are, other values in their natural form).
+pub fn attr(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).map(text)
+}
+
+pub fn text(value: &AnyValue) -> String {
+    match &value.value {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The latest value of a counter (cumulative sums: the highest point seen), summed over its data points.
+pub fn counter_value(metrics: &[Metric], name: &str) -> Option<i64> {
+    metrics
+        .iter()
+        .filter(|m| m.name == name)
+        .filter_map(|m| match &m.data {
+            Some(Data::Sum(sum)) => Some(
+                sum.data_points
+                    .iter()
+                    .map(|p| match p.value {
+                        Some(number_data_point::Value::AsInt(i)) => i,
+                        Some(number_data_point::Value::AsDouble(d)) => d as i64,
+                        None => 0,
+                    })
+                    .sum::<i64>(),
+            ),
+            _ => None,
+        })
+        .max()
+}
+
+/// The largest histogram count seen for a metric (cumulative: the count of all observations).
+pub fn histogram_count(metrics: &[Metric], name: &str) -> Option<u64> {
+    metrics
+        .iter()
+        .filter(|m| m.name == name)
+        .filter_map(|m| match &m.data {
+            Some(Data::Histogram(h)) => Some(h.data_points.iter().map(|p| p.count).sum::<u64>()),
+            _ => None,
+        })
+        .max()
+}
