@@ -41,6 +41,15 @@ pub enum ReceiverConfig {
     TelemetryApi(TelemetryApiConfig),
 }
 
+impl ReceiverConfig {
+    /// The Telemetry API receiver's settings, when this is one.
+    pub fn as_telemetry_api(&self) -> Option<&TelemetryApiConfig> {
+        match self {
+            ReceiverConfig::TelemetryApi(config) => Some(config),
+        }
+    }
+}
+
 /// Every component type the extension can build.
 pub struct Registry {
     processors: BTreeMap<&'static str, ProcessorBuilder>,

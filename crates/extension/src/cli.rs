@@ -7,7 +7,7 @@ use lambdatel_components::{
         convert::{ConvertOptions, Converter, ResourceInfo},
         listener::Api,
     },
-    ReceiverConfig, Registry,
+    Registry,
 };
 use lambdatel_config::Config;
 use lambdatel_pipeline::Signal;
@@ -111,9 +111,7 @@ fn convert(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<St
         .receivers()
         .iter()
         .enumerate()
-        .find_map(|(i, (_, r))| match r {
-            ReceiverConfig::TelemetryApi(c) => Some((i, c.clone())),
-        })
+        .find_map(|(i, (_, r))| r.as_telemetry_api().map(|c| (i, c.clone())))
         .ok_or_else(|| format!("{source}: no pipeline uses a telemetryapi receiver, so there is nothing to convert"))?;
     let options = ConvertOptions { platform_logs: receiver.platform_logs, temporality: receiver.temporality };
     let mut converter = Converter::new(ResourceInfo::from_env(env), options);

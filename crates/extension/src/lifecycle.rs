@@ -22,9 +22,12 @@ use crate::{
     settings::Settings,
 };
 
+/// Looks up an environment variable.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Everything the extension reads from its environment, injectable for tests.
 pub struct Environment {
-    pub vars: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub vars: EnvLookup,
     /// The extension's name: the file name Lambda started it from.
     pub name: String,
 }
