@@ -404,7 +404,16 @@ impl Converter {
             self.init_duration_recorded = false;
             if start.initialization_type.as_deref() == Some("on-demand") {
                 self.metrics.add(Instrument::Coldstarts, 1);
-                self.cold_pending = true;
+                // A suppressed init (phase `invoke`, after a reset) may run inside the invocation that
+                // triggered it, after its platform.start: that invocation is the cold one.
+                let running = match start.phase.as_deref() {
+                    Some("invoke") => self.invocations.iter_mut().rev().find(|i| i.start.is_some() && !i.runtime_done),
+                    _ => None,
+                };
+                match running {
+                    Some(inv) => inv.coldstart = true,
+                    None => self.cold_pending = true,
+                }
             }
         }
         let mut phase = Phase::new(kind);
@@ -436,6 +445,15 @@ impl Converter {
                     self.function_name.clone_from(name);
                 }
                 self.info.function_name = Some(name.clone());
+            }
+        }
+        if let (None, Some(bytes)) = (self.info.memory_mb, start.instance_max_memory) {
+            if !self.info.user_sets("faas.max_memory") {
+                let value = Some(int(i64::try_from(bytes).unwrap_or(i64::MAX)));
+                match attrs.iter_mut().find(|kv| kv.key == "faas.max_memory") {
+                    Some(kv) => kv.value = value,
+                    None => attrs.push(KeyValue { key: "faas.max_memory".into(), value, ..Default::default() }),
+                }
             }
         }
         if self.info.function_version.is_none() && !self.info.user_sets("faas.version") {
@@ -1609,6 +1627,43 @@ mod tests {
         assert_eq!(init.parent_span_id, Vec::<u8>::new());
         assert_eq!(counter(&out, "faas.errors"), Some(1));
         assert_eq!(counter(&out, "faas.coldstarts"), Some(2));
+    }
+
+    #[test]
+    fn suppressed_init_inside_an_invocation_marks_it_cold() {
+        let body = format!(
+            r#"[{{"time":"2024-05-01T12:00:00.000Z","type":"platform.start","record":{{"requestId":"{A}"}}}},
+               {{"time":"2024-05-01T12:00:00.001Z","type":"platform.initStart","record":{{"initializationType":"on-demand","phase":"invoke"}}}},
+               {{"time":"2024-05-01T12:00:00.200Z","type":"platform.initRuntimeDone","record":{{"initializationType":"on-demand","phase":"invoke","status":"success"}}}},
+               {{"time":"2024-05-01T12:00:00.300Z","type":"platform.runtimeDone","record":{{"requestId":"{A}","status":"success"}}}},
+               {{"time":"2024-05-01T12:00:01.000Z","type":"platform.start","record":{{"requestId":"{B}"}}}},
+               {{"time":"2024-05-01T12:00:01.100Z","type":"platform.runtimeDone","record":{{"requestId":"{B}","status":"success"}}}}]"#
+        );
+        let mut c = converter();
+        c.ingest_telemetry(body.as_bytes());
+        let out = c.drain();
+        let cold: Vec<_> = spans(&out)
+            .into_iter()
+            .filter(|s| s.name == "orders-api")
+            .map(|s| attrs(&s.attributes).contains(&("faas.coldstart", Av::BoolValue(true))))
+            .collect();
+        assert_eq!(cold, [true, false]);
+        let init = span(&out, "Init");
+        assert_eq!(init.trace_id, spans(&out).into_iter().find(|s| s.name == "orders-api").unwrap().trace_id);
+        assert!(attrs(&init.attributes).contains(&("aws.lambda.init_phase", s("invoke"))));
+    }
+
+    #[test]
+    fn max_memory_from_init_start_when_the_environment_lacks_it() {
+        let mut c = Converter::new(ResourceInfo::default(), ConvertOptions::default());
+        c.ingest_telemetry(&fixture("telemetry_provisioned.json"));
+        let r = attrs(&c.resource().attributes);
+        assert!(r.contains(&("faas.max_memory", Av::IntValue(268_435_456))));
+        assert!(r.contains(&("faas.version", s("12"))));
+        // The environment's value is kept.
+        let mut c = converter();
+        c.ingest_telemetry(&fixture("telemetry_provisioned.json"));
+        assert!(attrs(&c.resource().attributes).contains(&("faas.max_memory", Av::IntValue(134_217_728))));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub const PAYLOAD_BOUNDS: [f64; 9] =
 
 /// Every instrument, in the order of the mapping's table (which is also the export order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Instrument {
+pub(crate) enum Instrument {
     Invocations,
     Errors,
     Timeouts,
