@@ -1,0 +1,160 @@
+//! Failure paths under the simulator: a backend that is down, slow or rejecting, a bad config and a taken
+//! port. The function must never wait on the extension longer than the flush budget, the extension must
+//! survive, and data must arrive once the backend is back (or be dropped only when the backend refuses it).
+
+use std::{net::SocketAddr, time::Duration};
+
+use lambdatel_e2e::*;
+use lambdatel_sim::{Invocation, OtlpSink, Outcome, ShutdownReason, SimConfig, Simulator, SinkBehaviour};
+
+/// The flush budget the tests configure, and the slack allowed on top for scheduling on a busy machine.
+const BUDGET_MS: f64 = 300.0;
+const SLACK_MS: f64 = 700.0;
+
+async fn start(config_yaml: &str, dir: &TempDir) -> Simulator {
+    let config = dir.write("config.yaml", config_yaml);
+    Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        function_name: "orders".into(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts")
+}
+
+fn config(endpoint: &str) -> String {
+    format!("lambdatel:\n  flush_budget: {BUDGET_MS}ms\n{}", otlp_config(free_port(), endpoint, ""))
+}
+
+fn post_runtime(outcome: &Outcome) -> f64 {
+    outcome.post_runtime_ms.iter().find(|(name, _)| name == "lambdatel").map(|(_, ms)| *ms).expect("lambdatel ran")
+}
+
+fn invocation_ids(received: &lambdatel_sim::Received) -> Vec<String> {
+    all_spans(received)
+        .iter()
+        .filter(|s| s.name == "orders")
+        .filter_map(|s| attr(&s.attributes, "faas.invocation_id"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_down_costs_at_most_the_budget_and_loses_nothing() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr: SocketAddr = sink.grpc_addr();
+    let endpoint = sink.grpc_endpoint();
+    sink.stop().await;
+    let dir = TempDir::new("down");
+    let mut sim = start(&config(&endpoint), &dir).await;
+
+    let mut request_ids = Vec::new();
+    for _ in 0..3 {
+        let outcome = sim.invoke(Invocation::default()).await.unwrap();
+        assert_eq!(outcome.status, "success");
+        assert!(post_runtime(&outcome) <= BUDGET_MS + SLACK_MS, "{outcome:#?}");
+        request_ids.push(outcome.request_id);
+    }
+    // The backend comes back on the same address: what was held goes out with the next flush.
+    let sink = OtlpSink::start(addr).await.unwrap();
+    let outcome = sim.invoke(Invocation::default()).await.unwrap();
+    request_ids.push(outcome.request_id);
+    let received = sink.received();
+    let ids = invocation_ids(&received);
+    for id in &request_ids {
+        assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id} exactly once in {ids:?}");
+    }
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert_eq!(report.extensions.len(), 1);
+    assert!(!report.extensions[0].killed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_backend_costs_at_most_the_budget_and_data_arrives_later() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    sink.set_behaviour(SinkBehaviour::Delay(Duration::from_secs(5)));
+    let dir = TempDir::new("slow");
+    let mut sim = start(&config(&sink.grpc_endpoint()), &dir).await;
+
+    let mut request_ids = Vec::new();
+    for _ in 0..2 {
+        let outcome = sim.invoke(Invocation::default()).await.unwrap();
+        assert!(post_runtime(&outcome) <= BUDGET_MS + SLACK_MS, "{outcome:#?}");
+        request_ids.push(outcome.request_id);
+    }
+    sink.set_behaviour(SinkBehaviour::Accept);
+    let outcome = sim.invoke(Invocation::default()).await.unwrap();
+    request_ids.push(outcome.request_id);
+    sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    // A request the extension gave up on may still complete at the slow server: duplicates are possible,
+    // losses are not.
+    let ids = invocation_ids(&sink.received());
+    for id in &request_ids {
+        assert!(ids.contains(id), "{id} in {ids:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_data_is_dropped_and_the_extension_carries_on() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::InvalidArgument));
+    let dir = TempDir::new("rejected");
+    let mut sim = start(&config(&sink.grpc_endpoint()), &dir).await;
+    let rejected = sim.invoke(Invocation::default()).await.unwrap();
+    // A permanent error is not retried: the flush ends at once.
+    assert!(post_runtime(&rejected) <= BUDGET_MS + SLACK_MS);
+    sink.set_behaviour(SinkBehaviour::Accept);
+    let accepted = sim.invoke(Invocation::default()).await.unwrap();
+    sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let ids = invocation_ids(&sink.received());
+    assert_eq!(ids.iter().filter(|i| **i == accepted.request_id).count(), 1, "{ids:?}");
+    assert!(!ids.contains(&rejected.request_id), "rejected data is not resent: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_config_is_reported_through_init_error() {
+    let dir = TempDir::new("badconfig");
+    let yaml = otlp_config(free_port(), "http://127.0.0.1:4317", "").replace("otlp", "otlpx");
+    let sim = start(&yaml, &dir).await;
+    let init = sim.last_init().cloned().expect("an init ran");
+    assert_eq!(init.status, "error", "{init:#?}");
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let errors = &report.extensions[0].errors;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].kind, "init");
+    assert_eq!(errors[0].error_type, "Extension.ConfigInvalid");
+    let message = errors[0].message.as_deref().unwrap_or_default();
+    let file = dir.path().join("config.yaml");
+    // Which file, which key, what was wrong, on which line.
+    assert_eq!(
+        message,
+        format!(
+            "invalid configuration in {path}:\n{path}:7:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, debug)",
+            path = file.display()
+        )
+    );
+    assert_ne!(report.extensions[0].exit_status.as_ref().and_then(|s| s.code), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_listener_port_is_reported_through_init_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = TempDir::new("port");
+    let yaml = otlp_config(port, "http://127.0.0.1:4317", "");
+    let sim = start(&yaml, &dir).await;
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let errors = &report.extensions[0].errors;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].error_type, "Extension.ListenerFailed");
+    assert_eq!(
+        errors[0].message.as_deref(),
+        Some(
+            format!(
+                "receivers.telemetryapi: port {port} is already in use on 127.0.0.1; choose another with receivers.telemetryapi.port"
+            )
+            .as_str()
+        )
+    );
+    drop(taken);
+}

@@ -1,0 +1,1 @@
+//! Interoperability with an OTLP collector we did not write.
