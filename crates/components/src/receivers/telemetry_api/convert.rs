@@ -837,7 +837,11 @@ impl Converter {
     /// Draws an init or restore span: in the trace of `ctx` (same trace, same parent), or in a new trace.
     fn emit_phase(&mut self, phase: Phase, ctx: Option<Ids>) {
         let duration = phase.report_duration_ms.map(ms_to_nanos);
-        let end = phase.end.or_else(|| Some(phase.start? + duration?)).or(phase.report_time).unwrap_or(self.last_time);
+        let end = phase
+            .end
+            .or_else(|| Some(phase.start?.saturating_add(duration?)))
+            .or(phase.report_time)
+            .unwrap_or(self.last_time);
         let start = phase.start.or_else(|| Some(end.saturating_sub(duration?))).unwrap_or(end).min(end);
         let ids = match ctx {
             Some(ctx) => Ids { span_id: random_span_id(), ..ctx },
@@ -882,7 +886,7 @@ impl Converter {
                 name: child.name,
                 kind: SpanKind::Internal as i32,
                 start_time_unix_nano: child.start,
-                end_time_unix_nano: child.start + ms_to_nanos(child.duration_ms),
+                end_time_unix_nano: child.start.saturating_add(ms_to_nanos(child.duration_ms)),
                 ..Default::default()
             });
         }
@@ -927,7 +931,7 @@ fn span_status(status: Option<&str>, error_type: Option<&str>, attributes: &mut 
 
 /// The end of a phase: its event's time, else start + duration, else the last time seen.
 fn end_time(time: Option<u64>, start: Option<u64>, duration_ms: Option<f64>, last: u64) -> u64 {
-    time.or_else(|| Some(start? + ms_to_nanos(duration_ms?))).unwrap_or(last)
+    time.or_else(|| Some(start?.saturating_add(ms_to_nanos(duration_ms?)))).unwrap_or(last)
 }
 
 fn ms_to_nanos(ms: f64) -> u64 {
@@ -1746,6 +1750,51 @@ mod tests {
         assert_eq!(attrs(&records[0].attributes), vec![("aws.lambda.log.type", s("extension"))]);
         assert!(records[0].trace_id.is_empty());
         assert_eq!(records[1].trace_id, span(&out, "orders-api").trace_id, "runtimeDone's instant still belongs");
+    }
+
+    #[test]
+    fn busy_invocation_batches_text_and_json() {
+        for name in ["telemetry_text_logs_batch.json", "telemetry_json_logs_batch.json"] {
+            let mut c = converter();
+            let stats = c.ingest_telemetry(&fixture(name));
+            assert_eq!(stats, IngestStats { events: 102, ..IngestStats::default() }, "{name}");
+            let out = c.drain();
+            let inv = span(&out, "orders-api");
+            assert_eq!(inv.trace_id, hex("663240005e4d3c2b1a0f9e8d7c6b5a49"), "{name}");
+            let records = logs(&out);
+            assert_eq!(records.len(), 100, "{name}");
+            let mut by_severity = std::collections::BTreeMap::new();
+            for r in &records {
+                assert_eq!((&r.trace_id, &r.span_id), (&inv.trace_id, &inv.span_id), "{name}");
+                assert_eq!(r.attributes[0].key, "faas.invocation_id");
+                *by_severity.entry(r.severity_number).or_insert(0) += 1;
+            }
+            assert_eq!(by_severity.into_iter().collect::<Vec<_>>(), [(5, 17), (9, 51), (13, 16), (17, 16)], "{name}");
+            let Av::StringValue(first) = body(records[0]) else { panic!() };
+            assert!(first.ends_with("handled item 0 of batch: sku=SKU-00000 qty=1"), "{name}: {first:?}");
+        }
+    }
+
+    #[test]
+    fn extreme_values_do_not_panic() {
+        let body = format!(
+            r#"[{{"time":"2500-12-31T23:59:59.999999999Z","type":"platform.start","record":{{"requestId":"{A}"}}}},
+               {{"type":"platform.runtimeDone","record":{{"requestId":"{A}","status":"success","metrics":{{"durationMs":1e300,"producedBytes":18446744073709551615}},
+                 "spans":[{{"name":"responseLatency","start":"2500-12-31T23:59:59.999Z","durationMs":1e308}}]}}}},
+               {{"type":"platform.report","record":{{"requestId":"{A}","metrics":{{"durationMs":1e308,"billedDurationMs":1e308,"memorySizeMB":1e308,"maxMemoryUsedMB":1e308}}}}}},
+               {{"type":"platform.logsDropped","record":{{"droppedRecords":18446744073709551615,"droppedBytes":1}}}},
+               {{"type":"platform.logsDropped","record":{{"droppedRecords":18446744073709551615,"droppedBytes":1}}}},
+               {{"type":"platform.initReport","record":{{"initializationType":"provisioned-concurrency","metrics":{{"durationMs":1e308}}}}}}]"#
+        );
+        let mut c = converter();
+        let stats = c.ingest_telemetry(body.as_bytes());
+        assert_eq!(stats, IngestStats { events: 6, ..IngestStats::default() });
+        let out = c.finish();
+        assert_eq!(counter(&out, "aws.lambda.logs_dropped"), Some(i64::MAX));
+        let inv = span(&out, "orders-api");
+        assert_eq!(inv.end_time_unix_nano, u64::MAX);
+        assert_eq!(span(&out, "responseLatency").end_time_unix_nano, u64::MAX);
+        assert!(attrs(&inv.attributes).contains(&("aws.lambda.produced_bytes", Av::IntValue(i64::MAX))));
     }
 
     #[test]

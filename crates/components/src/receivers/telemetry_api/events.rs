@@ -554,6 +554,10 @@ mod tests {
         assert_eq!(parse_timestamp("2024-02-29T23:59:59.999999999Z"), Some(1_709_251_199_999_999_999));
         assert_eq!(parse_timestamp("2000-03-01T00:00:00Z"), Some(951_868_800_000_000_000));
         assert_eq!(parse_timestamp("2016-12-31T23:59:60Z"), Some(1_483_228_800_000_000_000));
+        // u64 nanoseconds end in 2554.
+        assert_eq!(parse_timestamp("2554-07-21T23:34:33.709551615Z"), Some(u64::MAX));
+        assert_eq!(parse_timestamp("2554-07-21T23:34:33.709551616Z"), None);
+        assert_eq!(parse_timestamp("9999-12-31T23:59:59Z"), None);
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl MetricState {
     /// Adds `by` to a counter.
     pub(crate) fn add(&mut self, instrument: Instrument, by: u64) {
         let agg = &mut self.aggregates[instrument as usize];
-        agg.count += by;
+        agg.count = agg.count.saturating_add(by);
         agg.changed = true;
         agg.seen = true;
         self.dirty = true;
