@@ -113,6 +113,9 @@ struct Invocation {
     runtime_ms: Option<f64>,
     oom_counted: bool,
     end_logged: bool,
+    /// A runtimeDone / report of this request was converted: a repeat (Lambda retrying a POST) is ignored.
+    runtime_done_event: bool,
+    report_seen: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +201,8 @@ pub struct Converter {
     /// faas.init_duration was recorded for the current init (so the report's initDurationMs is not needed).
     init_duration_recorded: bool,
     metrics: MetricState,
+    /// The latest init and restore events (type, time), to ignore repeats of a retried POST.
+    recent_phase_events: VecDeque<(u8, u64)>,
     /// Latest event time seen.
     last_time: u64,
     spans: Vec<Span>,
@@ -228,6 +233,7 @@ impl Converter {
             cold_pending: false,
             init_duration_recorded: false,
             metrics: MetricState::new(options.temporality),
+            recent_phase_events: VecDeque::new(),
             last_time: 0,
             spans: Vec::new(),
             logs: Vec::new(),
@@ -339,6 +345,15 @@ impl Converter {
             self.metrics.observe_time(t);
         }
         let time = event.time.unwrap_or(self.last_time);
+        if let (Some(tag), Some(t)) = (phase_event_tag(&event.body), event.time) {
+            if self.recent_phase_events.contains(&(tag, t)) {
+                return;
+            }
+            if self.recent_phase_events.len() == 8 {
+                self.recent_phase_events.pop_front();
+            }
+            self.recent_phase_events.push_back((tag, t));
+        }
         match event.body {
             EventBody::InitStart(start) => self.on_phase_start(PhaseKind::Init, event.time, start),
             EventBody::RestoreStart(start) => self.on_phase_start(PhaseKind::Restore, event.time, start),
@@ -492,8 +507,12 @@ impl Converter {
                 self.emit_phase(phase, None);
             }
         }
-        let cold = std::mem::take(&mut self.cold_pending);
         let idx = self.invocation(&start.request_id);
+        let inv = &mut self.invocations[idx];
+        if inv.start.is_some() || inv.span_done {
+            return; // a repeat
+        }
+        let cold = std::mem::take(&mut self.cold_pending);
         let inv = &mut self.invocations[idx];
         inv.start = Some(time);
         inv.coldstart |= cold;
@@ -513,6 +532,9 @@ impl Converter {
     fn on_runtime_done(&mut self, time: Option<u64>, done: InvokeDone, sk: &mut usize) {
         let idx = self.invocation(&done.request_id);
         let inv = &mut self.invocations[idx];
+        if std::mem::replace(&mut inv.runtime_done_event, true) {
+            return;
+        }
         apply_tracing(inv, done.tracing.as_ref(), Source::Done, sk);
         let end = end_time(time, inv.start, done.duration_ms, self.last_time);
         inv.end = Some(end);
@@ -543,6 +565,9 @@ impl Converter {
 
     fn on_report(&mut self, time: Option<u64>, report: InvokeDone, sk: &mut usize) {
         let idx = self.invocation(&report.request_id);
+        if std::mem::replace(&mut self.invocations[idx].report_seen, true) {
+            return;
+        }
         apply_tracing(&mut self.invocations[idx], report.tracing.as_ref(), Source::Done, sk);
         let m = &mut self.metrics;
         if let Some(ms) = report.duration_ms {
@@ -916,6 +941,19 @@ fn apply_tracing(inv: &mut Invocation, tracing: Option<&Tracing>, source: Source
             *sk += 1;
         }
     }
+}
+
+/// Identifies the init and restore events, which have no request id to tell a repeat by.
+fn phase_event_tag(body: &EventBody) -> Option<u8> {
+    Some(match body {
+        EventBody::InitStart(_) => 0,
+        EventBody::InitRuntimeDone(_) => 1,
+        EventBody::InitReport(_) => 2,
+        EventBody::RestoreStart(_) => 3,
+        EventBody::RestoreRuntimeDone(_) => 4,
+        EventBody::RestoreReport(_) => 5,
+        _ => return None,
+    })
 }
 
 /// OK for success, ERROR (with `error.type`) for any other status, unset when there is no status.
@@ -1772,6 +1810,29 @@ mod tests {
             assert_eq!(by_severity.into_iter().collect::<Vec<_>>(), [(5, 17), (9, 51), (13, 16), (17, 16)], "{name}");
             let Av::StringValue(first) = body(records[0]) else { panic!() };
             assert!(first.ends_with("handled item 0 of batch: sku=SKU-00000 qty=1"), "{name}: {first:?}");
+        }
+    }
+
+    #[test]
+    fn a_retried_post_is_not_counted_twice() {
+        let mut c = converter();
+        c.ingest_telemetry(&fixture("telemetry_cold_start.json"));
+        c.ingest_telemetry(&fixture("telemetry_warm_invoke.json"));
+        let once = c.drain();
+        let mut again = converter();
+        for _ in 0..2 {
+            again.ingest_telemetry(&fixture("telemetry_cold_start.json"));
+            again.ingest_telemetry(&fixture("telemetry_warm_invoke.json"));
+        }
+        let twice = again.drain();
+        assert_eq!(spans(&twice).len(), spans(&once).len());
+        for name in ["faas.invocations", "faas.errors", "faas.coldstarts"] {
+            assert_eq!(counter(&twice, name), counter(&once, name), "{name}");
+        }
+        for name in
+            ["faas.invoke_duration", "faas.init_duration", "aws.lambda.duration", "aws.lambda.post_runtime_duration"]
+        {
+            assert_eq!(histogram(&twice, name), histogram(&once, name), "{name}");
         }
     }
 
