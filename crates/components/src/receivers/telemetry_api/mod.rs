@@ -1,8 +1,16 @@
 //! The Telemetry API receiver: Lambda's Telemetry API (and legacy Logs API) events, parsed leniently and
 //! converted to OTLP following otlp-mapping.md.
 //!
-//! Everything here is synchronous and network-free: [`events`] parses a POST body, [`convert::Converter`]
-//! turns events into [`lambdatel_pipeline::Signals`].
+//! Everything but [`listener`] is synchronous and network-free: [`events`] parses a POST body,
+//! [`convert::Converter`] turns events into [`lambdatel_pipeline::Signals`].
+//!
+//! Names of our own, where the semantic conventions say nothing (keep them stable):
+//! - span attributes `aws.lambda.invoked_arn`, `aws.lambda.produced_bytes`, `aws.lambda.initialization_type`,
+//!   `aws.lambda.init_phase`; spans `Init` and `Restore`; child spans named after Lambda's `spans[]` entries;
+//! - log attribute `aws.lambda.log.type`: `function`, `extension`, or `platform` for the records we write
+//!   (logsDropped warnings, Logs API faults, optional `START`/`END`/`REPORT` lines);
+//! - the `aws.lambda.*` metrics and the byte histograms' boundaries ([`metrics::MEMORY_BOUNDS`],
+//!   [`metrics::PAYLOAD_BOUNDS`]).
 
 pub mod convert;
 pub mod events;
