@@ -22,12 +22,14 @@
 //! ```
 
 pub mod api;
+pub mod cli;
 pub mod events;
 pub mod http;
 pub mod ids;
 pub mod otlp;
 pub mod process;
 pub mod render;
+pub mod scenario;
 pub mod sim;
 pub mod telemetry;
 

@@ -212,12 +212,12 @@ pub fn proc_state(pid: i32) -> Option<char> {
 /// Checks that `path` is an executable regular file.
 pub fn check_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
+        return Err("not a regular file".into());
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("{} is not executable", path.display()));
+        return Err("not executable (chmod +x it)".into());
     }
     Ok(())
 }
@@ -271,7 +271,11 @@ mod tests {
 
     #[test]
     fn check_executable_rejects_missing_and_plain_files() {
-        assert!(check_executable(Path::new("/nonexistent/ext")).unwrap_err().contains("/nonexistent/ext"));
+        assert_eq!(
+            check_executable(Path::new("/nonexistent/ext")).unwrap_err(),
+            "No such file or directory (os error 2)"
+        );
+        assert_eq!(check_executable(Path::new("/")).unwrap_err(), "not a regular file");
         let f = std::env::temp_dir().join(format!("lambdatel-sim-noexec-{}", std::process::id()));
         std::fs::write(&f, "x").unwrap();
         assert!(check_executable(&f).unwrap_err().contains("not executable"));

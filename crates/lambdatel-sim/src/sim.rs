@@ -343,7 +343,7 @@ pub struct ExtensionReport {
     pub shutdown_ms: Option<f64>,
     /// How it ended.
     pub exit_status: Option<ExitStatus>,
-    /// Whether it was SIGKILLed at the deadline.
+    /// Whether it was SIGKILLed (at the shutdown deadline, or at once after a failed init).
     pub killed: bool,
     /// Errors it posted (`init/error`, `exit/error`).
     pub errors: Vec<crate::api::ExtensionError>,
@@ -499,10 +499,8 @@ impl Simulator {
         }
         if let FunctionSpec::Process(p) = &cfg.function {
             let resolved = resolve_program(&p.command);
-            check_executable(&resolved).map_err(|reason| SimError::Spawn {
-                path: p.command.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, reason),
-            })?;
+            check_executable(&resolved)
+                .map_err(|reason| SimError::Spawn { path: p.command.clone(), source: std::io::Error::other(reason) })?;
         }
         let addr = SocketAddr::from(([127, 0, 0, 1], cfg.runtime_api_port));
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;

@@ -1,0 +1,561 @@
+//! The `lambdatel-sim` command line: `run` (N invocations or a scenario, then a summary and the
+//! JSON report) and `serve` (stay up with the Invoke API for curl).
+
+use crate::otlp::OtlpSink;
+use crate::scenario::Step;
+use crate::sim::{
+    FunctionSpec, Invocation, Outcome, ProcessFunction, Report, Script, ScriptResult, ShutdownReason, SimConfig,
+    Simulator,
+};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Usage text.
+pub const USAGE: &str = "\
+lambdatel-sim: a local AWS Lambda execution environment for testing extensions
+
+USAGE:
+    lambdatel-sim run   [OPTIONS]    run invocations, print a summary (and the JSON report)
+    lambdatel-sim serve [OPTIONS]    stay up; invoke with
+                                     curl -d '{}' http://127.0.0.1:PORT/2015-03-31/functions/function/invocations
+
+OPTIONS:
+    --extension PATH          start this extension (repeatable)
+    --extensions-dir DIR      start every executable in DIR (like /opt/extensions)
+    --invocations N           number of invocations for `run` (default 1)
+    --scenario FILE           JSON or YAML scenario of scripted invocations (see docs)
+    --duration-ms MS          duration of each default scripted invocation (default 0)
+    --function-command CMD    run this external runtime instead of the built-in function
+    --function-arg ARG        argument for the runtime command (repeatable)
+    --function-dir DIR        working directory and LAMBDA_TASK_ROOT of the runtime
+    --handler NAME            _HANDLER (default index.handler)
+    --no-freeze               do not SIGSTOP processes between invocations
+    --otlp                    start the embedded OTLP receiver, point the extensions at it
+                              (OTEL_EXPORTER_OTLP_ENDPOINT) and print what arrived
+    --otlp-grpc-port PORT     port of the receiver's gRPC listener (default: any free port)
+    --otlp-http-port PORT     also accept OTLP/HTTP on this port
+    --report FILE             write the JSON report to FILE (`-` for stdout)
+    --env K=V                 extra environment for extensions and runtime (repeatable)
+    --memory MB               memory size (default 128)
+    --timeout DURATION        function timeout, e.g. 3s or 500ms (default 3s)
+    --init-timeout DURATION   init limit (default 10s, as in Lambda)
+    --port PORT               Runtime API port (default: any free port)
+    --snap-start              initialise as SnapStart does (restore events)
+    --echo                    copy process output to stderr
+    --quiet                   no progress output
+";
+
+/// Parsed command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// `run` or `serve`.
+    pub command: String,
+    /// Extensions.
+    pub extensions: Vec<PathBuf>,
+    /// Extensions folder.
+    pub extensions_dir: Option<PathBuf>,
+    /// Invocations for `run`.
+    pub invocations: u64,
+    /// Scenario file.
+    pub scenario: Option<PathBuf>,
+    /// Duration of default scripted invocations.
+    pub duration: Duration,
+    /// External runtime command.
+    pub function_command: Option<PathBuf>,
+    /// Its arguments.
+    pub function_args: Vec<String>,
+    /// Its working directory.
+    pub function_dir: Option<PathBuf>,
+    /// `_HANDLER`.
+    pub handler: Option<String>,
+    /// Freeze between invocations.
+    pub freeze: bool,
+    /// Start the OTLP receiver.
+    pub otlp: bool,
+    /// gRPC port of the receiver.
+    pub otlp_grpc_port: u16,
+    /// HTTP port of the receiver.
+    pub otlp_http_port: Option<u16>,
+    /// Report destination.
+    pub report: Option<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Memory in MB.
+    pub memory_mb: u64,
+    /// Timeout.
+    pub timeout: Duration,
+    /// Init limit.
+    pub init_timeout: Duration,
+    /// Runtime API port.
+    pub port: u16,
+    /// SnapStart init.
+    pub snap_start: bool,
+    /// Echo process output.
+    pub echo: bool,
+    /// No progress.
+    pub quiet: bool,
+}
+
+/// Parses `3s`, `500ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration `{s}` (use e.g. 3s or 500ms)");
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (s, 1000)
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    Ok(Duration::from_millis(n * mult))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut it = args.iter();
+    let command = match it.next().map(String::as_str) {
+        Some(c @ ("run" | "serve")) => c.to_string(),
+        Some("-h" | "--help" | "help") | None => return Err(String::new()),
+        Some(other) => return Err(format!("unknown command `{other}` (expected run or serve)")),
+    };
+    let mut o = Options {
+        command,
+        extensions: Vec::new(),
+        extensions_dir: None,
+        invocations: 1,
+        scenario: None,
+        duration: Duration::ZERO,
+        function_command: None,
+        function_args: Vec::new(),
+        function_dir: None,
+        handler: None,
+        freeze: true,
+        otlp: false,
+        otlp_grpc_port: 0,
+        otlp_http_port: None,
+        report: None,
+        env: Vec::new(),
+        memory_mb: 128,
+        timeout: Duration::from_secs(3),
+        init_timeout: Duration::from_secs(10),
+        port: 0,
+        snap_start: false,
+        echo: false,
+        quiet: false,
+    };
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name} needs a number, got `{v}`"));
+        let port = |name: &str, v: String| v.parse::<u16>().map_err(|_| format!("{name} needs a port, got `{v}`"));
+        match flag.as_str() {
+            "--extension" => o.extensions.push(value(flag)?.into()),
+            "--extensions-dir" => o.extensions_dir = Some(value(flag)?.into()),
+            "--invocations" => o.invocations = num(flag, value(flag)?)?,
+            "--scenario" => o.scenario = Some(value(flag)?.into()),
+            "--duration-ms" => o.duration = Duration::from_millis(num(flag, value(flag)?)?),
+            "--function-command" => o.function_command = Some(value(flag)?.into()),
+            "--function-arg" => o.function_args.push(value(flag)?),
+            "--function-dir" => o.function_dir = Some(value(flag)?.into()),
+            "--handler" => o.handler = Some(value(flag)?),
+            "--no-freeze" => o.freeze = false,
+            "--otlp" => o.otlp = true,
+            "--otlp-grpc-port" => o.otlp_grpc_port = port(flag, value(flag)?)?,
+            "--otlp-http-port" => o.otlp_http_port = Some(port(flag, value(flag)?)?),
+            "--report" => o.report = Some(value(flag)?),
+            "--env" => {
+                let kv = value(flag)?;
+                let (k, v) = kv.split_once('=').ok_or_else(|| format!("--env needs K=V, got `{kv}`"))?;
+                o.env.push((k.to_string(), v.to_string()));
+            }
+            "--memory" => o.memory_mb = num(flag, value(flag)?)?,
+            "--timeout" => o.timeout = parse_duration(&value(flag)?)?,
+            "--init-timeout" => o.init_timeout = parse_duration(&value(flag)?)?,
+            "--port" => o.port = port(flag, value(flag)?)?,
+            "--snap-start" => o.snap_start = true,
+            "--echo" => o.echo = true,
+            "--quiet" => o.quiet = true,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(o)
+}
+
+impl Options {
+    /// The simulator configuration these options describe.
+    pub fn sim_config(&self) -> SimConfig {
+        let mut cfg = SimConfig {
+            extensions: self.extensions.clone(),
+            extensions_dir: self.extensions_dir.clone(),
+            env: self.env.clone(),
+            freeze: self.freeze,
+            memory_mb: self.memory_mb,
+            timeout: self.timeout,
+            init_timeout: self.init_timeout,
+            runtime_api_port: self.port,
+            echo_output: self.echo,
+            snap_start: self.snap_start,
+            ..SimConfig::default()
+        };
+        if let Some(h) = &self.handler {
+            cfg.handler = h.clone();
+        }
+        if let Some(cmd) = &self.function_command {
+            cfg.function = FunctionSpec::Process(ProcessFunction {
+                command: cmd.clone(),
+                args: self.function_args.clone(),
+                working_dir: self.function_dir.clone(),
+            });
+        }
+        cfg
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn stats(mut v: Vec<f64>) -> String {
+    if v.is_empty() {
+        return "-".into();
+    }
+    v.sort_by(f64::total_cmp);
+    format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", percentile(&v, 0.5), percentile(&v, 0.99), v[v.len() - 1])
+}
+
+/// The human-readable summary of a report.
+pub fn summary(report: &Report) -> String {
+    let mut s = String::new();
+    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+    for i in &report.invocations {
+        *by_status.entry(i.status.as_str()).or_default() += 1;
+    }
+    let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let _ = writeln!(
+        s,
+        "{} invocation(s) ({}), {} extension process(es), memory {} MB, timeout {} ms, freeze {}",
+        report.invocations.len(),
+        if statuses.is_empty() { "none".into() } else { statuses.join(", ") },
+        report.extensions.len(),
+        report.memory_mb,
+        report.timeout_ms,
+        if report.freeze { "on" } else { "off" }
+    );
+    for init in &report.inits {
+        let _ = writeln!(
+            s,
+            "init ({}): {} in {:.1} ms{}",
+            init.phase,
+            init.status,
+            init.duration_ms,
+            init.error_type.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default()
+        );
+    }
+    if !report.invocations.is_empty() {
+        let _ = writeln!(
+            s,
+            "response to caller: {}",
+            stats(report.invocations.iter().filter_map(|i| i.response_ms).collect())
+        );
+        let _ = writeln!(
+            s,
+            "invoke phase:       {}",
+            stats(report.invocations.iter().map(|i| i.invoke_phase_ms).collect())
+        );
+    }
+    for e in &report.extensions {
+        let _ = writeln!(s, "extension {} (pid {}, generation {}):", e.name, e.pid, e.generation);
+        let _ = writeln!(
+            s,
+            "  registered {}, events [{}], first next after {}",
+            e.registered,
+            e.events.join(", "),
+            e.time_to_first_next_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into())
+        );
+        let _ = writeln!(s, "  post-runtime: {}", stats(e.post_runtime_ms.clone()));
+        let _ = writeln!(
+            s,
+            "  peak RSS {:.1} MiB, CPU {:.1} ms, shutdown {}, {}{}",
+            e.peak_rss_kb as f64 / 1024.0,
+            e.cpu_ms,
+            e.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
+            e.exit_status.as_ref().map(|x| x.to_string()).unwrap_or("not reaped".into()),
+            if e.killed { " (SIGKILLed)" } else { "" }
+        );
+        for err in &e.errors {
+            let _ = writeln!(
+                s,
+                "  {}/error {}: {}",
+                err.kind,
+                err.error_type,
+                err.message.clone().or(err.body.clone()).unwrap_or_default()
+            );
+        }
+        if let Some(sub) = &e.subscription {
+            let _ = writeln!(
+                s,
+                "  {} API {} [{}]: {} delivered in {} batch(es), {} dropped, {} failed attempt(s)",
+                sub.api,
+                sub.schema_version,
+                sub.types.join(", "),
+                sub.delivered,
+                sub.batches,
+                sub.dropped,
+                sub.failed_attempts
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "telemetry: {} event(s) emitted, {} delivered, {} dropped; shutdown {}",
+        report.events.len(),
+        report.events_delivered,
+        report.events_dropped,
+        report.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into())
+    );
+    s
+}
+
+fn outcome_line(n: u64, total: Option<u64>, o: &Outcome) -> String {
+    let of = total.map(|t| format!("/{t}")).unwrap_or_default();
+    let post: Vec<String> = o.post_runtime_ms.iter().map(|(n, t)| format!("{n} +{t:.1} ms")).collect();
+    format!(
+        "[{n}{of}] {} {}{} response {} invoke {:.1} ms{}",
+        o.request_id,
+        o.status,
+        o.error_type.as_ref().map(|t| format!(" ({t})")).unwrap_or_default(),
+        o.response_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
+        o.invoke_phase_ms,
+        if post.is_empty() { String::new() } else { format!(" [{}]", post.join(", ")) }
+    )
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub async fn run(o: Options) -> i32 {
+    match run_inner(o).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lambdatel-sim: {e}");
+            1
+        }
+    }
+}
+
+async fn start_sink(o: &Options) -> Result<Option<OtlpSink>, String> {
+    if !o.otlp {
+        return Ok(None);
+    }
+    let grpc = std::net::SocketAddr::from(([127, 0, 0, 1], o.otlp_grpc_port));
+    let http = o.otlp_http_port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    let sink = OtlpSink::start_with_http(grpc, http)
+        .await
+        .map_err(|e| format!("cannot start the OTLP receiver on {grpc}: {e} (is the port in use?)"))?;
+    Ok(Some(sink))
+}
+
+async fn run_inner(o: Options) -> Result<i32, String> {
+    let steps: Vec<Step> = match &o.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("scenario {}: {e}", path.display()))?;
+            crate::scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))?
+        }
+        None => (0..o.invocations)
+            .map(|_| Step {
+                invocation: Invocation {
+                    payload: "{}".into(),
+                    script: Script { duration: o.duration, ..Script::default() },
+                    ..Invocation::default()
+                },
+                idle: Duration::ZERO,
+            })
+            .collect(),
+    };
+    if o.extensions.is_empty() && o.extensions_dir.is_none() && !o.quiet {
+        // Allowed (a bare function run), but worth knowing.
+        eprintln!("note: no --extension given; running the function alone");
+    }
+    let sink = start_sink(&o).await?;
+    let mut cfg = o.sim_config();
+    if let Some(sink) = &sink {
+        cfg.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), sink.grpc_endpoint()));
+        cfg.env.push(("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "grpc".into()));
+        if !o.quiet {
+            eprintln!("OTLP receiver: gRPC {}", sink.grpc_endpoint());
+            if let Some(h) = sink.http_endpoint() {
+                eprintln!("OTLP receiver: HTTP {h}");
+            }
+        }
+    }
+    let mut sim = Simulator::start(cfg).await.map_err(|e| e.to_string())?;
+    if !o.quiet {
+        eprintln!("Runtime API on {}", sim.runtime_api());
+    }
+    if o.command == "serve" {
+        serve(&mut sim, &o, sink.as_ref()).await;
+    } else {
+        let total = steps.len() as u64;
+        // About twenty progress lines however long the run.
+        let every = total.div_ceil(20).max(1);
+        for (i, step) in steps.into_iter().enumerate() {
+            let n = i as u64 + 1;
+            let out = sim.invoke(step.invocation).await.map_err(|e| e.to_string())?;
+            if !o.quiet && (total <= 20 || n % every == 0 || n == total) {
+                eprintln!("{}", outcome_line(n, Some(total), &out));
+            }
+            if !step.idle.is_zero() {
+                tokio::time::sleep(step.idle).await;
+            }
+        }
+    }
+    let report = sim.shutdown(ShutdownReason::Spindown).await.map_err(|e| e.to_string())?;
+    let to_stdout = o.report.as_deref() == Some("-");
+    let mut out = String::new();
+    if !to_stdout {
+        out.push_str(&summary(&report));
+    }
+    if let Some(sink) = &sink {
+        // Extensions flush at SHUTDOWN; give the last exports a moment to land.
+        settle(sink).await;
+        if !to_stdout {
+            out.push_str("\nOTLP received:\n");
+            out.push_str(&crate::render::render(&sink.received()));
+        }
+    }
+    print!("{out}");
+    if let Some(dest) = &o.report {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        if to_stdout {
+            println!("{json}");
+        } else {
+            std::fs::write(dest, json).map_err(|e| format!("report {dest}: {e}"))?;
+        }
+    }
+    let init_failed = report.inits.last().is_some_and(|i| i.status != "success");
+    Ok(if init_failed { 2 } else { 0 })
+}
+
+/// Waits until no new OTLP request arrived for 200 ms (at most 2 s).
+async fn settle(sink: &OtlpSink) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut last = sink.request_count();
+    while tokio::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = sink.request_count();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+async fn serve(sim: &mut Simulator, o: &Options, sink: Option<&OtlpSink>) {
+    let mut requests = sim.enable_invoke_api();
+    eprintln!(
+        "invoke with: curl -d '{{}}' http://{}/2015-03-31/functions/function/invocations   (Ctrl-C to stop)",
+        sim.runtime_api()
+    );
+    let mut n = 0;
+    loop {
+        let req = tokio::select! {
+            r = requests.recv() => match r { Some(r) => r, None => break },
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        n += 1;
+        // The built-in function echoes the payload.
+        let body = String::from_utf8_lossy(&req.payload).into_owned();
+        let inv = Invocation {
+            payload: req.payload,
+            script: Script { duration: o.duration, result: ScriptResult::Ok(body), ..Script::default() },
+            ..Invocation::default()
+        };
+        match sim.invoke_with(inv, Some(req.respond)).await {
+            Ok(out) => eprintln!("{}", outcome_line(n, None, &out)),
+            Err(e) => {
+                eprintln!("lambdatel-sim: {e}");
+                break;
+            }
+        }
+        if let Some(sink) = sink {
+            // What the extension exported during this invocation (it may flush later, e.g. at
+            // the next invoke or at shutdown).
+            let got = sink.received();
+            if !got.is_empty() {
+                print!("{}", crate::render::render(&got));
+                sink.clear();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn parses_run_options() {
+        let o = parse_args(&args(
+            "run --extension a --extension b --invocations 5 --no-freeze --otlp --env K=V=W --timeout 500ms --memory 512 --quiet",
+        ))
+        .unwrap();
+        assert_eq!(o.command, "run");
+        assert_eq!(o.extensions, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(o.invocations, 5);
+        assert!(!o.freeze && o.otlp && o.quiet);
+        assert_eq!(o.env, vec![("K".to_string(), "V=W".to_string())]);
+        assert_eq!(o.timeout, Duration::from_millis(500));
+        let cfg = o.sim_config();
+        assert_eq!(cfg.memory_mb, 512);
+        assert!(!cfg.freeze);
+        assert!(matches!(cfg.function, FunctionSpec::Scripted(_)));
+        let p =
+            parse_args(&args("serve --function-command python3 --function-arg -m --function-arg awslambdaric --quiet"))
+                .unwrap();
+        match p.sim_config().function {
+            FunctionSpec::Process(f) => {
+                assert_eq!(f.command, PathBuf::from("python3"));
+                assert_eq!(f.args, vec!["-m", "awslambdaric"]);
+            }
+            _ => panic!("expected a process runtime"),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        assert_eq!(parse_args(&args("launch")).unwrap_err(), "unknown command `launch` (expected run or serve)");
+        assert_eq!(parse_args(&args("run --bogus")).unwrap_err(), "unknown option `--bogus`");
+        assert_eq!(parse_args(&args("run --invocations")).unwrap_err(), "--invocations needs a value");
+        assert_eq!(parse_args(&args("run --invocations x")).unwrap_err(), "--invocations needs a number, got `x`");
+        assert_eq!(parse_args(&args("run --env novalue")).unwrap_err(), "--env needs K=V, got `novalue`");
+        assert_eq!(
+            parse_args(&args("run --quiet --timeout 3h")).unwrap_err(),
+            "invalid duration `3h` (use e.g. 3s or 500ms)"
+        );
+        assert_eq!(parse_args(&args("--help")).unwrap_err(), "");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("3s").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn percentiles() {
+        assert_eq!(stats(vec![]), "-");
+        assert_eq!(stats(vec![3.0, 1.0, 2.0]), "p50 2.0 ms, p99 3.0 ms, max 3.0 ms");
+    }
+}
