@@ -462,7 +462,9 @@ impl Converter {
                 self.info.function_name = Some(name.clone());
             }
         }
-        if let (None, Some(bytes)) = (self.info.memory_mb, start.instance_max_memory) {
+        if let (None, Some(max)) = (self.info.memory_mb, start.instance_max_memory) {
+            // Lambda sends bytes, the documentation's example MB; no function has less than 128 MB.
+            let bytes = if max < 1_048_576 { max.saturating_mul(1_048_576) } else { max };
             if !self.info.user_sets("faas.max_memory") {
                 let value = Some(int(i64::try_from(bytes).unwrap_or(i64::MAX)));
                 match attrs.iter_mut().find(|kv| kv.key == "faas.max_memory") {
@@ -1205,7 +1207,7 @@ mod tests {
         assert_eq!(random_id.len(), 36);
         assert!(before.iter().all(|(k, _)| *k != "faas.instance"));
         c.ingest_telemetry(&fixture("telemetry_cold_start.json"));
-        let instance = s("2024/05/01/[$LATEST]0b7fa3c1d2e44f5a8b9c0d1e2f3a4b5c");
+        let instance = s("2024/05/01/orders-api[$LATEST]0b7fa3c1d2e44f5a8b9c0d1e2f3a4b5c");
         assert_eq!(
             attrs(&c.resource().attributes),
             vec![
@@ -1235,7 +1237,7 @@ mod tests {
         c.ingest_telemetry(&fixture("telemetry_cold_start.json"));
         let r = attrs(&c.resource().attributes);
         assert!(r.contains(&("service.instance.id", s("mine"))));
-        assert!(r.contains(&("faas.instance", s("2024/05/01/[$LATEST]0b7fa3c1d2e44f5a8b9c0d1e2f3a4b5c"))));
+        assert!(r.contains(&("faas.instance", s("2024/05/01/orders-api[$LATEST]0b7fa3c1d2e44f5a8b9c0d1e2f3a4b5c"))));
     }
 
     #[test]
@@ -1702,6 +1704,12 @@ mod tests {
         let r = attrs(&c.resource().attributes);
         assert!(r.contains(&("faas.max_memory", Av::IntValue(268_435_456))));
         assert!(r.contains(&("faas.version", s("12"))));
+        // A value in MB, as in AWS's documentation example.
+        let mut c = Converter::new(ResourceInfo::default(), ConvertOptions::default());
+        c.ingest_telemetry(
+            br#"[{"time":"2024-05-01T11:00:00.000Z","type":"platform.initStart","record":{"instanceMaxMemory":256}}]"#,
+        );
+        assert!(attrs(&c.resource().attributes).contains(&("faas.max_memory", Av::IntValue(268_435_456))));
         // The environment's value is kept.
         let mut c = converter();
         c.ingest_telemetry(&fixture("telemetry_provisioned.json"));

@@ -92,7 +92,7 @@ pub struct PhaseStart {
     pub function_version: Option<String>,
     /// `instanceId`: identifies the execution environment.
     pub instance_id: Option<String>,
-    /// `instanceMaxMemory`, in bytes.
+    /// `instanceMaxMemory`, as sent: bytes from Lambda itself, MB in AWS's documentation example.
     pub instance_max_memory: Option<u64>,
     /// `runtimeVersion`.
     pub runtime_version: Option<String>,
