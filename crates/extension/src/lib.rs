@@ -10,8 +10,10 @@
 pub mod api;
 pub mod cli;
 pub mod config_source;
+pub mod flush;
 pub mod lifecycle;
 pub mod log;
+pub mod receivers;
 pub mod service;
 pub mod settings;
 

@@ -1,23 +1,24 @@
-//! The extension's life in Lambda: start-up (config, listener, register, subscribe), the invoke loop
-//! (next -> wait for runtimeDone -> flush -> next) and shutdown (drain, flush, exit before the deadline).
+//! The extension's life in Lambda: start-up (config, listeners, register, subscribe), the invoke loop
+//! (next -> runtimeDone -> flush -> next, or one of the other flush strategies) and shutdown (drain, flush,
+//! exit before the deadline).
 //!
-//! The order is what keeps data safe: the flush of an invocation completes before the extension asks for
-//! the next event, because Lambda may freeze the sandbox as soon as every process has called `next`.
+//! The order is what keeps data safe: a flush completes before the extension asks for the next event,
+//! because Lambda may freeze the sandbox as soon as every process has called `next`.
 
 use std::{process::ExitCode, time::Duration};
 
 use lambdatel_components::{
-    receivers::telemetry_api::{
-        convert::{InvokeContext, ResourceInfo},
-        listener::{BoundListener, TelemetryApiReceiver},
-    },
-    ReceiverConfig, Registry,
+    receivers::telemetry_api::convert::{InvokeContext, ResourceInfo},
+    Registry,
 };
 use tokio::time::Instant;
 
 use crate::{
     api::{until_epoch_ms, ApiError, ExtensionsApi, NextEvent},
-    config_source, log,
+    config_source,
+    flush::{FlushPolicy, Plan},
+    log,
+    receivers::{self, Receivers},
     service::Graph,
     settings::Settings,
 };
@@ -64,7 +65,7 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (settings, mut graph, listener) = match prepared {
+    let (settings, graph, bound) = match prepared {
         Ok(p) => p,
         Err((error_type, message)) => return fail_init(&api, error_type, &message).await,
     };
@@ -74,10 +75,9 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     if resource.function_name.is_none() {
         resource.function_name = registration.function_name.clone();
     }
-    let receiver = listener.map(|(index, bound)| (index, bound.start(resource)));
-
-    if let Some((_, receiver)) = &receiver {
-        let (path, body) = receiver.config().subscription(receiver.local_addr().port());
+    let receivers = Receivers::start(bound, resource);
+    if let Some(telemetry) = receivers.telemetry_api() {
+        let (path, body) = telemetry.config().subscription(telemetry.local_addr().port());
         if let Err(e) = api.subscribe(path, &body).await {
             let message = format!("the subscription to {path} was refused: {e}");
             return fail_init(&api, "Extension.SubscribeFailed", &message).await;
@@ -85,98 +85,160 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     }
     log::info(&format!("ready: config from {source}; {}", graph.describe().join("; ")));
 
-    let mut next_failures = 0u32;
-    loop {
-        let event = match api.next().await {
-            Ok(event) => {
-                next_failures = 0;
-                event
-            }
-            Err(e) => {
-                next_failures += 1;
-                // Lambda's 500 means "exit promptly"; a transient connection failure gets a few retries.
-                if e.is_fatal() || matches!(e, ApiError::Status { .. }) || next_failures > 3 {
-                    log::error(&format!("stopping: {e}"));
-                    shutdown(&mut graph, receiver.as_ref(), Instant::now() + Duration::from_millis(500), &settings)
-                        .await;
-                    let _ = api.exit_error("Extension.NextFailed", &e.to_string()).await;
-                    return ExitCode::FAILURE;
+    let mut extension =
+        Extension { policy: FlushPolicy::new(settings.flush.clone(), Instant::now()), settings, graph, receivers };
+    extension.serve(&api).await
+}
+
+/// The state of a running extension process.
+struct Extension {
+    settings: Settings,
+    graph: Graph,
+    receivers: Receivers,
+    policy: FlushPolicy,
+}
+
+impl Extension {
+    /// The invoke loop. The next-event long-poll is awaited to completion every time: never cancelled,
+    /// never duplicated.
+    async fn serve(&mut self, api: &ExtensionsApi) -> ExitCode {
+        let mut next_failures = 0u32;
+        loop {
+            let event = match api.next().await {
+                Ok(event) => {
+                    next_failures = 0;
+                    event
                 }
-                log::error(&format!("{e}; retrying"));
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(next_failures))).await;
-                continue;
-            }
-        };
-        match event {
-            NextEvent::Invoke { request_id, deadline_ms, invoked_function_arn, tracing_value } => {
-                if let Some((index, receiver)) = &receiver {
-                    receiver.on_invoke(InvokeContext {
+                Err(e) => {
+                    next_failures += 1;
+                    // Lambda's answers (403, 500) mean "exit promptly"; a transient connection failure gets a
+                    // few retries.
+                    if matches!(e, ApiError::Status { .. }) || next_failures > 3 {
+                        log::error(&format!("stopping: {e}"));
+                        self.shutdown(Instant::now() + Duration::from_millis(500)).await;
+                        let _ = api.exit_error("Extension.NextFailed", &e.to_string()).await;
+                        return ExitCode::FAILURE;
+                    }
+                    log::error(&format!("{e}; retrying"));
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(next_failures))).await;
+                    continue;
+                }
+            };
+            match event {
+                NextEvent::Invoke { request_id, deadline_ms, invoked_function_arn, tracing_value } => {
+                    self.receivers.on_invoke(InvokeContext {
                         request_id: request_id.clone(),
                         invoked_function_arn,
                         tracing_value,
                         deadline_ms,
                     });
-                    // Without platform events no runtimeDone will come: flush at once instead of waiting.
-                    if receiver.config().wants_platform() {
-                        let mut wait = settings.runtime_done_timeout;
-                        if let Some(deadline) = deadline_ms {
-                            wait = wait.min(until_epoch_ms(deadline));
-                        }
-                        receiver.wait_runtime_done(&request_id, Instant::now() + wait).await;
-                    }
-                    graph.dispatch(*index, receiver.drain());
+                    let plan = self.policy.on_invoke(Instant::now());
+                    self.invoke(&request_id, deadline_ms, plan).await;
                 }
-                let report = graph.export(Instant::now() + settings.flush_budget).await;
-                for (exporter, error) in &report.errors {
-                    log::warn(&format!(
-                        "exporter {exporter}: {error}; {} items kept for the next flush",
-                        report.pending
-                    ));
+                NextEvent::Shutdown { reason, deadline_ms } => {
+                    let deadline = match deadline_ms {
+                        Some(ms) => Instant::now() + until_epoch_ms(ms).saturating_sub(self.settings.shutdown_margin),
+                        None => Instant::now() + Duration::from_millis(1500),
+                    };
+                    log::info(&format!("shutdown ({reason})"));
+                    self.shutdown(deadline).await;
+                    return ExitCode::SUCCESS;
                 }
-            }
-            NextEvent::Shutdown { reason, deadline_ms } => {
-                let deadline = match deadline_ms {
-                    Some(ms) => Instant::now() + until_epoch_ms(ms).saturating_sub(settings.shutdown_margin),
-                    None => Instant::now() + Duration::from_millis(1500),
-                };
-                log::info(&format!("shutdown ({reason})"));
-                shutdown(&mut graph, receiver.as_ref(), deadline, &settings).await;
-                return ExitCode::SUCCESS;
             }
         }
     }
+
+    /// Handles one invocation according to the flush plan; returns when the extension may ask for the next
+    /// event.
+    async fn invoke(&mut self, request_id: &str, deadline_ms: Option<u64>, plan: Plan) {
+        if plan.flush_at_start {
+            self.flush().await;
+        }
+        let mut wait = self.settings.runtime_done_timeout;
+        if let Some(deadline) = deadline_ms {
+            wait = wait.min(until_epoch_ms(deadline));
+        }
+        let runtime_done_by = Instant::now() + wait;
+        if plan.flush_at_end {
+            self.receivers.wait_runtime_done(request_id, runtime_done_by).await;
+            self.flush().await;
+        } else if let Some(interval) = plan.background {
+            // Flush every interval while the function runs. A flush that has started completes before the
+            // extension asks for the next event, since this task awaits it.
+            loop {
+                let tick = (Instant::now() + interval).min(runtime_done_by);
+                let done = tokio::time::timeout_at(tick, self.receivers.wait_runtime_done(request_id, runtime_done_by));
+                if done.await.is_ok() || Instant::now() >= runtime_done_by {
+                    break;
+                }
+                self.flush().await;
+            }
+        }
+    }
+
+    /// Moves what receivers hold into the pipelines and exports within the flush budget.
+    async fn flush(&mut self) {
+        self.receivers.collect(&mut self.graph);
+        let report = self.graph.export(Instant::now() + self.settings.flush_budget).await;
+        self.policy.flushed(Instant::now());
+        for (exporter, error) in &report.errors {
+            log::warn(&format!("exporter {exporter}: {error}; {} items kept for the next flush", report.pending));
+        }
+    }
+
+    /// Drains the last telemetry Lambda sends after SHUTDOWN, flushes everything, and prints a summary.
+    async fn shutdown(&mut self, deadline: Instant) {
+        // Give the last deliveries at most half the time, so the export has the other half.
+        let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
+        self.receivers.finish(&mut self.graph, half).await;
+        let report = self.graph.export(deadline).await;
+        let mut summary = Vec::new();
+        for (exporter, signal, c) in self.graph.counters() {
+            if c != Default::default() {
+                summary.push(format!(
+                    "{exporter}/{signal}: exported {} retried {} dropped {} (rejected {}, queue full {})",
+                    c.exported,
+                    c.retries,
+                    c.dropped_rejected + c.dropped_queue_full,
+                    c.dropped_rejected,
+                    c.dropped_queue_full
+                ));
+            }
+        }
+        if report.pending > 0 {
+            summary.push(format!("{} items could not be delivered before the deadline", report.pending));
+        }
+        log::info(&format!(
+            "stopped: {}",
+            if summary.is_empty() { "nothing exported".into() } else { summary.join("; ") }
+        ));
+    }
 }
 
-type Prepared = (Settings, Graph, Option<(usize, BoundListener)>);
+type Prepared = (Settings, Graph, Vec<(usize, receivers::Bound)>);
 
-/// Loads the config, builds the graph and binds the listener; an error comes with the function error
+/// Loads the config, builds the graph and binds the receivers; an error comes with the function error
 /// type to report and a message naming the file and key.
 async fn prepare(
     source: &config_source::ConfigSource,
     registry: &Registry,
     env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
 ) -> Result<Prepared, (&'static str, String)> {
-    let config = config_source::load(source, env)
-        .map_err(|e| ("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}")))?;
+    let invalid = |e: lambdatel_config::ConfigErrors| {
+        ("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}"))
+    };
+    let config = config_source::load(source, env).map_err(invalid)?;
     for warning in &config.warnings {
         log::warn(warning);
     }
-    let settings = crate::settings_from(&config)
-        .map_err(|e| ("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}")))?;
-    let graph = Graph::build(&config, registry)
-        .map_err(|e| ("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}")))?;
-    let mut listener = None;
+    let settings = crate::settings_from(&config).map_err(invalid)?;
+    let graph = Graph::build(&config, registry).map_err(invalid)?;
+    let mut bound = Vec::new();
     for (index, (id, receiver)) in graph.receivers().iter().enumerate() {
-        match receiver {
-            ReceiverConfig::TelemetryApi(config) => {
-                let bound = BoundListener::bind(config)
-                    .await
-                    .map_err(|e| ("Extension.ListenerFailed", format!("receivers.{id}: {e}")))?;
-                listener = Some((index, bound));
-            }
-        }
+        let receiver = receivers::bind(&id.to_string(), receiver).await.map_err(|e| ("Extension.ListenerFailed", e))?;
+        bound.push((index, receiver));
     }
-    Ok((settings, graph, listener))
+    Ok((settings, graph, bound))
 }
 
 async fn fail_init(api: &ExtensionsApi, error_type: &str, message: &str) -> ExitCode {
@@ -185,39 +247,4 @@ async fn fail_init(api: &ExtensionsApi, error_type: &str, message: &str) -> Exit
         log::error(&format!("could not report the error to Lambda: {e}"));
     }
     ExitCode::FAILURE
-}
-
-/// Drains the last telemetry Lambda sends after SHUTDOWN, flushes everything, and prints a summary.
-async fn shutdown(
-    graph: &mut Graph,
-    receiver: Option<&(usize, TelemetryApiReceiver)>,
-    deadline: Instant,
-    _settings: &Settings,
-) {
-    if let Some((index, receiver)) = receiver {
-        // Lambda delivers what it still buffers within one buffering period; stop waiting when it goes quiet
-        // or half the time is gone, so the export has the other half.
-        let quiet = Duration::from_millis(u64::from(receiver.config().buffering.timeout_ms) + 50);
-        let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
-        receiver.wait_quiet(quiet, half).await;
-        graph.dispatch(*index, receiver.finish());
-    }
-    let report = graph.export(deadline).await;
-    let mut summary = Vec::new();
-    for (exporter, signal, c) in graph.counters() {
-        if c != Default::default() {
-            summary.push(format!(
-                "{exporter}/{signal}: exported {} retried {} dropped {} (rejected {}, queue full {})",
-                c.exported,
-                c.retries,
-                c.dropped_rejected + c.dropped_queue_full,
-                c.dropped_rejected,
-                c.dropped_queue_full
-            ));
-        }
-    }
-    if report.pending > 0 {
-        summary.push(format!("{} items could not be delivered before the deadline", report.pending));
-    }
-    log::info(&format!("stopped: {}", if summary.is_empty() { "nothing exported".into() } else { summary.join("; ") }));
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::flush::FlushConfig;
+
 /// The `lambdatel:` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -20,6 +22,8 @@ pub struct Settings {
     /// Time kept back from Lambda's SHUTDOWN deadline, so the process exits before SIGKILL.
     #[serde(with = "lambdatel_config::duration_serde")]
     pub shutdown_margin: Duration,
+    /// When to flush (see the README's "Flushing" section).
+    pub flush: FlushConfig,
 }
 
 impl Default for Settings {
@@ -28,6 +32,7 @@ impl Default for Settings {
             flush_budget: Duration::from_secs(1),
             runtime_done_timeout: Duration::from_secs(900),
             shutdown_margin: Duration::from_millis(150),
+            flush: FlushConfig::default(),
         }
     }
 }
@@ -37,6 +42,6 @@ impl Settings {
         if self.flush_budget.is_zero() {
             return Err("flush_budget must be above zero".into());
         }
-        Ok(())
+        self.flush.validate()
     }
 }

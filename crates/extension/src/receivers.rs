@@ -1,0 +1,108 @@
+//! The running receivers of one extension process, bound before it registers and drained at each flush.
+//!
+//! Adding a receiver type means: a variant in [`Bound`] and [`Running`], its bind in [`bind`], and its
+//! drain in [`Receivers::collect`].
+
+use lambdatel_components::{
+    receivers::telemetry_api::{
+        convert::{InvokeContext, ResourceInfo},
+        listener::{BoundListener, TelemetryApiReceiver},
+    },
+    ReceiverConfig,
+};
+use tokio::time::Instant;
+
+use crate::service::Graph;
+
+/// A receiver whose port is bound but which does not serve yet.
+pub enum Bound {
+    TelemetryApi(BoundListener),
+}
+
+/// A serving receiver.
+pub enum Running {
+    TelemetryApi(TelemetryApiReceiver),
+}
+
+impl Running {
+    fn as_telemetry_api(&self) -> Option<&TelemetryApiReceiver> {
+        match self {
+            Running::TelemetryApi(t) => Some(t),
+        }
+    }
+}
+
+/// Binds a receiver's port; the error names the key to change.
+pub async fn bind(id: &str, config: &ReceiverConfig) -> Result<Bound, String> {
+    match config {
+        ReceiverConfig::TelemetryApi(config) => {
+            BoundListener::bind(config).await.map(Bound::TelemetryApi).map_err(|e| format!("receivers.{id}: {e}"))
+        }
+    }
+}
+
+/// Every running receiver, each with its index in the graph.
+#[derive(Default)]
+pub struct Receivers {
+    running: Vec<(usize, Running)>,
+}
+
+impl Receivers {
+    /// Starts bound receivers; the Telemetry API converter builds its resource from `resource`.
+    pub fn start(bound: Vec<(usize, Bound)>, resource: ResourceInfo) -> Self {
+        let mut resource = Some(resource);
+        let running = bound
+            .into_iter()
+            .map(|(index, bound)| match bound {
+                Bound::TelemetryApi(listener) => {
+                    (index, Running::TelemetryApi(listener.start(resource.take().unwrap_or_default())))
+                }
+            })
+            .collect();
+        Receivers { running }
+    }
+
+    /// The Telemetry API receiver, when configured (at most one: Lambda allows one subscription).
+    pub fn telemetry_api(&self) -> Option<&TelemetryApiReceiver> {
+        self.running.iter().find_map(|(_, r)| r.as_telemetry_api())
+    }
+
+    /// Tells receivers that an invocation started.
+    pub fn on_invoke(&self, ctx: InvokeContext) {
+        if let Some(t) = self.telemetry_api() {
+            t.on_invoke(ctx);
+        }
+    }
+
+    /// Waits for `platform.runtimeDone` of `request_id` (when platform events are subscribed) until
+    /// `deadline`.
+    pub async fn wait_runtime_done(&self, request_id: &str, deadline: Instant) {
+        if let Some(t) = self.telemetry_api().filter(|t| t.config().wants_platform()) {
+            t.wait_runtime_done(request_id, deadline).await;
+        }
+    }
+
+    /// Moves everything received and complete into the graph's pipelines.
+    pub fn collect(&self, graph: &mut Graph) {
+        for (index, receiver) in &self.running {
+            match receiver {
+                Running::TelemetryApi(t) => graph.dispatch(*index, t.drain()),
+            }
+        }
+    }
+
+    /// At shutdown: waits for the last deliveries (until `deadline`), then moves everything, including what
+    /// receivers still hold, into the graph.
+    pub async fn finish(&self, graph: &mut Graph, deadline: Instant) {
+        for (index, receiver) in &self.running {
+            match receiver {
+                Running::TelemetryApi(t) => {
+                    // Lambda sends what it still buffers within one buffering period: stop when it goes quiet.
+                    let quiet = std::time::Duration::from_millis(u64::from(t.config().buffering.timeout_ms) + 50);
+                    t.wait_quiet(quiet, deadline).await;
+                    graph.dispatch(*index, t.finish());
+                }
+            }
+        }
+    }
+}
