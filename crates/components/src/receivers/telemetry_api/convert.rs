@@ -680,7 +680,11 @@ impl Converter {
                     None => observed,
                 };
                 let level = take_string(&mut map, "level");
-                let request_id = take_string(&mut map, "requestId");
+                // Python and Node.js write `requestId`; Java's JSON format writes `AWSRequestId`.
+                let (id_key, request_id) = match take_string(&mut map, "requestId") {
+                    Some(id) => ("requestId", Some(id)),
+                    None => ("AWSRequestId", take_string(&mut map, "AWSRequestId")),
+                };
                 let severity = match &level {
                     Some(level) => (severity_number(level).unwrap_or(0), level.clone()),
                     None => (0, String::new()),
@@ -698,7 +702,7 @@ impl Converter {
                         if let Some(message) = other {
                             map.insert("message".into(), message);
                         }
-                        let restore = [("timestamp", timestamp), ("level", level), ("requestId", request_id.clone())];
+                        let restore = [("timestamp", timestamp), ("level", level), (id_key, request_id.clone())];
                         for (key, value) in restore {
                             if let Some(value) = value {
                                 map.insert(key.into(), Value::String(value));
@@ -1377,6 +1381,31 @@ mod tests {
         let keys: Vec<_> = whole.values.iter().map(|kv| kv.key.as_str()).collect();
         assert_eq!(keys, ["level", "message", "requestId", "timestamp"]);
         assert_eq!(attrs(&r.attributes), vec![("faas.invocation_id", s(B)), ("aws.lambda.log.type", s("function"))]);
+    }
+
+    #[test]
+    fn java_json_logs_name_the_request_id_differently() {
+        let batch = format!(
+            r#"[{{"time":"2024-05-01T12:00:00.000Z","type":"platform.start","record":{{"requestId":"{A}"}}}},
+               {{"time":"2024-05-01T12:00:00.100Z","type":"platform.runtimeDone","record":{{"requestId":"{A}","status":"success"}}}},
+               {{"time":"2024-05-01T12:00:01.000Z","type":"function","record":{{"timestamp":"2024-05-01T12:00:00.050Z","message":"late","level":"UNDEFINED","AWSRequestId":"{A}"}}}},
+               {{"time":"2024-05-01T12:00:01.001Z","type":"function","record":{{"message":{{"k":1}},"AWSRequestId":"{A}"}}}}]"#
+        );
+        let mut c = converter();
+        c.ingest_telemetry(batch.as_bytes());
+        let out = c.drain();
+        let records = logs(&out);
+        let inv = span(&out, "orders-api");
+        assert_eq!((records[0].severity_number, records[0].severity_text.as_str()), (0, "UNDEFINED"));
+        assert_eq!(
+            attrs(&records[0].attributes),
+            vec![("faas.invocation_id", s(A)), ("aws.lambda.log.type", s("function"))]
+        );
+        assert_eq!(records[0].trace_id, inv.trace_id);
+        let Av::KvlistValue(whole) = body(records[1]) else { panic!() };
+        let keys: Vec<_> = whole.values.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["AWSRequestId", "message"]);
+        assert_eq!(records[1].trace_id, inv.trace_id);
     }
 
     #[test]
