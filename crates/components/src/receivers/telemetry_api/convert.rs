@@ -387,7 +387,7 @@ impl Converter {
                     .and_then(|at| text.get(at + 11..at + 47))
                     .filter(|id| is_request_id(id))
                     .map(str::to_owned);
-                self.push_log(time, time, string(text), (17, "ERROR".into()), request_id, "platform", Vec::new());
+                self.push_log(new_record(time, time, string(text), (17, "ERROR".into())), request_id, "platform");
             }
             EventBody::LogsDropped(dropped) => {
                 let records = dropped.dropped_records.unwrap_or(0);
@@ -397,7 +397,7 @@ impl Converter {
                     dropped.dropped_bytes.unwrap_or(0),
                     dropped.reason.as_deref().unwrap_or("no reason given")
                 );
-                self.push_log(time, time, string(body), (13, "WARN".into()), None, "platform", Vec::new());
+                self.push_log(new_record(time, time, string(body), (13, "WARN".into())), None, "platform");
             }
             EventBody::Notice => {}
             EventBody::FunctionLog(payload) => self.on_log(time, payload, "function", sk),
@@ -667,7 +667,7 @@ impl Converter {
                 let line = parse_text_line(&text);
                 let severity = line.level.map(|(name, n)| (n, name.to_owned())).unwrap_or_default();
                 let request_id = line.request_id.map(str::to_owned);
-                self.push_log(observed, observed, string(text), severity, request_id, log_type, Vec::new());
+                self.push_log(new_record(observed, observed, string(text), severity), request_id, log_type);
             }
             LogPayload::Json(mut map) => {
                 let timestamp = take_string(&mut map, "timestamp");
@@ -711,40 +711,24 @@ impl Converter {
                         (json_to_any(Value::Object(map)), Vec::new())
                     }
                 };
-                self.push_log(time, observed, body, severity, request_id, log_type, attributes);
+                let record = LogRecord { attributes, ..new_record(time, observed, body, severity) };
+                self.push_log(record, request_id, log_type);
             }
         }
     }
 
     /// A CloudWatch-style platform line (`START`, `END`, `REPORT`).
     fn push_platform_line(&mut self, time: u64, line: String, request_id: String) {
-        self.push_log(time, time, string(line), (9, "INFO".into()), Some(request_id), "platform", Vec::new());
+        self.push_log(new_record(time, time, string(line), (9, "INFO".into())), Some(request_id), "platform");
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn push_log(
-        &mut self,
-        time: u64,
-        observed: u64,
-        body: AnyValue,
-        (severity_number, severity_text): (i32, String),
-        request_id: Option<String>,
-        log_type: &'static str,
-        extra: Vec<KeyValue>,
-    ) {
+    /// Attributes `record` to its invocation (by request id, else by time), correlates it with the
+    /// invocation span, and queues it. `record.attributes` come after ours.
+    fn push_log(&mut self, mut record: LogRecord, request_id: Option<String>, log_type: &'static str) {
         let idx = match &request_id {
             Some(id) => self.find(id),
-            None => self.running_at(time),
+            None => self.running_at(record.time_unix_nano),
         };
-        let mut record = LogRecord {
-            time_unix_nano: time,
-            observed_time_unix_nano: observed,
-            severity_number,
-            severity_text,
-            body: Some(body),
-            ..Default::default()
-        };
-        let mut attributes = Vec::with_capacity(2 + extra.len());
         let request_id = match idx {
             Some(idx) => {
                 let ids = self.fix_ids(idx);
@@ -755,6 +739,8 @@ impl Converter {
             }
             None => request_id,
         };
+        let extra = std::mem::take(&mut record.attributes);
+        let mut attributes = Vec::with_capacity(2 + extra.len());
         if let Some(id) = request_id {
             attributes.push(kv_str("faas.invocation_id", id));
         }
@@ -946,6 +932,18 @@ fn apply_tracing(inv: &mut Invocation, tracing: Option<&Tracing>, source: Source
         } else {
             *sk += 1;
         }
+    }
+}
+
+/// A log record with its times, body and severity (number, text).
+fn new_record(time: u64, observed: u64, body: AnyValue, (number, text): (i32, String)) -> LogRecord {
+    LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: observed,
+        severity_number: number,
+        severity_text: text,
+        body: Some(body),
+        ..Default::default()
     }
 }
 

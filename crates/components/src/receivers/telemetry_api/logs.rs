@@ -5,8 +5,10 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value as Av, AnyValue, A
 use serde_json::Value;
 
 /// The OTLP severity number of a level name (case-insensitive); `None` for an unknown name.
+///
+/// Besides the common names, .NET's (`Information`, and `trce`, `dbug`, `fail`, `crit` in its text lines).
 pub fn severity_number(level: &str) -> Option<i32> {
-    const LEVELS: [(&str, i32); 8] = [
+    const LEVELS: [(&str, i32); 13] = [
         ("TRACE", 1),
         ("DEBUG", 5),
         ("INFO", 9),
@@ -15,6 +17,11 @@ pub fn severity_number(level: &str) -> Option<i32> {
         ("ERROR", 17),
         ("FATAL", 21),
         ("CRITICAL", 21),
+        ("INFORMATION", 9),
+        ("TRCE", 1),
+        ("DBUG", 5),
+        ("FAIL", 17),
+        ("CRIT", 21),
     ];
     LEVELS.iter().find(|(name, _)| name.eq_ignore_ascii_case(level)).map(|(_, n)| *n)
 }
@@ -119,7 +126,13 @@ mod tests {
         assert_eq!(severity_number("ERROR"), Some(17));
         assert_eq!(severity_number("FATAL"), Some(21));
         assert_eq!(severity_number("CRITICAL"), Some(21));
+        assert_eq!(severity_number("Information"), Some(9));
+        assert_eq!(severity_number("trce"), Some(1));
+        assert_eq!(severity_number("dbug"), Some(5));
+        assert_eq!(severity_number("fail"), Some(17));
+        assert_eq!(severity_number("crit"), Some(21));
         assert_eq!(severity_number("NOTICE"), None);
+        assert_eq!(severity_number(""), None);
     }
 
     #[test]
@@ -140,6 +153,9 @@ mod tests {
         assert_eq!(parse_text_line(&line), TextLine { level: Some(("INFO", 9)), request_id: Some(ID) });
         let line = "2024-05-01T12:00:00.123Z\tundefined\tERROR\tUncaught Exception";
         assert_eq!(parse_text_line(line), TextLine { level: Some(("ERROR", 17)), request_id: None });
+        // .NET writes the same layout with its own level names.
+        let line = format!("2024-05-01T12:00:00.123Z\t{ID}\tfail\tunhandled");
+        assert_eq!(parse_text_line(&line), TextLine { level: Some(("fail", 17)), request_id: Some(ID) });
         let line = format!("2024-05-01T12:00:00.123Z\t{ID}");
         assert_eq!(parse_text_line(&line), TextLine { level: None, request_id: Some(ID) });
     }
