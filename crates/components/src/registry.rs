@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     exporters::{DebugConfig, DebugExporter, Exporter, OtlpGrpcConfig, OtlpGrpcExporter},
-    processors::{BatchConfig, BatchProcessor, ProcessorInstance},
+    processors::{AttributesProcessor, BatchConfig, BatchProcessor, ProcessorInstance},
     receivers::telemetry_api::listener::TelemetryApiConfig,
 };
 
@@ -70,6 +70,12 @@ impl Registry {
                 let batch: BatchConfig = config.deserialize()?;
                 batch.validate().map_err(|message| config.error(message))?;
                 Ok(ProcessorInstance::Batch(BatchProcessor::new(batch)))
+            }),
+        );
+        registry.processors.insert(
+            "attributes",
+            Box::new(|config: &ComponentConfig| {
+                Ok(ProcessorInstance::Attributes(Box::new(AttributesProcessor::from_config(config)?)))
             }),
         );
         registry

@@ -1,14 +1,20 @@
 //! Processors: the built-ins in one enum (static dispatch, one `match` that shows them all); a user's own
 //! processors are boxed, which costs one virtual call per batch, not per item.
 
+pub mod attributes;
 pub mod batch;
+pub(crate) mod matching;
 
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
 
+pub use attributes::{AttributesConfig, AttributesProcessor};
 pub use batch::{BatchConfig, BatchProcessor};
 
 /// A processor instance in a pipeline's chain.
 pub enum ProcessorInstance {
+    /// `attributes`: attribute actions on spans, log records and data points.
+    Attributes(Box<AttributesProcessor>),
+    /// `batch`: merging and request size limits.
     Batch(BatchProcessor),
     Custom(Box<dyn Processor>),
 }
@@ -18,7 +24,7 @@ impl ProcessorInstance {
     pub fn max_request_items(&self) -> Option<usize> {
         match self {
             ProcessorInstance::Batch(batch) => batch.max_request_items(),
-            ProcessorInstance::Custom(_) => None,
+            _ => None,
         }
     }
 }
@@ -26,6 +32,7 @@ impl ProcessorInstance {
 impl Processor for ProcessorInstance {
     fn process_traces(&mut self, spans: &mut Vec<ResourceSpans>) {
         match self {
+            ProcessorInstance::Attributes(p) => p.process_traces(spans),
             ProcessorInstance::Batch(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
@@ -33,6 +40,7 @@ impl Processor for ProcessorInstance {
 
     fn process_metrics(&mut self, metrics: &mut Vec<ResourceMetrics>) {
         match self {
+            ProcessorInstance::Attributes(p) => p.process_metrics(metrics),
             ProcessorInstance::Batch(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
@@ -40,6 +48,7 @@ impl Processor for ProcessorInstance {
 
     fn process_logs(&mut self, logs: &mut Vec<ResourceLogs>) {
         match self {
+            ProcessorInstance::Attributes(p) => p.process_logs(logs),
             ProcessorInstance::Batch(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }

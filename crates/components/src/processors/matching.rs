@@ -1,0 +1,453 @@
+//! Match properties shared by the `attributes`, `filter` and `redaction` processors: string matchers
+//! (strict or regexp), attribute matchers, and the `include`/`exclude` criteria of the Collector's
+//! structured (pre-OTTL) filter config.
+//!
+//! Semantics follow the Collector: within one property (e.g. `span_names`) any entry may match; across
+//! properties all that are written must match; every listed attribute must match. `regexp` patterns are
+//! unanchored (`foo` matches `a foo b`); write `^...$` for a whole-string match.
+
+use std::borrow::Cow;
+
+use lambdatel_config::{ComponentConfig, ConfigError};
+use lambdatel_pipeline::common::{any_value::Value, AnyValue, KeyValue};
+use regex::Regex;
+use serde::Deserialize;
+
+/// How strings in match properties are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchType {
+    /// Exact, case-sensitive equality.
+    #[default]
+    Strict,
+    /// Regular expression, unanchored.
+    Regexp,
+    /// The Collector's `expr` language: accepted by the parser only to report that it is not supported.
+    Expr,
+}
+
+/// One `{key, value}` entry of `attributes`, `resource_attributes` or `record_attributes`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttributeConfig {
+    /// The attribute's key.
+    pub key: String,
+    /// The value to compare with (strict: equal value and type; regexp: a pattern for string values).
+    /// Without a value, the attribute only has to be present.
+    pub value: Option<serde_json::Value>,
+}
+
+/// Compiles a regex, reporting a bad pattern at `path`.
+pub(crate) fn compile_regex(config: &ComponentConfig, path: &str, pattern: &str) -> Result<Regex, ConfigError> {
+    Regex::new(pattern).map_err(|e| config.error_at(path, format!("invalid regular expression {pattern:?}: {e}")))
+}
+
+/// A list of strings to compare with, compiled.
+#[derive(Debug, Clone)]
+pub(crate) enum StringMatcher {
+    Strict(Vec<String>),
+    Regexp(Vec<Regex>),
+}
+
+impl StringMatcher {
+    /// Compiles `items` (written at `path`); `None` when the list is empty, i.e. not a criterion.
+    pub(crate) fn compile(
+        config: &ComponentConfig,
+        path: &str,
+        match_type: MatchType,
+        items: &[String],
+    ) -> Result<Option<StringMatcher>, ConfigError> {
+        if items.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(match match_type {
+            MatchType::Regexp => StringMatcher::Regexp(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| compile_regex(config, &format!("{path}[{i}]"), p))
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => StringMatcher::Strict(items.to_vec()),
+        }))
+    }
+
+    /// True when any entry matches `text`.
+    pub(crate) fn matches(&self, text: &str) -> bool {
+        match self {
+            StringMatcher::Strict(items) => items.iter().any(|s| s == text),
+            StringMatcher::Regexp(patterns) => patterns.iter().any(|p| p.is_match(text)),
+        }
+    }
+}
+
+/// One compiled attribute condition.
+#[derive(Debug, Clone)]
+pub(crate) struct AttributeMatcher {
+    key: String,
+    value: ValueMatcher,
+}
+
+#[derive(Debug, Clone)]
+enum ValueMatcher {
+    Present,
+    Equals(AnyValue),
+    Pattern(Regex),
+}
+
+impl AttributeMatcher {
+    /// Compiles the entries written at `path`.
+    pub(crate) fn compile_all(
+        config: &ComponentConfig,
+        path: &str,
+        match_type: MatchType,
+        entries: &[AttributeConfig],
+    ) -> Result<Vec<AttributeMatcher>, ConfigError> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            if entry.key.is_empty() {
+                return Err(config.error_at(&format!("{at}.key"), "an attribute condition needs a key"));
+            }
+            let value = match (&entry.value, match_type) {
+                (None, _) => ValueMatcher::Present,
+                (Some(serde_json::Value::String(pattern)), MatchType::Regexp) => {
+                    ValueMatcher::Pattern(compile_regex(config, &format!("{at}.value"), pattern)?)
+                }
+                (Some(_), MatchType::Regexp) => {
+                    return Err(config.error_at(
+                        &format!("{at}.value"),
+                        "match_type regexp needs a string pattern as the attribute value",
+                    ))
+                }
+                (Some(value), _) => ValueMatcher::Equals(json_to_any_value(value).ok_or_else(|| {
+                    config.error_at(&format!("{at}.value"), "the attribute value must be a string, number or boolean")
+                })?),
+            };
+            out.push(AttributeMatcher { key: entry.key.clone(), value });
+        }
+        Ok(out)
+    }
+
+    /// True when `attributes` satisfy this condition.
+    pub(crate) fn matches(&self, attributes: &[KeyValue]) -> bool {
+        let Some(found) = attributes.iter().find(|kv| kv.key == self.key) else {
+            return false;
+        };
+        match &self.value {
+            ValueMatcher::Present => true,
+            ValueMatcher::Equals(expected) => found.value.as_ref() == Some(expected),
+            ValueMatcher::Pattern(pattern) => {
+                matches!(found.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::StringValue(s)) if pattern.is_match(s))
+            }
+        }
+    }
+}
+
+/// The minimum `severity_number` a log record must have to match.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeverityNumberConfig {
+    /// The lowest severity that matches: a name (`TRACE`..`FATAL4`, e.g. `WARN`, `ERROR2`, any case) or
+    /// a number from 1 to 24.
+    pub min: Option<serde_json::Value>,
+    /// Whether records without a severity number (0, unspecified) match too.
+    pub match_undefined: bool,
+}
+
+/// Parses a severity name or number into OTLP's 1..=24 severity numbers.
+pub(crate) fn parse_severity(value: &serde_json::Value) -> Option<i32> {
+    match value {
+        serde_json::Value::Number(n) => n.as_i64().filter(|n| (1..=24).contains(n)).map(|n| n as i32),
+        serde_json::Value::String(text) => {
+            let upper = text.trim().to_ascii_uppercase();
+            let (base, level) = match upper.find(|c: char| c.is_ascii_digit()) {
+                Some(i) => (&upper[..i], upper[i..].parse::<i32>().ok().filter(|l| (1..=4).contains(l))?),
+                None => (upper.as_str(), 1),
+            };
+            let start = match base {
+                "TRACE" => 1,
+                "DEBUG" => 5,
+                "INFO" => 9,
+                "WARN" | "WARNING" => 13,
+                "ERROR" => 17,
+                "FATAL" => 21,
+                _ => return None,
+            };
+            Some(start + level - 1)
+        }
+        _ => None,
+    }
+}
+
+/// Everything an item can be matched on; fields an item does not have stay `None`/empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Item<'a> {
+    /// The resource's attributes (also the source of `services`, from `service.name`).
+    pub resource: &'a [KeyValue],
+    /// The span, span event, metric or log record name, where the item has one.
+    pub name: Option<&'a str>,
+    /// The item's own attributes (span, event, data point or log record).
+    pub attributes: &'a [KeyValue],
+    /// A log record's body.
+    pub body: Option<&'a AnyValue>,
+    /// A log record's severity text.
+    pub severity_text: Option<&'a str>,
+    /// A log record's severity number.
+    pub severity_number: Option<i32>,
+}
+
+/// A compiled set of match properties; an item matches when every property that was written matches.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Criteria {
+    pub services: Option<StringMatcher>,
+    pub names: Option<StringMatcher>,
+    pub bodies: Option<StringMatcher>,
+    pub severity_texts: Option<StringMatcher>,
+    /// Minimum severity number and whether unspecified severities match.
+    pub severity_number: Option<(i32, bool)>,
+    pub attributes: Vec<AttributeMatcher>,
+    pub resource_attributes: Vec<AttributeMatcher>,
+}
+
+impl Criteria {
+    /// True when no property was written (which the processors report as a config error).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.services.is_none()
+            && self.names.is_none()
+            && self.bodies.is_none()
+            && self.severity_texts.is_none()
+            && self.severity_number.is_none()
+            && self.attributes.is_empty()
+            && self.resource_attributes.is_empty()
+    }
+
+    /// True when `item` satisfies every written property.
+    pub(crate) fn matches(&self, item: &Item) -> bool {
+        if let Some(services) = &self.services {
+            match string_attribute(item.resource, "service.name") {
+                Some(service) if services.matches(service) => {}
+                _ => return false,
+            }
+        }
+        if let Some(names) = &self.names {
+            if !item.name.is_some_and(|n| names.matches(n)) {
+                return false;
+            }
+        }
+        if let Some(bodies) = &self.bodies {
+            if !item.body.and_then(any_value_text).is_some_and(|b| bodies.matches(&b)) {
+                return false;
+            }
+        }
+        if let Some(texts) = &self.severity_texts {
+            if !item.severity_text.is_some_and(|t| texts.matches(t)) {
+                return false;
+            }
+        }
+        if let Some((min, match_undefined)) = self.severity_number {
+            match item.severity_number {
+                Some(0) | None => {
+                    if !match_undefined {
+                        return false;
+                    }
+                }
+                Some(n) if n < min => return false,
+                Some(_) => {}
+            }
+        }
+        self.attributes.iter().all(|a| a.matches(item.attributes))
+            && self.resource_attributes.iter().all(|a| a.matches(item.resource))
+    }
+}
+
+/// `include` and `exclude` criteria: an item is selected when it matches `include` (or there is none)
+/// and does not match `exclude`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selector {
+    pub include: Option<Criteria>,
+    pub exclude: Option<Criteria>,
+}
+
+impl Selector {
+    /// Whether `item` is selected.
+    pub(crate) fn selects(&self, item: &Item) -> bool {
+        self.include.as_ref().is_none_or(|c| c.matches(item)) && !self.exclude.as_ref().is_some_and(|c| c.matches(item))
+    }
+}
+
+/// The string value of attribute `key`, if it is a string.
+pub(crate) fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+/// A scalar value as text, as the Collector's `AsString` renders it (numbers in shortest form);
+/// `None` for bytes, arrays, maps and empty values, which no string pattern is meant to see.
+pub(crate) fn any_value_text(value: &AnyValue) -> Option<Cow<'_, str>> {
+    match value.value.as_ref()? {
+        Value::StringValue(s) => Some(Cow::Borrowed(s)),
+        Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
+        Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
+        Value::DoubleValue(d) => Some(Cow::Owned(d.to_string())),
+        _ => None,
+    }
+}
+
+/// A YAML scalar (as JSON) as an OTLP value: strings, integers, floats and booleans; lists and maps
+/// become array and key-value list values. `None` for null.
+pub(crate) fn json_to_any_value(value: &serde_json::Value) -> Option<AnyValue> {
+    use lambdatel_pipeline::common::{ArrayValue, KeyValueList};
+    let value = match value {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(b) => Value::BoolValue(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::IntValue(i),
+            None => Value::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::StringValue(s.clone()),
+        serde_json::Value::Array(items) => {
+            Value::ArrayValue(ArrayValue { values: items.iter().filter_map(json_to_any_value).collect() })
+        }
+        serde_json::Value::Object(entries) => Value::KvlistValue(KeyValueList {
+            values: entries
+                .iter()
+                .map(|(k, v)| KeyValue { key: k.clone(), value: json_to_any_value(v), ..Default::default() })
+                .collect(),
+        }),
+    };
+    Some(AnyValue { value: Some(value) })
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builders for processor tests.
+    use super::*;
+
+    pub fn s(v: &str) -> Option<AnyValue> {
+        Some(AnyValue { value: Some(Value::StringValue(v.into())) })
+    }
+
+    pub fn i(v: i64) -> Option<AnyValue> {
+        Some(AnyValue { value: Some(Value::IntValue(v)) })
+    }
+
+    pub fn kv(key: &str, value: Option<AnyValue>) -> KeyValue {
+        KeyValue { key: key.into(), value, ..Default::default() }
+    }
+
+    pub fn attrs(pairs: &[(&str, &str)]) -> Vec<KeyValue> {
+        pairs.iter().map(|(k, v)| kv(k, s(v))).collect()
+    }
+
+    pub fn component(key_path: &str, yaml: &str) -> ComponentConfig {
+        ComponentConfig::from_yaml(key_path, yaml, &|_| None).expect("test YAML parses")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    fn criteria(yaml: &str) -> Result<Criteria, ConfigError> {
+        #[derive(Default, Deserialize)]
+        #[serde(default)]
+        struct Props {
+            match_type: MatchType,
+            services: Vec<String>,
+            attributes: Vec<AttributeConfig>,
+        }
+        let config = component("p", yaml);
+        let props: Props = config.deserialize()?;
+        Ok(Criteria {
+            services: StringMatcher::compile(&config, "services", props.match_type, &props.services)?,
+            attributes: AttributeMatcher::compile_all(&config, "attributes", props.match_type, &props.attributes)?,
+            ..Criteria::default()
+        })
+    }
+
+    #[test]
+    fn strict_and_regexp_strings() {
+        let resource = attrs(&[("service.name", "orders-api")]);
+        let item = Item { resource: &resource, ..Item::default() };
+        assert!(criteria("services: [orders-api]").unwrap().matches(&item));
+        assert!(!criteria("services: [orders]").unwrap().matches(&item));
+        assert!(criteria("match_type: regexp\nservices: [orders]").unwrap().matches(&item));
+        assert!(!criteria("match_type: regexp\nservices: ['^orders$']").unwrap().matches(&item));
+        // No service.name: a services criterion cannot match.
+        assert!(!criteria("services: [orders-api]").unwrap().matches(&Item::default()));
+        assert!(criteria("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn attribute_conditions() {
+        let attributes = vec![kv("http.status_code", i(500)), kv("env", s("prod"))];
+        let item = Item { attributes: &attributes, ..Item::default() };
+        assert!(criteria("attributes: [{key: http.status_code, value: 500}]").unwrap().matches(&item));
+        assert!(!criteria("attributes: [{key: http.status_code, value: '500'}]").unwrap().matches(&item));
+        assert!(criteria("attributes: [{key: env}]").unwrap().matches(&item));
+        assert!(!criteria("attributes: [{key: env}, {key: region}]").unwrap().matches(&item));
+        assert!(criteria("match_type: regexp\nattributes: [{key: env, value: '^pr'}]").unwrap().matches(&item));
+        // Regexps only see string values.
+        assert!(!criteria("match_type: regexp\nattributes: [{key: http.status_code, value: '5'}]")
+            .unwrap()
+            .matches(&item));
+    }
+
+    #[test]
+    fn config_errors() {
+        assert_eq!(
+            criteria("match_type: regexp\nservices: [ok, '(']").unwrap_err().to_string(),
+            "<config>:2:16: p.services[1]: invalid regular expression \"(\": regex parse error:\n    (\n    ^\nerror: unclosed group"
+        );
+        assert_eq!(
+            criteria("attributes: [{value: 1}]").unwrap_err().to_string(),
+            "<config>:1:14: p.attributes[0].key: an attribute condition needs a key"
+        );
+        assert_eq!(
+            criteria("match_type: regexp\nattributes: [{key: a, value: 1}]").unwrap_err().to_string(),
+            "<config>:2:23: p.attributes[0].value: match_type regexp needs a string pattern as the attribute value"
+        );
+        assert_eq!(
+            criteria("attributes: [{key: a, value: null}]").unwrap().attributes.len(),
+            1,
+            "a null value means presence"
+        );
+    }
+
+    #[test]
+    fn severities() {
+        use serde_json::json;
+        assert_eq!(parse_severity(&json!("info")), Some(9));
+        assert_eq!(parse_severity(&json!("WARN")), Some(13));
+        assert_eq!(parse_severity(&json!("Error3")), Some(19));
+        assert_eq!(parse_severity(&json!("FATAL4")), Some(24));
+        assert_eq!(parse_severity(&json!(17)), Some(17));
+        assert_eq!(parse_severity(&json!("ERROR5")), None);
+        assert_eq!(parse_severity(&json!("LOUD")), None);
+        assert_eq!(parse_severity(&json!(25)), None);
+        let criteria = Criteria { severity_number: Some((13, false)), ..Criteria::default() };
+        let at = |n| Item { severity_number: Some(n), ..Item::default() };
+        assert!(criteria.matches(&at(13)));
+        assert!(criteria.matches(&at(21)));
+        assert!(!criteria.matches(&at(9)));
+        assert!(!criteria.matches(&at(0)));
+        let lenient = Criteria { severity_number: Some((13, true)), ..Criteria::default() };
+        assert!(lenient.matches(&at(0)));
+    }
+
+    #[test]
+    fn values_as_text_and_from_yaml() {
+        use serde_json::json;
+        assert_eq!(any_value_text(&AnyValue { value: Some(Value::DoubleValue(3.0)) }).unwrap(), "3");
+        assert_eq!(any_value_text(&AnyValue { value: Some(Value::DoubleValue(1.5)) }).unwrap(), "1.5");
+        assert_eq!(any_value_text(&AnyValue { value: Some(Value::BoolValue(true)) }).unwrap(), "true");
+        assert_eq!(any_value_text(&AnyValue { value: None }), None);
+        assert_eq!(json_to_any_value(&json!(7)), i(7));
+        assert_eq!(json_to_any_value(&json!(2.5)), Some(AnyValue { value: Some(Value::DoubleValue(2.5)) }));
+        assert_eq!(json_to_any_value(&json!(null)), None);
+    }
+}
