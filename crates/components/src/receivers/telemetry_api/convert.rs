@@ -95,6 +95,7 @@ impl Ids {
     }
 }
 
+/// What is known of one invocation, from its INVOKE event and its platform events.
 #[derive(Debug, Default)]
 struct Invocation {
     request_id: String,
@@ -110,7 +111,9 @@ struct Invocation {
     /// The runtime finished (runtimeDone, or platform.end / report standing in for it).
     runtime_done: bool,
     span_done: bool,
+    /// How long the runtime worked (runtimeDone's durationMs, else its times), for post_runtime_duration.
     runtime_ms: Option<f64>,
+    /// out_of_memory was counted for this request (runtimeDone and report may both tell).
     oom_counted: bool,
     end_logged: bool,
     /// A runtimeDone / report of this request was converted: a repeat (Lambda retrying a POST) is ignored.
