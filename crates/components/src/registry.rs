@@ -11,7 +11,10 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     exporters::{DebugConfig, DebugExporter, Exporter, OtlpGrpcConfig, OtlpGrpcExporter},
-    processors::{AttributesProcessor, BatchConfig, BatchProcessor, ProcessorInstance},
+    processors::{
+        AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, ProcessorInstance,
+        ResourceProcessor,
+    },
     receivers::telemetry_api::listener::TelemetryApiConfig,
 };
 
@@ -76,6 +79,19 @@ impl Registry {
             "attributes",
             Box::new(|config: &ComponentConfig| {
                 Ok(ProcessorInstance::Attributes(Box::new(AttributesProcessor::from_config(config)?)))
+            }),
+        );
+        registry.processors.insert(
+            "resource",
+            Box::new(|config: &ComponentConfig| {
+                Ok(ProcessorInstance::Resource(ResourceProcessor::from_config(config)?))
+            }),
+        );
+        registry.processors.insert(
+            "decouple",
+            Box::new(|config: &ComponentConfig| {
+                let _: DecoupleConfig = config.deserialize()?;
+                Ok(ProcessorInstance::Decouple(DecoupleProcessor))
             }),
         );
         registry

@@ -3,12 +3,16 @@
 
 pub mod attributes;
 pub mod batch;
+pub mod decouple;
 pub(crate) mod matching;
+pub mod resource;
 
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
 
 pub use attributes::{AttributesConfig, AttributesProcessor};
 pub use batch::{BatchConfig, BatchProcessor};
+pub use decouple::{DecoupleConfig, DecoupleProcessor};
+pub use resource::{ResourceConfig, ResourceProcessor};
 
 /// A processor instance in a pipeline's chain.
 pub enum ProcessorInstance {
@@ -16,6 +20,10 @@ pub enum ProcessorInstance {
     Attributes(Box<AttributesProcessor>),
     /// `batch`: merging and request size limits.
     Batch(BatchProcessor),
+    /// `decouple`: accepted for the Lambda collector's configs; passes data through.
+    Decouple(DecoupleProcessor),
+    /// `resource`: attribute actions on resource attributes.
+    Resource(ResourceProcessor),
     Custom(Box<dyn Processor>),
 }
 
@@ -34,6 +42,8 @@ impl Processor for ProcessorInstance {
         match self {
             ProcessorInstance::Attributes(p) => p.process_traces(spans),
             ProcessorInstance::Batch(p) => p.process_traces(spans),
+            ProcessorInstance::Decouple(p) => p.process_traces(spans),
+            ProcessorInstance::Resource(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
     }
@@ -42,6 +52,8 @@ impl Processor for ProcessorInstance {
         match self {
             ProcessorInstance::Attributes(p) => p.process_metrics(metrics),
             ProcessorInstance::Batch(p) => p.process_metrics(metrics),
+            ProcessorInstance::Decouple(p) => p.process_metrics(metrics),
+            ProcessorInstance::Resource(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
     }
@@ -50,6 +62,8 @@ impl Processor for ProcessorInstance {
         match self {
             ProcessorInstance::Attributes(p) => p.process_logs(logs),
             ProcessorInstance::Batch(p) => p.process_logs(logs),
+            ProcessorInstance::Decouple(p) => p.process_logs(logs),
+            ProcessorInstance::Resource(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }
     }
