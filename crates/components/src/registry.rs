@@ -10,7 +10,9 @@ use lambdatel_pipeline::Processor;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    exporters::{DebugConfig, DebugExporter, Exporter, OtlpGrpcConfig, OtlpGrpcExporter},
+    exporters::{
+        DebugConfig, DebugExporter, Exporter, OtlpGrpcConfig, OtlpGrpcExporter, OtlpHttpConfig, OtlpHttpExporter,
+    },
     processors::{
         AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, ProcessorInstance,
         ResourceProcessor,
@@ -61,7 +63,7 @@ pub struct Registry {
 /// Receiver types, always built in (they own network listeners and lifecycle hooks).
 pub const RECEIVER_TYPES: &[&str] = &["telemetryapi"];
 /// Exporter types, always built in.
-pub const EXPORTER_TYPES: &[&str] = &["otlp", "debug"];
+pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
 
 impl Registry {
     /// The built-in components.
@@ -135,6 +137,16 @@ impl Registry {
                 settings.retry_on_failure.validate().map_err(|message| config.error(message))?;
                 let exporter = OtlpGrpcExporter::new(&settings).map_err(|message| config.error(message))?;
                 Ok(Exporter::OtlpGrpc {
+                    exporter: Box::new(exporter),
+                    retry: settings.retry_on_failure,
+                    queue: settings.sending_queue,
+                })
+            }
+            "otlphttp" => {
+                let settings: OtlpHttpConfig = config.deserialize()?;
+                settings.retry_on_failure.validate().map_err(|message| config.error(message))?;
+                let exporter = OtlpHttpExporter::new(&settings).map_err(|message| config.error(message))?;
+                Ok(Exporter::OtlpHttp {
                     exporter: Box::new(exporter),
                     retry: settings.retry_on_failure,
                     queue: settings.sending_queue,

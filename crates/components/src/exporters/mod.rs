@@ -3,19 +3,24 @@
 
 pub mod debug;
 pub mod otlp_grpc;
+pub mod otlp_http;
 pub mod retry;
+
+use std::future::Future;
 
 use lambdatel_pipeline::{ExportError, Signal, Signals};
 use tokio::time::Instant;
 
 pub use debug::{DebugConfig, DebugExporter};
 pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
+pub use otlp_http::{OtlpHttpConfig, OtlpHttpExporter};
 pub use retry::RetryConfig;
 
 /// A built exporter instance, shared by every pipeline that names its id.
 #[derive(Clone)]
 pub enum Exporter {
     OtlpGrpc { exporter: Box<OtlpGrpcExporter>, retry: RetryConfig, queue: otlp_grpc::QueueConfig },
+    OtlpHttp { exporter: Box<OtlpHttpExporter>, retry: RetryConfig, queue: otlp_grpc::QueueConfig },
     Debug(DebugExporter),
 }
 
@@ -42,30 +47,47 @@ impl Exporter {
                 (ExportOutcome::default(), Ok(()))
             }
             Exporter::OtlpGrpc { exporter, retry, .. } => {
-                let mut outcome = ExportOutcome::default();
-                let give_up = deadline.min(Instant::now() + retry.max_elapsed_time);
-                let mut backoff = retry.backoff();
-                loop {
-                    let error = match exporter.export_once(kind, data, deadline).await {
-                        Ok(()) => return (outcome, Ok(())),
-                        Err(error) => error,
-                    };
-                    let ExportError::Retryable { retry_after, .. } = &error else {
-                        return (outcome, Err(error));
-                    };
-                    if !retry.enabled {
-                        return (outcome, Err(error));
-                    }
-                    let wake = Instant::now() + backoff.next_delay(*retry_after);
-                    // Sleeping past the deadline cannot lead to a delivered attempt: stop now.
-                    if wake >= give_up {
-                        return (outcome, Err(error));
-                    }
-                    tokio::time::sleep_until(wake).await;
-                    outcome.retries += 1;
-                }
+                with_retries(retry, deadline, || exporter.export_once(kind, data, deadline)).await
+            }
+            Exporter::OtlpHttp { exporter, retry, .. } => {
+                with_retries(retry, deadline, || exporter.export_once(kind, data, deadline)).await
             }
         }
+    }
+}
+
+/// The retry loop every network exporter shares: retryable failures are retried with backoff (honouring a
+/// server's retry-after) until the attempt would start past `deadline` or `max_elapsed_time`.
+async fn with_retries<F, Fut>(
+    retry: &RetryConfig,
+    deadline: Instant,
+    mut attempt: F,
+) -> (ExportOutcome, Result<(), ExportError>)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ExportError>>,
+{
+    let mut outcome = ExportOutcome::default();
+    let give_up = deadline.min(Instant::now() + retry.max_elapsed_time);
+    let mut backoff = retry.backoff();
+    loop {
+        let error = match attempt().await {
+            Ok(()) => return (outcome, Ok(())),
+            Err(error) => error,
+        };
+        let ExportError::Retryable { retry_after, .. } = &error else {
+            return (outcome, Err(error));
+        };
+        if !retry.enabled {
+            return (outcome, Err(error));
+        }
+        let wake = Instant::now() + backoff.next_delay(*retry_after);
+        // Sleeping past the deadline cannot lead to a delivered attempt: stop now.
+        if wake >= give_up {
+            return (outcome, Err(error));
+        }
+        tokio::time::sleep_until(wake).await;
+        outcome.retries += 1;
     }
 }
 
@@ -73,7 +95,7 @@ impl Exporter {
     /// Most items kept for the next flush when a delivery fails; 0 when failed data is not kept.
     pub fn queue_limit(&self) -> usize {
         match self {
-            Exporter::OtlpGrpc { queue, .. } if queue.enabled => queue.queue_size,
+            Exporter::OtlpGrpc { queue, .. } | Exporter::OtlpHttp { queue, .. } if queue.enabled => queue.queue_size,
             _ => 0,
         }
     }

@@ -1,0 +1,623 @@
+//! The `otlphttp` exporter: OTLP over HTTP/1.1 (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`) with protobuf or
+//! JSON bodies, gzip, custom headers and TLS, as the OTLP/HTTP specification describes it.
+//!
+//! Connections are made lazily by the first export (never at start-up) and kept alive between flushes; a
+//! connection that died while the sandbox was frozen fails fast and the shared retry loop tries again.
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{
+    header::{HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER},
+    Method, Request, StatusCode, Uri,
+};
+use hyper_rustls::HttpsConnector;
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use lambdatel_pipeline::{ExportError, Signal, Signals};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
+};
+use prost::Message;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::{
+    otlp_grpc::{Compression, QueueConfig, TlsConfig},
+    retry::RetryConfig,
+};
+
+/// Configuration of the `otlphttp` exporter, with the OpenTelemetry Collector's keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpHttpConfig {
+    /// Base URL; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended to it. `http://` means plaintext,
+    /// `https://` TLS.
+    pub endpoint: String,
+    /// Full URL for traces, used as given instead of `endpoint` + `/v1/traces`.
+    pub traces_endpoint: Option<String>,
+    /// Full URL for metrics, used as given instead of `endpoint` + `/v1/metrics`.
+    pub metrics_endpoint: Option<String>,
+    /// Full URL for logs, used as given instead of `endpoint` + `/v1/logs`.
+    pub logs_endpoint: Option<String>,
+    /// Body encoding: `proto` (default) or `json`.
+    pub encoding: Encoding,
+    /// `gzip` (default) or `none`.
+    pub compression: Compression,
+    /// HTTP headers sent with every request (API keys and the like). Values never appear in logs.
+    pub headers: BTreeMap<String, String>,
+    /// Limit of a single export attempt; the flush deadline caps it further.
+    #[serde(with = "lambdatel_config::duration_serde")]
+    pub timeout: Duration,
+    /// Transport security for `https://` URLs (`insecure` has no effect here: the URL's scheme decides).
+    pub tls: TlsConfig,
+    /// Retries of retryable failures (429, 502, 503, 504 and connection failures).
+    pub retry_on_failure: RetryConfig,
+    /// What is kept for the next flush when the backend cannot take it now.
+    pub sending_queue: QueueConfig,
+}
+
+impl Default for OtlpHttpConfig {
+    fn default() -> Self {
+        OtlpHttpConfig {
+            endpoint: "http://localhost:4318".into(),
+            traces_endpoint: None,
+            metrics_endpoint: None,
+            logs_endpoint: None,
+            encoding: Encoding::Proto,
+            compression: Compression::Gzip,
+            headers: BTreeMap::new(),
+            timeout: Duration::from_secs(5),
+            tls: TlsConfig::default(),
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
+        }
+    }
+}
+
+/// OTLP/HTTP body encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Binary protobuf, `application/x-protobuf`.
+    #[default]
+    Proto,
+    /// OTLP/JSON, `application/json`.
+    Json,
+}
+
+/// Largest error body read from a backend, for the message; the rest is not needed.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Characters of a backend's error body quoted in a message.
+const MAX_QUOTED: usize = 200;
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A configured OTLP/HTTP exporter. Cloning shares the connection pool.
+#[derive(Clone)]
+pub struct OtlpHttpExporter {
+    client: HttpsClient,
+    urls: Arc<[Uri; 3]>,
+    headers: Arc<Vec<(HeaderName, HeaderValue)>>,
+    encoding: Encoding,
+    gzip: bool,
+    timeout: Duration,
+}
+
+impl OtlpHttpExporter {
+    /// Builds the exporter without touching the network; errors name the key at fault.
+    pub fn new(config: &OtlpHttpConfig) -> Result<Self, String> {
+        let base = config.endpoint.trim().trim_end_matches('/');
+        let url = |key: &str, own: &Option<String>, path: &str| -> Result<Uri, String> {
+            let (key, text) = match own.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+                Some(own) => (key, own.to_string()),
+                None if base.is_empty() => return Err(format!("{key} or endpoint is needed")),
+                None => ("endpoint", format!("{base}{path}")),
+            };
+            parse_url(key, &text)
+        };
+        let urls = [
+            url("traces_endpoint", &config.traces_endpoint, "/v1/traces")?,
+            url("metrics_endpoint", &config.metrics_endpoint, "/v1/metrics")?,
+            url("logs_endpoint", &config.logs_endpoint, "/v1/logs")?,
+        ];
+        let mut headers = Vec::new();
+        for (key, value) in &config.headers {
+            let name = HeaderName::from_bytes(key.trim().as_bytes())
+                .map_err(|_| format!("headers: {key:?} is not a valid HTTP header name"))?;
+            // The value is a secret as often as not: say what is wrong with it, never what it is.
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| format!("headers.{key}: the value holds characters not allowed in a header"))?;
+            value.set_sensitive(true);
+            headers.push((name, value));
+        }
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_client_config(&config.tls)?).https_or_http();
+        let connector = match config.tls.server_name_override.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => {
+                let name = rustls::pki_types::ServerName::try_from(name.to_string())
+                    .map_err(|_| format!("tls.server_name_override: {name:?} is not a valid server name"))?;
+                connector.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => connector,
+        };
+        let mut http = HttpConnector::new();
+        // hyper's plain connector refuses https:// unless told the TLS layer above handles it.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(2)));
+        let connector = connector.enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            // A pooled connection frozen with the sandbox for minutes is likely dead on thaw; a fresh one is
+            // cheaper than a failed attempt.
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(4)
+            .build(connector);
+        Ok(OtlpHttpExporter {
+            client,
+            urls: Arc::new(urls),
+            headers: Arc::new(headers),
+            encoding: config.encoding,
+            gzip: config.compression == Compression::Gzip,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The URL that `kind` is posted to.
+    pub fn url(&self, kind: Signal) -> &Uri {
+        &self.urls[kind as usize]
+    }
+
+    /// One export attempt of one signal, bounded by the attempt timeout and `deadline`.
+    pub async fn export_once(&self, kind: Signal, data: &Signals, deadline: Instant) -> Result<(), ExportError> {
+        let limit = self.timeout.min(deadline.saturating_duration_since(Instant::now()));
+        if limit.is_zero() {
+            return Err(ExportError::Retryable { message: "flush deadline reached".into(), retry_after: None });
+        }
+        let body = self.encode(kind, data).map_err(|message| ExportError::Permanent { message })?;
+        let url = self.url(kind).clone();
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(url.clone())
+            .header(CONTENT_TYPE, self.content_type())
+            .body(Full::new(body))
+            .map_err(|e| ExportError::Permanent { message: format!("cannot build the request: {e}") })?;
+        if self.gzip {
+            request.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        for (name, value) in self.headers.iter() {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let attempt = async {
+            let response = self.client.request(request).await.map_err(|e| ExportError::Retryable {
+                message: format!("POST {url}: {}", error_chain(&e)),
+                retry_after: None,
+            })?;
+            let status = response.status();
+            let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
+            // Read the body in every case so the connection can be reused; on errors it explains the failure.
+            let body = Limited::new(response.into_body(), MAX_ERROR_BODY).collect().await.map(|b| b.to_bytes());
+            if status.is_success() {
+                return Ok(());
+            }
+            let detail = body.map(|b| quote_body(&b)).unwrap_or_default();
+            Err(classify(status, retry_after, &format!("POST {url}: {status}{detail}")))
+        };
+        match tokio::time::timeout(limit, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(ExportError::Retryable {
+                message: format!("POST {url}: no answer within {} ms", limit.as_millis()),
+                retry_after: None,
+            }),
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self.encoding {
+            Encoding::Proto => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+
+    /// The request body of one signal: encoded, then compressed when configured.
+    pub fn encode(&self, kind: Signal, data: &Signals) -> Result<Bytes, String> {
+        let raw = encode_request(kind, data, self.encoding)?;
+        if !self.gzip {
+            return Ok(Bytes::from(raw));
+        }
+        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), flate2::Compression::fast());
+        encoder.write_all(&raw).and_then(|()| encoder.finish()).map(Bytes::from).map_err(|e| format!("gzip: {e}"))
+    }
+}
+
+/// The OTLP export request of one signal, in `encoding`.
+pub fn encode_request(kind: Signal, data: &Signals, encoding: Encoding) -> Result<Vec<u8>, String> {
+    // Cloning the batch costs one copy per attempt; the request types own their data and the queue must
+    // keep it for a retry.
+    let json = |r: Result<Vec<u8>, serde_json::Error>| r.map_err(|e| format!("cannot encode OTLP/JSON: {e}"));
+    Ok(match (kind, encoding) {
+        (Signal::Traces, Encoding::Proto) => {
+            ExportTraceServiceRequest { resource_spans: data.spans.clone() }.encode_to_vec()
+        }
+        (Signal::Metrics, Encoding::Proto) => {
+            ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() }.encode_to_vec()
+        }
+        (Signal::Logs, Encoding::Proto) => {
+            ExportLogsServiceRequest { resource_logs: data.logs.clone() }.encode_to_vec()
+        }
+        (Signal::Traces, Encoding::Json) => {
+            json(serde_json::to_vec(&ExportTraceServiceRequest { resource_spans: data.spans.clone() }))?
+        }
+        (Signal::Metrics, Encoding::Json) => {
+            json(serde_json::to_vec(&ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() }))?
+        }
+        (Signal::Logs, Encoding::Json) => {
+            json(serde_json::to_vec(&ExportLogsServiceRequest { resource_logs: data.logs.clone() }))?
+        }
+    })
+}
+
+/// Parses an `http://` or `https://` URL; other schemes and relative forms are refused with the key's name.
+fn parse_url(key: &str, text: &str) -> Result<Uri, String> {
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        return Err(format!("{key}: {text:?} must start with http:// or https://"));
+    }
+    let uri: Uri = text.parse().map_err(|e| format!("{key}: {text:?} is not a valid URL: {e}"))?;
+    match uri.host() {
+        Some(host) if !host.is_empty() => Ok(uri),
+        _ => Err(format!("{key}: {text:?} has no host")),
+    }
+}
+
+/// The rustls client settings: Mozilla's roots, plus the configured CA file for private backends.
+fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = &tls.ca_file {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let pem = std::fs::read(path).map_err(|e| format!("tls.ca_file {}: cannot be read: {e}", path.display()))?;
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("tls.ca_file {}: not a PEM certificate: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("tls.ca_file {}: holds no PEM certificate", path.display()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Maps an HTTP status to retryable or permanent, as the OTLP/HTTP specification lists them.
+pub fn classify(status: StatusCode, retry_after: Option<Duration>, message: &str) -> ExportError {
+    let message = message.to_string();
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => ExportError::Retryable { message, retry_after },
+        _ => ExportError::Permanent { message },
+    }
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date, relative to `now`.
+pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds)).filter(|d| !d.is_zero());
+    }
+    let at = parse_http_date(text)?;
+    at.duration_since(now).ok().filter(|d| !d.is_zero())
+}
+
+/// Parses the IMF-fixdate form of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`), the only one senders
+/// may generate.
+fn parse_http_date(text: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let day: u64 = day.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| m == month)? as u64
+        + 1;
+    let year: u64 = year.parse().ok()?;
+    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, s] = hms.as_slice() else { return None };
+    if !(1..=31).contains(&day) || year < 1970 || *h > 23 || *m > 59 || *s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), March-based years.
+    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(days * 86_400 + h * 3600 + m * 60 + s))
+}
+
+/// A backend's error body, shortened, for the message (`: ...`), or nothing when empty or binary.
+fn quote_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() || text.contains('\u{fffd}') {
+        return String::new();
+    }
+    let mut quoted: String = text.chars().take(MAX_QUOTED).collect();
+    if quoted.len() < text.len() {
+        quoted.push('…');
+    }
+    format!(": {}", quoted.replace('\n', " "))
+}
+
+/// An error with its causes, which is where hyper puts "connection refused".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{convert::Infallible, io::Read, net::SocketAddr};
+
+    use http_body_util::BodyExt;
+    use hyper::{body::Incoming, server::conn::http1, service::service_fn, Response};
+    use hyper_util::rt::TokioIo;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use tokio::{net::TcpListener, sync::mpsc};
+
+    use super::*;
+
+    fn spans(names: &[&str]) -> Signals {
+        let spans = names
+            .iter()
+            .map(|n| Span { name: n.to_string(), trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() })
+            .collect();
+        Signals {
+            spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Signals::default()
+        }
+    }
+
+    /// What the test server saw of one request.
+    #[derive(Debug)]
+    struct Seen {
+        path: String,
+        headers: hyper::HeaderMap,
+        body: Vec<u8>,
+    }
+
+    /// An HTTP server answering every request with `status`, an optional `Retry-After` and `body`.
+    async fn server(
+        status: u16,
+        retry_after: Option<&'static str>,
+        body: &'static str,
+    ) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let tx = tx.clone();
+                        async move {
+                            let path = req.uri().path().to_string();
+                            let headers = req.headers().clone();
+                            let body_in = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                            let _ = tx.send(Seen { path, headers, body: body_in });
+                            let mut response = Response::builder().status(status);
+                            if let Some(value) = retry_after {
+                                response = response.header(RETRY_AFTER, value);
+                            }
+                            Ok::<_, Infallible>(response.body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap())
+                        }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        (addr, rx)
+    }
+
+    fn config(endpoint: String) -> OtlpHttpConfig {
+        OtlpHttpConfig { endpoint, ..OtlpHttpConfig::default() }
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[test]
+    fn urls_are_built_from_the_base_or_taken_as_given() {
+        let mut c = config("https://otlp.example.com:4318/".into());
+        c.logs_endpoint = Some("https://logs.example.com/custom/path".into());
+        let e = OtlpHttpExporter::new(&c).unwrap();
+        assert_eq!(e.url(Signal::Traces).to_string(), "https://otlp.example.com:4318/v1/traces");
+        assert_eq!(e.url(Signal::Metrics).to_string(), "https://otlp.example.com:4318/v1/metrics");
+        assert_eq!(e.url(Signal::Logs).to_string(), "https://logs.example.com/custom/path");
+        let e = OtlpHttpExporter::new(&config("http://collector/otlp".into())).unwrap();
+        assert_eq!(e.url(Signal::Traces).to_string(), "http://collector/otlp/v1/traces");
+    }
+
+    #[test]
+    fn bad_urls_and_headers_name_the_key() {
+        let err = OtlpHttpExporter::new(&config("collector:4318".into())).err().unwrap();
+        assert_eq!(err, "endpoint: \"collector:4318/v1/traces\" must start with http:// or https://");
+        let mut c = config(String::new());
+        c.traces_endpoint = Some("grpc://x".into());
+        assert_eq!(
+            OtlpHttpExporter::new(&c).err().unwrap(),
+            "traces_endpoint: \"grpc://x\" must start with http:// or https://"
+        );
+        c.traces_endpoint = Some("http://bad host/".into());
+        assert_eq!(
+            OtlpHttpExporter::new(&c).err().unwrap(),
+            "traces_endpoint: \"http://bad host/\" is not a valid URL: invalid uri character"
+        );
+        c.traces_endpoint = Some("http://x/v1/traces".into());
+        assert_eq!(OtlpHttpExporter::new(&c).err().unwrap(), "metrics_endpoint or endpoint is needed");
+        let mut c = config("http://x".into());
+        c.headers.insert("x-api-key".into(), "sec\nret".into());
+        let err = OtlpHttpExporter::new(&c).err().unwrap();
+        assert_eq!(err, "headers.x-api-key: the value holds characters not allowed in a header");
+        let mut c = config("http://x".into());
+        c.headers.insert("bad header".into(), "v".into());
+        assert_eq!(OtlpHttpExporter::new(&c).err().unwrap(), "headers: \"bad header\" is not a valid HTTP header name");
+    }
+
+    #[test]
+    fn unreadable_or_empty_ca_files_are_reported() {
+        let mut c = config("https://x".into());
+        c.tls.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(OtlpHttpExporter::new(&c)
+            .err()
+            .unwrap()
+            .starts_with("tls.ca_file /nonexistent/ca.pem: cannot be read"));
+        let path = std::env::temp_dir().join(format!("lambdatel-empty-ca-{}.pem", std::process::id()));
+        std::fs::write(&path, "not a certificate").unwrap();
+        c.tls.ca_file = Some(path.clone());
+        let err = OtlpHttpExporter::new(&c).err().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(err, format!("tls.ca_file {}: holds no PEM certificate", path.display()));
+        let mut c = config("https://x".into());
+        c.tls.server_name_override = Some("bad name!".into());
+        assert_eq!(
+            OtlpHttpExporter::new(&c).err().unwrap(),
+            "tls.server_name_override: \"bad name!\" is not a valid server name"
+        );
+    }
+
+    #[test]
+    fn statuses_are_classified_as_the_specification_says() {
+        for code in [429, 502, 503, 504] {
+            assert!(classify(StatusCode::from_u16(code).unwrap(), None, "m").is_retryable(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 413, 500, 501] {
+            assert!(!classify(StatusCode::from_u16(code).unwrap(), None, "m").is_retryable(), "{code}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_770); // Sun, 06 Nov 1994 08:49:30 GMT
+        let v = |s: &'static str| parse_retry_after(&HeaderValue::from_static(s), now);
+        assert_eq!(v("7"), Some(Duration::from_secs(7)));
+        assert_eq!(v("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::from_secs(7)));
+        assert_eq!(v("Sun, 06 Nov 1994 08:49:00 GMT"), None, "a date in the past");
+        assert_eq!(v("0"), None);
+        assert_eq!(v("soon"), None);
+        assert_eq!(v("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(SystemTime::UNIX_EPOCH));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 12:00:01 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_835_438_401))
+        );
+    }
+
+    #[test]
+    fn error_bodies_are_quoted_short_and_binary_ones_left_out() {
+        assert_eq!(quote_body(b"  bad spans\n here "), ": bad spans  here");
+        assert_eq!(quote_body(b""), "");
+        assert_eq!(quote_body(&[0xff, 0xfe, 0x00]), "");
+        let long = "x".repeat(500);
+        assert_eq!(quote_body(long.as_bytes()), format!(": {}…", "x".repeat(MAX_QUOTED)));
+    }
+
+    #[tokio::test]
+    async fn posts_gzipped_protobuf_with_headers_to_the_signal_path() {
+        let (addr, mut seen) = server(200, None, "").await;
+        let mut c = config(format!("http://{addr}"));
+        c.headers.insert("X-Api-Key".into(), "secret".into());
+        let exporter = OtlpHttpExporter::new(&c).unwrap();
+        exporter.export_once(Signal::Traces, &spans(&["a", "b"]), deadline()).await.unwrap();
+        let request = seen.recv().await.unwrap();
+        assert_eq!(request.path, "/v1/traces");
+        assert_eq!(request.headers["content-type"], "application/x-protobuf");
+        assert_eq!(request.headers["content-encoding"], "gzip");
+        assert_eq!(request.headers["x-api-key"], "secret");
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&request.body[..]).read_to_end(&mut raw).unwrap();
+        let decoded = ExportTraceServiceRequest::decode(&raw[..]).unwrap();
+        assert_eq!(decoded.resource_spans, spans(&["a", "b"]).spans);
+    }
+
+    #[tokio::test]
+    async fn posts_plain_json_when_asked() {
+        let (addr, mut seen) = server(200, None, "{}").await;
+        let mut c = config(format!("http://{addr}"));
+        c.encoding = Encoding::Json;
+        c.compression = Compression::None;
+        let exporter = OtlpHttpExporter::new(&c).unwrap();
+        exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap();
+        let request = seen.recv().await.unwrap();
+        assert_eq!(request.headers["content-type"], "application/json");
+        assert!(request.headers.get("content-encoding").is_none());
+        let json: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let span = &json["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        assert_eq!(span["name"], "a");
+        // OTLP/JSON ids are hex strings, not base64.
+        assert_eq!(span["traceId"], "01010101010101010101010101010101");
+        assert_eq!(span["spanId"], "0202020202020202");
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retryable_and_bad_requests_are_not() {
+        let (addr, _seen) = server(503, Some("3"), "overloaded").await;
+        let exporter = OtlpHttpExporter::new(&config(format!("http://{addr}"))).unwrap();
+        let err = exporter.export_once(Signal::Logs, &spans(&["a"]), deadline()).await.unwrap_err();
+        assert_eq!(
+            err,
+            ExportError::Retryable {
+                message: format!("POST http://{addr}/v1/logs: 503 Service Unavailable: overloaded"),
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
+        let (addr, _seen) = server(400, None, "bad spans").await;
+        let exporter = OtlpHttpExporter::new(&config(format!("http://{addr}"))).unwrap();
+        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
+        assert_eq!(
+            err,
+            ExportError::Permanent { message: format!("POST http://{addr}/v1/traces: 400 Bad Request: bad spans") }
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_backend_is_a_retryable_failure() {
+        // Port 9 on loopback: nothing listens there.
+        let exporter = OtlpHttpExporter::new(&config("http://127.0.0.1:9".into())).unwrap();
+        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_spent_deadline_sends_nothing() {
+        let (addr, mut seen) = server(200, None, "").await;
+        let exporter = OtlpHttpExporter::new(&config(format!("http://{addr}"))).unwrap();
+        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), Instant::now()).await.unwrap_err();
+        assert!(err.is_retryable());
+        assert!(seen.try_recv().is_err());
+    }
+}
