@@ -85,8 +85,13 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     }
     log::info(&format!("ready: config from {source}; {}", graph.describe().join("; ")));
 
-    let mut extension =
-        Extension { policy: FlushPolicy::new(settings.flush.clone(), Instant::now()), settings, graph, receivers };
+    let mut extension = Extension {
+        policy: FlushPolicy::new(settings.flush.clone(), Instant::now()),
+        settings,
+        graph,
+        receivers,
+        export_warnings: log::RateLimit::new(),
+    };
     extension.serve(&api).await
 }
 
@@ -96,6 +101,7 @@ struct Extension {
     graph: Graph,
     receivers: Receivers,
     policy: FlushPolicy,
+    export_warnings: log::RateLimit,
 }
 
 impl Extension {
@@ -182,7 +188,8 @@ impl Extension {
         let report = self.graph.export(Instant::now() + self.settings.flush_budget).await;
         self.policy.flushed(Instant::now());
         for (exporter, error) in &report.errors {
-            log::warn(&format!("exporter {exporter}: {error}; {} items kept for the next flush", report.pending));
+            let message = format!("exporter {exporter}: {error}; {} items kept for the next flush", report.pending);
+            log::warn_limited(&self.export_warnings, &message);
         }
     }
 

@@ -9,6 +9,8 @@
 use std::collections::VecDeque;
 
 use lambdatel_pipeline::Signals;
+
+use crate::exporters::debug::DEBUG_LINE_PREFIX;
 use opentelemetry_proto::tonic::{
     common::v1::{any_value::Value as Av, AnyValue, InstrumentationScope, KeyValue},
     logs::v1::{LogRecord, ResourceLogs, ScopeLogs},
@@ -210,6 +212,8 @@ pub struct Converter {
     last_time: u64,
     spans: Vec<Span>,
     logs: Vec<LogRecord>,
+    /// Lines of our own debug exporter that came back as extension records and were left out.
+    skipped_self_lines: u64,
 }
 
 impl Converter {
@@ -240,7 +244,13 @@ impl Converter {
             last_time: 0,
             spans: Vec::new(),
             logs: Vec::new(),
+            skipped_self_lines: 0,
         }
+    }
+
+    /// How many of the debug exporter's own lines came back and were left out.
+    pub fn skipped_self_lines(&self) -> u64 {
+        self.skipped_self_lines
     }
 
     /// The INVOKE event from `event/next`: gives the invocation its ARN and, possibly, its trace context.
@@ -404,6 +414,11 @@ impl Converter {
             }
             EventBody::Notice => {}
             EventBody::FunctionLog(payload) => self.on_log(time, payload, "function", sk),
+            // The debug exporter's own output comes back as extension records: feeding it through again
+            // would make every flush print (and export) the previous one.
+            EventBody::ExtensionLog(LogPayload::Text(text)) if text.starts_with(DEBUG_LINE_PREFIX) => {
+                self.skipped_self_lines += 1;
+            }
             EventBody::ExtensionLog(payload) => self.on_log(time, payload, "extension", sk),
         }
     }
@@ -1902,5 +1917,19 @@ mod tests {
         assert_eq!(c.drain(), Signals::default());
         assert_eq!(c.ingest_telemetry(b"[]"), IngestStats::default());
         assert_eq!(c.finish(), Signals::default());
+    }
+
+    #[test]
+    fn the_debug_exporters_own_lines_do_not_come_back() {
+        let mut c = Converter::new(ResourceInfo::default(), ConvertOptions::default());
+        let body = format!(
+            r#"[{{"time":"2026-01-01T00:00:00.000Z","type":"extension","record":"{}traces: 1 items\n"}},
+               {{"time":"2026-01-01T00:00:00.001Z","type":"extension","record":"another extension speaks\n"}}]"#,
+            DEBUG_LINE_PREFIX
+        );
+        c.ingest_telemetry(body.as_bytes());
+        let out = c.drain();
+        assert_eq!(out.log_count(), 1);
+        assert_eq!(c.skipped_self_lines(), 1);
     }
 }
