@@ -14,8 +14,8 @@ use crate::{
         DebugConfig, DebugExporter, Exporter, OtlpGrpcConfig, OtlpGrpcExporter, OtlpHttpConfig, OtlpHttpExporter,
     },
     processors::{
-        AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, ProcessorInstance,
-        ResourceProcessor,
+        AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, FilterProcessor,
+        ProcessorInstance, ResourceProcessor,
     },
     receivers::telemetry_api::listener::TelemetryApiConfig,
 };
@@ -94,6 +94,12 @@ impl Registry {
             Box::new(|config: &ComponentConfig| {
                 let _: DecoupleConfig = config.deserialize()?;
                 Ok(ProcessorInstance::Decouple(DecoupleProcessor))
+            }),
+        );
+        registry.processors.insert(
+            "filter",
+            Box::new(|config: &ComponentConfig| {
+                Ok(ProcessorInstance::Filter(Box::new(FilterProcessor::from_config(config)?)))
             }),
         );
         registry

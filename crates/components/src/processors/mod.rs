@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod batch;
 pub mod decouple;
+pub mod filter;
 pub(crate) mod matching;
 pub mod resource;
 
@@ -12,6 +13,7 @@ use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::Re
 pub use attributes::{AttributesConfig, AttributesProcessor};
 pub use batch::{BatchConfig, BatchProcessor};
 pub use decouple::{DecoupleConfig, DecoupleProcessor};
+pub use filter::{FilterConfig, FilterProcessor};
 pub use resource::{ResourceConfig, ResourceProcessor};
 
 /// A processor instance in a pipeline's chain.
@@ -22,6 +24,8 @@ pub enum ProcessorInstance {
     Batch(BatchProcessor),
     /// `decouple`: accepted for the Lambda collector's configs; passes data through.
     Decouple(DecoupleProcessor),
+    /// `filter`: drops spans, span events, metrics, data points and log records.
+    Filter(Box<FilterProcessor>),
     /// `resource`: attribute actions on resource attributes.
     Resource(ResourceProcessor),
     Custom(Box<dyn Processor>),
@@ -43,6 +47,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Attributes(p) => p.process_traces(spans),
             ProcessorInstance::Batch(p) => p.process_traces(spans),
             ProcessorInstance::Decouple(p) => p.process_traces(spans),
+            ProcessorInstance::Filter(p) => p.process_traces(spans),
             ProcessorInstance::Resource(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
@@ -53,6 +58,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Attributes(p) => p.process_metrics(metrics),
             ProcessorInstance::Batch(p) => p.process_metrics(metrics),
             ProcessorInstance::Decouple(p) => p.process_metrics(metrics),
+            ProcessorInstance::Filter(p) => p.process_metrics(metrics),
             ProcessorInstance::Resource(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
@@ -63,6 +69,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Attributes(p) => p.process_logs(logs),
             ProcessorInstance::Batch(p) => p.process_logs(logs),
             ProcessorInstance::Decouple(p) => p.process_logs(logs),
+            ProcessorInstance::Filter(p) => p.process_logs(logs),
             ProcessorInstance::Resource(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }
