@@ -15,7 +15,7 @@ use crate::{
     },
     processors::{
         AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, FilterProcessor,
-        ProcessorInstance, ResourceProcessor,
+        ProcessorInstance, RedactionProcessor, ResourceProcessor,
     },
     receivers::telemetry_api::listener::TelemetryApiConfig,
 };
@@ -100,6 +100,12 @@ impl Registry {
             "filter",
             Box::new(|config: &ComponentConfig| {
                 Ok(ProcessorInstance::Filter(Box::new(FilterProcessor::from_config(config)?)))
+            }),
+        );
+        registry.processors.insert(
+            "redaction",
+            Box::new(|config: &ComponentConfig| {
+                Ok(ProcessorInstance::Redaction(Box::new(RedactionProcessor::from_config(config)?)))
             }),
         );
         registry

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod decouple;
 pub mod filter;
 pub(crate) mod matching;
+pub mod redaction;
 pub mod resource;
 
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
@@ -14,6 +15,7 @@ pub use attributes::{AttributesConfig, AttributesProcessor};
 pub use batch::{BatchConfig, BatchProcessor};
 pub use decouple::{DecoupleConfig, DecoupleProcessor};
 pub use filter::{FilterConfig, FilterProcessor};
+pub use redaction::{RedactionConfig, RedactionProcessor};
 pub use resource::{ResourceConfig, ResourceProcessor};
 
 /// A processor instance in a pipeline's chain.
@@ -26,6 +28,8 @@ pub enum ProcessorInstance {
     Decouple(DecoupleProcessor),
     /// `filter`: drops spans, span events, metrics, data points and log records.
     Filter(Box<FilterProcessor>),
+    /// `redaction`: deletes attributes not allowed and masks blocked values.
+    Redaction(Box<RedactionProcessor>),
     /// `resource`: attribute actions on resource attributes.
     Resource(ResourceProcessor),
     Custom(Box<dyn Processor>),
@@ -48,6 +52,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Batch(p) => p.process_traces(spans),
             ProcessorInstance::Decouple(p) => p.process_traces(spans),
             ProcessorInstance::Filter(p) => p.process_traces(spans),
+            ProcessorInstance::Redaction(p) => p.process_traces(spans),
             ProcessorInstance::Resource(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
@@ -59,6 +64,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Batch(p) => p.process_metrics(metrics),
             ProcessorInstance::Decouple(p) => p.process_metrics(metrics),
             ProcessorInstance::Filter(p) => p.process_metrics(metrics),
+            ProcessorInstance::Redaction(p) => p.process_metrics(metrics),
             ProcessorInstance::Resource(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
@@ -70,6 +76,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Batch(p) => p.process_logs(logs),
             ProcessorInstance::Decouple(p) => p.process_logs(logs),
             ProcessorInstance::Filter(p) => p.process_logs(logs),
+            ProcessorInstance::Redaction(p) => p.process_logs(logs),
             ProcessorInstance::Resource(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }
