@@ -17,7 +17,7 @@ use crate::{
         AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, FilterProcessor,
         ProcessorInstance, RedactionProcessor, ResourceProcessor,
     },
-    receivers::telemetry_api::listener::TelemetryApiConfig,
+    receivers::{otlp::OtlpReceiverConfig, telemetry_api::listener::TelemetryApiConfig},
 };
 
 /// A processor that can be configured by type name in the YAML config.
@@ -44,6 +44,7 @@ type ProcessorBuilder = Box<dyn Fn(&ComponentConfig) -> Result<ProcessorInstance
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiverConfig {
     TelemetryApi(TelemetryApiConfig),
+    Otlp(OtlpReceiverConfig),
 }
 
 impl ReceiverConfig {
@@ -51,6 +52,7 @@ impl ReceiverConfig {
     pub fn as_telemetry_api(&self) -> Option<&TelemetryApiConfig> {
         match self {
             ReceiverConfig::TelemetryApi(config) => Some(config),
+            ReceiverConfig::Otlp(_) => None,
         }
     }
 }
@@ -61,7 +63,7 @@ pub struct Registry {
 }
 
 /// Receiver types, always built in (they own network listeners and lifecycle hooks).
-pub const RECEIVER_TYPES: &[&str] = &["telemetryapi"];
+pub const RECEIVER_TYPES: &[&str] = &["telemetryapi", "otlp"];
 /// Exporter types, always built in.
 pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
 
@@ -178,6 +180,11 @@ impl Registry {
                 let settings: TelemetryApiConfig = config.deserialize()?;
                 settings.validate().map_err(|message| config.error(message))?;
                 Ok(ReceiverConfig::TelemetryApi(settings))
+            }
+            "otlp" => {
+                let settings: OtlpReceiverConfig = config.deserialize()?;
+                settings.validate().map_err(|(key, message)| config.error_at(key, message))?;
+                Ok(ReceiverConfig::Otlp(settings))
             }
             _ => Err(unknown_type(config, "receiver", id, RECEIVER_TYPES)),
         }

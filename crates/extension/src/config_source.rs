@@ -49,19 +49,22 @@ pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Resu
 }
 
 /// The default pipelines: Telemetry API in, batched, out over OTLP to `OTEL_EXPORTER_OTLP_ENDPOINT`
-/// (a local collector on 4317 when unset) with `OTEL_EXPORTER_OTLP_HEADERS`.
+/// with `OTEL_EXPORTER_OTLP_HEADERS`. `OTEL_EXPORTER_OTLP_PROTOCOL` picks the exporter: `grpc` (default,
+/// `otlp`, a local collector on 4317 when no endpoint is set) or `http/protobuf` / `http/json` (`otlphttp`,
+/// 4318; the endpoint is the base URL that `/v1/traces` etc. are appended to, as the specification says).
 pub fn embedded_default(env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    match env("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref().map(str::trim) {
-        None | Some("") | Some("grpc") => {}
+    let (exporter, default_endpoint, encoding) = match env("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref().map(str::trim) {
+        None | Some("") | Some("grpc") => ("otlp", "http://localhost:4317", ""),
+        Some("http/protobuf") => ("otlphttp", "http://localhost:4318", "    encoding: proto\n"),
+        Some("http/json") => ("otlphttp", "http://localhost:4318", "    encoding: json\n"),
         Some(other) => {
             return Err(format!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported by this build (use grpc, or a config file)"
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other:?} is not supported (use grpc, http/protobuf or http/json, or a config file)"
             ))
         }
-    }
-    let endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .filter(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| "http://localhost:4317".into());
+    };
+    let endpoint =
+        env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.trim().is_empty()).unwrap_or_else(|| default_endpoint.into());
     let mut headers = String::new();
     for pair in env("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default().split(',') {
         if pair.trim().is_empty() {
@@ -81,22 +84,22 @@ pub fn embedded_default(env: &dyn Fn(&str) -> Option<String>) -> Result<String, 
 processors:
   batch:
 exporters:
-  otlp:
+  {exporter}:
     endpoint: {endpoint}
-{headers}service:
+{encoding}{headers}service:
   pipelines:
     traces:
       receivers: [telemetryapi]
       processors: [batch]
-      exporters: [otlp]
+      exporters: [{exporter}]
     metrics:
       receivers: [telemetryapi]
       processors: [batch]
-      exporters: [otlp]
+      exporters: [{exporter}]
     logs:
       receivers: [telemetryapi]
       processors: [batch]
-      exporters: [otlp]
+      exporters: [{exporter}]
 ",
         endpoint = yaml_string(endpoint.trim())
     ))
@@ -166,8 +169,37 @@ mod tests {
     fn bad_variables_are_named() {
         let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")])).unwrap_err();
         assert_eq!(err, "OTEL_EXPORTER_OTLP_HEADERS: \"novalue\" is not key=value");
-        let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap_err();
-        assert!(err.starts_with("OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\""), "{err}");
+        let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")])).unwrap_err();
+        assert_eq!(
+            err,
+            "OTEL_EXPORTER_OTLP_PROTOCOL=\"thrift\" is not supported (use grpc, http/protobuf or http/json, or a config file)"
+        );
+    }
+
+    #[test]
+    fn http_protocols_select_the_otlphttp_exporter() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example.com"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=k"),
+        ]);
+        let config = load(&ConfigSource::Embedded, &e).unwrap();
+        assert_eq!(config.exporters.keys().map(|k| k.to_string()).collect::<Vec<_>>(), ["otlphttp"]);
+        let json = config.exporters[&"otlphttp".parse().unwrap()].to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({"endpoint": "https://otlp.example.com", "encoding": "proto", "headers": {"api-key": "k"}})
+        );
+        for pipeline in config.pipelines.values() {
+            assert_eq!(pipeline.exporters.iter().map(|k| k.to_string()).collect::<Vec<_>>(), ["otlphttp"]);
+        }
+        // The whole default builds, so the keys written are the exporter's.
+        crate::service::Graph::build(&config, &lambdatel_components::Registry::builtin()).unwrap();
+
+        let config = load(&ConfigSource::Embedded, &env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap();
+        let json = config.exporters[&"otlphttp".parse().unwrap()].to_json();
+        assert_eq!(json, serde_json::json!({"endpoint": "http://localhost:4318", "encoding": "json"}));
+        crate::service::Graph::build(&config, &lambdatel_components::Registry::builtin()).unwrap();
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod flush;
 pub mod lifecycle;
 pub mod log;
 pub mod receivers;
+pub mod self_telemetry;
 pub mod service;
 pub mod settings;
 

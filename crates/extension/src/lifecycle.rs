@@ -19,6 +19,7 @@ use crate::{
     flush::{FlushPolicy, Plan},
     log,
     receivers::{self, Receivers},
+    self_telemetry::{SelfTelemetry, Snapshot},
     service::Graph,
     settings::Settings,
 };
@@ -75,7 +76,13 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     if resource.function_name.is_none() {
         resource.function_name = registration.function_name.clone();
     }
+    let memory_mb = resource.memory_mb;
     let receivers = Receivers::start(bound, resource);
+    let mut graph = graph;
+    // Half of the memory bound for what receivers hold until a flush, half for undelivered data.
+    let memory_limit = settings.memory_limit_bytes(memory_mb);
+    receivers.set_memory_budget(memory_limit / 2);
+    graph.set_queue_budget(memory_limit / 2);
     if let Some(telemetry) = receivers.telemetry_api() {
         let (path, body) = telemetry.config().subscription(telemetry.local_addr().port());
         if let Err(e) = api.subscribe(path, &body).await {
@@ -91,6 +98,7 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
         graph,
         receivers,
         export_warnings: log::RateLimit::new(),
+        self_telemetry: SelfTelemetry::new(Duration::from_secs(10)),
     };
     extension.serve(&api).await
 }
@@ -102,6 +110,7 @@ struct Extension {
     receivers: Receivers,
     policy: FlushPolicy,
     export_warnings: log::RateLimit,
+    self_telemetry: SelfTelemetry,
 }
 
 impl Extension {
@@ -185,6 +194,7 @@ impl Extension {
     /// Moves what receivers hold into the pipelines and exports within the flush budget.
     async fn flush(&mut self) {
         self.receivers.collect(&mut self.graph);
+        self.collect_self_telemetry(false);
         let report = self.graph.export(Instant::now() + self.settings.flush_budget).await;
         self.policy.flushed(Instant::now());
         for (exporter, error) in &report.errors {
@@ -193,22 +203,43 @@ impl Extension {
         }
     }
 
+    /// Adds the extension's own counters to the metrics pipelines when they changed (see `self_telemetry`).
+    fn collect_self_telemetry(&mut self, force: bool) {
+        if !self.settings.self_telemetry {
+            return;
+        }
+        let (events_accepted, events_skipped, logs_dropped_memory) = self.receivers.counters();
+        let snapshot = Snapshot {
+            exporters: self.graph.counters().into_iter().map(|(e, s, c)| (e, s.to_string(), c)).collect(),
+            queued: self.graph.queued(),
+            events_accepted,
+            events_skipped,
+            logs_dropped_memory,
+        };
+        let telemetry = &mut self.self_telemetry;
+        self.receivers.dispatch_self_telemetry(&mut self.graph, |resource| {
+            telemetry.collect(snapshot, resource, Instant::now(), force)
+        });
+    }
+
     /// Drains the last telemetry Lambda sends after SHUTDOWN, flushes everything, and prints a summary.
     async fn shutdown(&mut self, deadline: Instant) {
         // Give the last deliveries at most half the time, so the export has the other half.
         let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
         self.receivers.finish(&mut self.graph, half).await;
+        self.collect_self_telemetry(true);
         let report = self.graph.export(deadline).await;
         let mut summary = Vec::new();
         for (exporter, signal, c) in self.graph.counters() {
             if c != Default::default() {
                 summary.push(format!(
-                    "{exporter}/{signal}: exported {} retried {} dropped {} (rejected {}, queue full {})",
+                    "{exporter}/{signal}: exported {} retried {} dropped {} (rejected {}, queue full {}, memory limit {})",
                     c.exported,
                     c.retries,
-                    c.dropped_rejected + c.dropped_queue_full,
+                    c.dropped_rejected + c.dropped_queue_full + c.dropped_memory_limit,
                     c.dropped_rejected,
-                    c.dropped_queue_full
+                    c.dropped_queue_full,
+                    c.dropped_memory_limit
                 ));
             }
         }

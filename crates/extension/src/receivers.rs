@@ -4,9 +4,12 @@
 //! drain in [`Receivers::collect`].
 
 use lambdatel_components::{
-    receivers::telemetry_api::{
-        convert::{InvokeContext, ResourceInfo},
-        listener::{BoundListener, TelemetryApiReceiver},
+    receivers::{
+        otlp::{BoundOtlp, OtlpReceiver},
+        telemetry_api::{
+            convert::{InvokeContext, ResourceInfo},
+            listener::{BoundListener, TelemetryApiReceiver},
+        },
     },
     ReceiverConfig,
 };
@@ -17,17 +20,20 @@ use crate::service::Graph;
 /// A receiver whose port is bound but which does not serve yet.
 pub enum Bound {
     TelemetryApi(BoundListener),
+    Otlp(BoundOtlp),
 }
 
 /// A serving receiver.
 pub enum Running {
     TelemetryApi(TelemetryApiReceiver),
+    Otlp(OtlpReceiver),
 }
 
 impl Running {
     fn as_telemetry_api(&self) -> Option<&TelemetryApiReceiver> {
         match self {
             Running::TelemetryApi(t) => Some(t),
+            Running::Otlp(_) => None,
         }
     }
 }
@@ -37,6 +43,9 @@ pub async fn bind(id: &str, config: &ReceiverConfig) -> Result<Bound, String> {
     match config {
         ReceiverConfig::TelemetryApi(config) => {
             BoundListener::bind(config).await.map(Bound::TelemetryApi).map_err(|e| format!("receivers.{id}: {e}"))
+        }
+        ReceiverConfig::Otlp(config) => {
+            BoundOtlp::bind(config).await.map(Bound::Otlp).map_err(|e| format!("receivers.{id}.{e}"))
         }
     }
 }
@@ -57,6 +66,7 @@ impl Receivers {
                 Bound::TelemetryApi(listener) => {
                     (index, Running::TelemetryApi(listener.start(resource.take().unwrap_or_default())))
                 }
+                Bound::Otlp(otlp) => (index, Running::Otlp(otlp.start())),
             })
             .collect();
         Receivers { running }
@@ -75,10 +85,16 @@ impl Receivers {
     }
 
     /// Waits for `platform.runtimeDone` of `request_id` (when platform events are subscribed) until
-    /// `deadline`.
+    /// `deadline`, then for the function's OTLP requests still in flight (each `otlp` receiver's
+    /// `flush_wait` at most), so that what the function sent during the invocation is part of its flush.
     pub async fn wait_runtime_done(&self, request_id: &str, deadline: Instant) {
         if let Some(t) = self.telemetry_api().filter(|t| t.config().wants_platform()) {
             t.wait_runtime_done(request_id, deadline).await;
+        }
+        for (_, receiver) in &self.running {
+            if let Running::Otlp(otlp) = receiver {
+                otlp.wait_idle(deadline.min(Instant::now() + otlp.config().flush_wait)).await;
+            }
         }
     }
 
@@ -87,6 +103,7 @@ impl Receivers {
         for (index, receiver) in &self.running {
             match receiver {
                 Running::TelemetryApi(t) => graph.dispatch(*index, t.drain()),
+                Running::Otlp(otlp) => graph.dispatch(*index, otlp.drain()),
             }
         }
     }
@@ -101,6 +118,10 @@ impl Receivers {
                     let quiet = std::time::Duration::from_millis(u64::from(t.config().buffering.timeout_ms) + 50);
                     t.wait_quiet(quiet, deadline).await;
                     graph.dispatch(*index, t.finish());
+                }
+                Running::Otlp(otlp) => {
+                    otlp.wait_idle(deadline.min(Instant::now() + otlp.config().flush_wait)).await;
+                    graph.dispatch(*index, otlp.drain());
                 }
             }
         }

@@ -24,6 +24,8 @@ pub struct ExportCounters {
     pub dropped_rejected: u64,
     /// Items dropped because the queue of undelivered data was full.
     pub dropped_queue_full: u64,
+    /// Items dropped because the extension's memory bound was reached.
+    pub dropped_memory_limit: u64,
     /// Flushes that ended with data still undelivered (kept for the next one).
     pub deferred_flushes: u64,
 }
@@ -52,6 +54,9 @@ pub struct Graph {
     receivers: Vec<(ComponentId, ReceiverConfig)>,
     pipelines: Vec<Pipeline>,
     exporters: Vec<ExporterSlot>,
+    /// Most encoded bytes all exporter queues may hold together.
+    queue_budget_bytes: usize,
+    queued_bytes: usize,
 }
 
 /// What one export round achieved.
@@ -158,7 +163,7 @@ impl Graph {
             )));
         }
         if errors.is_empty() {
-            Ok(Graph { receivers, pipelines, exporters })
+            Ok(Graph { receivers, pipelines, exporters, queue_budget_bytes: usize::MAX, queued_bytes: 0 })
         } else {
             Err(ConfigErrors(errors))
         }
@@ -187,16 +192,31 @@ impl Graph {
             .collect()
     }
 
+    /// Bounds the encoded bytes all exporter queues hold together; data past it is dropped and counted.
+    pub fn set_queue_budget(&mut self, bytes: usize) {
+        self.queue_budget_bytes = bytes;
+    }
+
     /// Runs one receiver's output through every pipeline that lists it, into its exporters' queues.
     pub fn dispatch(&mut self, receiver: usize, signals: Signals) {
         for (pipeline, mut data) in self.process(receiver, signals) {
-            let exporters = &self.pipelines[pipeline].exporters;
             let signal = self.pipelines[pipeline].id.signal;
-            if let Some((&last, rest)) = exporters.split_last() {
-                for &e in rest {
-                    self.exporters[e].pending.append(&mut part(&data, signal));
+            let size = encoded_size(&data);
+            let items = data.count(signal) as u64;
+            let Some((&last, rest)) = self.pipelines[pipeline].exporters.split_last() else { continue };
+            let rest = rest.to_vec();
+            for e in rest.into_iter().map(Some).chain([None]) {
+                let index = e.unwrap_or(last);
+                let slot = &mut self.exporters[index];
+                if self.queued_bytes.saturating_add(size) > self.queue_budget_bytes {
+                    slot.counters[signal_index(signal)].dropped_memory_limit += items;
+                    continue;
                 }
-                self.exporters[last].pending.append(&mut data);
+                self.queued_bytes += size;
+                match e {
+                    Some(_) => slot.pending.append(&mut part(&data, signal)),
+                    None => slot.pending.append(&mut data),
+                }
             }
         }
     }
@@ -262,6 +282,7 @@ impl Graph {
             tasks.spawn(async move { (index, send_all(exporter, data, max_request, deadline).await) });
         }
         let mut report = ExportReport::default();
+        self.queued_bytes = 0;
         while let Some(joined) = tasks.join_next().await {
             // A panicking exporter task is a bug; its data is lost, but the extension keeps serving.
             let Ok((index, outcome)) = joined else { continue };
@@ -287,12 +308,21 @@ impl Graph {
                 }
                 report.pending += slot.pending.count(signal) as u64;
             }
+            self.queued_bytes += encoded_size(&slot.pending);
             slot.last_error = last_error;
             if let (Some(error), false) = (&slot.last_error, slot.pending.is_empty()) {
                 report.errors.push((slot.id.to_string(), error.clone()));
             }
         }
         report
+    }
+
+    /// Items waiting per exporter.
+    pub fn queued(&self) -> Vec<(String, u64)> {
+        self.exporters
+            .iter()
+            .map(|s| (s.id.to_string(), SIGNALS.iter().map(|&k| s.pending.count(k) as u64).sum()))
+            .collect()
     }
 
     /// Counters per exporter and signal.
@@ -343,6 +373,18 @@ async fn send_all(exporter: Exporter, mut data: Signals, max_request: Option<usi
         }
     }
     SendOutcome { leftover, counters, last_error }
+}
+
+fn signal_index(signal: Signal) -> usize {
+    SIGNALS.iter().position(|s| *s == signal).expect("every signal is in SIGNALS")
+}
+
+/// The protobuf size of a batch: what it costs in memory, near enough, and what it costs on the wire.
+fn encoded_size(signals: &Signals) -> usize {
+    use prost::Message;
+    signals.spans.iter().map(Message::encoded_len).sum::<usize>()
+        + signals.metrics.iter().map(Message::encoded_len).sum::<usize>()
+        + signals.logs.iter().map(Message::encoded_len).sum::<usize>()
 }
 
 fn part(signals: &Signals, signal: Signal) -> Signals {

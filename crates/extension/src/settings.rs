@@ -24,6 +24,12 @@ pub struct Settings {
     pub shutdown_margin: Duration,
     /// When to flush (see the README's "Flushing" section).
     pub flush: FlushConfig,
+    /// Most memory, in MiB, the extension may use to hold telemetry (log records waiting for a flush and
+    /// undelivered data in exporter queues, half each). Past it new data is dropped and counted. Default:
+    /// an eighth of the function's memory, between 4 and 256 MiB.
+    pub memory_limit_mib: Option<u64>,
+    /// Emit the extension's own counters as `lambdatel.*` metrics in the metrics pipelines.
+    pub self_telemetry: bool,
 }
 
 impl Default for Settings {
@@ -33,6 +39,8 @@ impl Default for Settings {
             runtime_done_timeout: Duration::from_secs(900),
             shutdown_margin: Duration::from_millis(150),
             flush: FlushConfig::default(),
+            memory_limit_mib: None,
+            self_telemetry: true,
         }
     }
 }
@@ -42,6 +50,31 @@ impl Settings {
         if self.flush_budget.is_zero() {
             return Err("flush_budget must be above zero".into());
         }
+        if self.memory_limit_mib == Some(0) {
+            return Err("memory_limit_mib must be above zero".into());
+        }
         self.flush.validate()
+    }
+
+    /// The memory bound in bytes for a function of `function_memory_mb` (when known).
+    pub fn memory_limit_bytes(&self, function_memory_mb: Option<u64>) -> usize {
+        let mib = self.memory_limit_mib.unwrap_or_else(|| function_memory_mb.map_or(16, |mb| (mb / 8).clamp(4, 256)));
+        (mib as usize).saturating_mul(1024 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_limit_follows_the_function_size() {
+        let s = Settings::default();
+        assert_eq!(s.memory_limit_bytes(Some(128)), 16 << 20);
+        assert_eq!(s.memory_limit_bytes(Some(10_240)), 256 << 20);
+        assert_eq!(s.memory_limit_bytes(Some(16)), 4 << 20);
+        assert_eq!(s.memory_limit_bytes(None), 16 << 20);
+        let s = Settings { memory_limit_mib: Some(3), ..Settings::default() };
+        assert_eq!(s.memory_limit_bytes(Some(1024)), 3 << 20);
     }
 }

@@ -1,3 +1,4 @@
 //! Receivers: where telemetry enters a pipeline.
 
+pub mod otlp;
 pub mod telemetry_api;

@@ -214,6 +214,10 @@ pub struct Converter {
     logs: Vec<LogRecord>,
     /// Lines of our own debug exporter that came back as extension records and were left out.
     skipped_self_lines: u64,
+    /// Most bytes of log records held between drains (the memory bound); past it new records are dropped.
+    log_budget_bytes: usize,
+    held_log_bytes: usize,
+    dropped_logs: u64,
 }
 
 impl Converter {
@@ -245,7 +249,22 @@ impl Converter {
             spans: Vec::new(),
             logs: Vec::new(),
             skipped_self_lines: 0,
+            log_budget_bytes: usize::MAX,
+            held_log_bytes: 0,
+            dropped_logs: 0,
         }
+    }
+
+    /// Bounds the log records held between drains to about `bytes`; records past it are dropped and counted
+    /// ([`Converter::dropped_logs`]), so a chatty function cannot push the sandbox toward out-of-memory while
+    /// the backend is unreachable or flushes are spaced out.
+    pub fn set_log_budget(&mut self, bytes: usize) {
+        self.log_budget_bytes = bytes;
+    }
+
+    /// Log records dropped because of the memory bound, since the start.
+    pub fn dropped_logs(&self) -> u64 {
+        self.dropped_logs
     }
 
     /// How many of the debug exporter's own lines came back and were left out.
@@ -307,6 +326,7 @@ impl Converter {
                 schema_url: String::new(),
             });
         }
+        self.held_log_bytes = 0;
         if !self.logs.is_empty() {
             out.logs.push(ResourceLogs {
                 resource: Some(self.resource.clone()),
@@ -743,6 +763,12 @@ impl Converter {
     /// Attributes `record` to its invocation (by request id, else by time), correlates it with the
     /// invocation span, and queues it. `record.attributes` come after ours.
     fn push_log(&mut self, mut record: LogRecord, request_id: Option<String>, log_type: &'static str) {
+        let size = approximate_size(&record);
+        if self.held_log_bytes.saturating_add(size) > self.log_budget_bytes {
+            self.dropped_logs += 1;
+            return;
+        }
+        self.held_log_bytes += size;
         let idx = match &request_id {
             Some(id) => self.find(id),
             None => self.running_at(record.time_unix_nano),
@@ -1019,6 +1045,24 @@ fn random_trace_id() -> [u8; 16] {
 
 fn random_span_id() -> [u8; 8] {
     fastrand::u64(1..).to_be_bytes()
+}
+
+/// Roughly what a log record costs in memory: its body and attributes plus a fixed overhead.
+fn approximate_size(record: &LogRecord) -> usize {
+    fn value_size(value: &AnyValue) -> usize {
+        match &value.value {
+            Some(Av::StringValue(s)) => s.len(),
+            Some(Av::BytesValue(b)) => b.len(),
+            Some(Av::ArrayValue(a)) => a.values.iter().map(value_size).sum::<usize>() + 16,
+            Some(Av::KvlistValue(kv)) => {
+                kv.values.iter().map(|kv| kv.key.len() + kv.value.as_ref().map_or(0, value_size)).sum::<usize>() + 16
+            }
+            _ => 8,
+        }
+    }
+    let attributes: usize =
+        record.attributes.iter().map(|kv| kv.key.len() + kv.value.as_ref().map_or(0, value_size) + 32).sum();
+    128 + record.body.as_ref().map_or(0, value_size) + attributes
 }
 
 #[cfg(test)]
@@ -1931,5 +1975,22 @@ mod tests {
         let out = c.drain();
         assert_eq!(out.log_count(), 1);
         assert_eq!(c.skipped_self_lines(), 1);
+    }
+
+    #[test]
+    fn log_records_past_the_memory_budget_are_dropped_and_counted() {
+        let mut c = Converter::new(ResourceInfo::default(), ConvertOptions::default());
+        c.set_log_budget(1_000);
+        let line = "x".repeat(300);
+        let events: Vec<String> = (0..10)
+            .map(|i| format!(r#"{{"time":"2026-01-01T00:00:00.{i:03}Z","type":"function","record":"{line}"}}"#))
+            .collect();
+        c.ingest_telemetry(format!("[{}]", events.join(",")).as_bytes());
+        // 300 bytes of body + 128 of overhead + attributes: two records fit in 1,000 bytes.
+        assert_eq!(c.drain().log_count(), 2);
+        assert_eq!(c.dropped_logs(), 8);
+        // A drain frees the budget.
+        c.ingest_telemetry(format!("[{}]", events[0]).as_bytes());
+        assert_eq!(c.drain().log_count(), 1);
     }
 }

@@ -295,6 +295,21 @@ impl TelemetryApiReceiver {
         self.converter().finish()
     }
 
+    /// Bounds the log records held between flushes (see [`Converter::set_log_budget`]).
+    pub fn set_log_budget(&self, bytes: usize) {
+        self.converter().set_log_budget(bytes);
+    }
+
+    /// Log records dropped because of the memory bound.
+    pub fn dropped_logs(&self) -> u64 {
+        self.converter().dropped_logs()
+    }
+
+    /// The resource the converter stamps on everything (patched once `platform.initStart` arrives).
+    pub fn resource(&self) -> lambdatel_pipeline::resource::Resource {
+        self.converter().resource().clone()
+    }
+
     pub fn stats(&self) -> ListenerStats {
         *self.shared.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
