@@ -77,6 +77,37 @@ impl Receivers {
         self.running.iter().find_map(|(_, r)| r.as_telemetry_api())
     }
 
+    /// Bounds what receivers hold between flushes, in bytes.
+    pub fn set_memory_budget(&self, bytes: usize) {
+        if let Some(t) = self.telemetry_api() {
+            t.set_log_budget(bytes);
+        }
+    }
+
+    /// The receivers' part of the self-telemetry: (events accepted, events skipped, logs dropped by the
+    /// memory bound).
+    pub fn counters(&self) -> (u64, u64, u64) {
+        self.telemetry_api().map_or((0, 0, 0), |t| {
+            let stats = t.stats();
+            (stats.ingest.events, stats.ingest.skipped_events, t.dropped_logs())
+        })
+    }
+
+    /// Sends the extension's own metrics down the metrics pipelines of the Telemetry API receiver, with its
+    /// resource. Without that receiver there is no Lambda resource to attach them to, and they are left out.
+    pub fn dispatch_self_telemetry(
+        &self,
+        graph: &mut Graph,
+        make: impl FnOnce(lambdatel_pipeline::resource::Resource) -> Option<lambdatel_pipeline::Signals>,
+    ) {
+        let Some((index, t)) = self.running.iter().find_map(|(i, r)| r.as_telemetry_api().map(|t| (*i, t))) else {
+            return;
+        };
+        if let Some(signals) = make(t.resource()) {
+            graph.dispatch(index, signals);
+        }
+    }
+
     /// Tells receivers that an invocation started.
     pub fn on_invoke(&self, ctx: InvokeContext) {
         if let Some(t) = self.telemetry_api() {
