@@ -15,7 +15,7 @@ use crate::{
     },
     processors::{
         AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, FilterProcessor,
-        ProcessorInstance, RedactionProcessor, ResourceProcessor,
+        ProbabilisticSamplerProcessor, ProcessorInstance, RedactionProcessor, ResourceProcessor,
     },
     receivers::{otlp::OtlpReceiverConfig, telemetry_api::listener::TelemetryApiConfig},
 };
@@ -108,6 +108,13 @@ impl Registry {
             "redaction",
             Box::new(|config: &ComponentConfig| {
                 Ok(ProcessorInstance::Redaction(Box::new(RedactionProcessor::from_config(config)?)))
+            }),
+        );
+        registry.processors.insert(
+            "probabilistic_sampler",
+            Box::new(|config: &ComponentConfig| {
+                let sampler = ProbabilisticSamplerProcessor::from_config(config)?;
+                Ok(ProcessorInstance::ProbabilisticSampler(Box::new(sampler)))
             }),
         );
         registry

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod decouple;
 pub mod filter;
 pub(crate) mod matching;
+pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;
 
@@ -15,6 +16,7 @@ pub use attributes::{AttributesConfig, AttributesProcessor};
 pub use batch::{BatchConfig, BatchProcessor};
 pub use decouple::{DecoupleConfig, DecoupleProcessor};
 pub use filter::{FilterConfig, FilterProcessor};
+pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerProcessor};
 pub use redaction::{RedactionConfig, RedactionProcessor};
 pub use resource::{ResourceConfig, ResourceProcessor};
 
@@ -28,6 +30,8 @@ pub enum ProcessorInstance {
     Decouple(DecoupleProcessor),
     /// `filter`: drops spans, span events, metrics, data points and log records.
     Filter(Box<FilterProcessor>),
+    /// `probabilistic_sampler`: keeps a percentage of traces, decided by trace id.
+    ProbabilisticSampler(Box<ProbabilisticSamplerProcessor>),
     /// `redaction`: deletes attributes not allowed and masks blocked values.
     Redaction(Box<RedactionProcessor>),
     /// `resource`: attribute actions on resource attributes.
@@ -52,6 +56,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Batch(p) => p.process_traces(spans),
             ProcessorInstance::Decouple(p) => p.process_traces(spans),
             ProcessorInstance::Filter(p) => p.process_traces(spans),
+            ProcessorInstance::ProbabilisticSampler(p) => p.process_traces(spans),
             ProcessorInstance::Redaction(p) => p.process_traces(spans),
             ProcessorInstance::Resource(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
@@ -64,6 +69,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Batch(p) => p.process_metrics(metrics),
             ProcessorInstance::Decouple(p) => p.process_metrics(metrics),
             ProcessorInstance::Filter(p) => p.process_metrics(metrics),
+            ProcessorInstance::ProbabilisticSampler(p) => p.process_metrics(metrics),
             ProcessorInstance::Redaction(p) => p.process_metrics(metrics),
             ProcessorInstance::Resource(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
@@ -76,6 +82,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Batch(p) => p.process_logs(logs),
             ProcessorInstance::Decouple(p) => p.process_logs(logs),
             ProcessorInstance::Filter(p) => p.process_logs(logs),
+            ProcessorInstance::ProbabilisticSampler(p) => p.process_logs(logs),
             ProcessorInstance::Redaction(p) => p.process_logs(logs),
             ProcessorInstance::Resource(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
