@@ -420,9 +420,9 @@ mod tests {
         assert_eq!(threshold_for(1.0, 4), Some(0));
         assert_eq!(threshold_for(0.0, 4), None);
         // One third: aaaa...a rounded to four digits.
-        assert_eq!(threshold_for(1.0 / 3.0, 4), Some(0xaaab_0000_0000_00));
+        assert_eq!(threshold_for(1.0 / 3.0, 4), Some(0xaa_ab00_0000_0000));
         // A small probability keeps its significant digits after the leading f's.
-        assert_eq!(threshold_for(0.001, 2), Some(0xffbe_0000_0000_00));
+        assert_eq!(threshold_for(0.001, 2), Some(0xff_be00_0000_0000));
 
         let mut p = processor("sampling_percentage: 25").unwrap();
         assert_eq!(p.mode, SamplerMode::Proportional);
