@@ -1,0 +1,183 @@
+//! The `otlp` receiver end to end: a Python function run by `awslambdaric` sends spans with the
+//! OpenTelemetry Python SDK's OTLP/HTTP exporter to lambdatel on loopback during each invocation, and the
+//! backend receives them in the same flush as lambdatel's own invocation span.
+
+use std::path::PathBuf;
+
+use lambdatel_e2e::*;
+use lambdatel_sim::{
+    FunctionSpec, Invocation, OtlpSink, ProcessFunction, Received, ShutdownReason, SimConfig, Simulator,
+};
+
+/// The interpreter that has `awslambdaric` and the OpenTelemetry SDK, resolved to a real path (the
+/// simulator gives processes a clean environment, which version-manager shims do not survive).
+fn python_with_otel_sdk() -> PathBuf {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import awslambdaric, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, sys; print(sys.executable)",
+        ])
+        .output()
+        .expect("python3 is required for this test");
+    assert!(
+        out.status.success(),
+        "the Python test dependencies are missing: run `python3 -m pip install -r .ci/requirements.txt` ({})",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A handler that records two spans per call (a parent and a child) under its own service name and
+/// flushes them before returning, as a function using the SDK in Lambda must.
+const APP: &str = r#"
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+provider = TracerProvider(resource=Resource.create({"service.name": "py-orders"}))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint="http://127.0.0.1:OTLP_PORT/v1/traces")))
+tracer = provider.get_tracer("app")
+
+def handler(event, context):
+    with tracer.start_as_current_span("handle-order") as span:
+        span.set_attribute("app.request_id", context.aws_request_id)
+        with tracer.start_as_current_span("charge-card") as child:
+            child.set_attribute("app.request_id", context.aws_request_id)
+    flushed = provider.force_flush(5000)
+    return {"flushed": flushed}
+"#;
+
+fn config(telemetry_port: u16, otlp_port: u16, sink: &str) -> String {
+    format!(
+        "lambdatel:
+  flush_budget: 2s
+receivers:
+  telemetryapi:
+    port: {telemetry_port}
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:{otlp_port}
+processors:
+  batch:
+exporters:
+  otlp:
+    endpoint: {sink}
+service:
+  pipelines:
+    traces: {{receivers: [telemetryapi, otlp], processors: [batch], exporters: [otlp]}}
+    metrics: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
+    logs: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
+"
+    )
+}
+
+/// Names of the function's spans carrying `request_id`, sorted, and whether their resource is the
+/// function's own.
+fn function_spans(received: &Received, request_id: &str) -> Vec<String> {
+    let mut names: Vec<String> = received
+        .spans
+        .iter()
+        .filter(|r| {
+            r.resource.as_ref().and_then(|res| attr(&res.attributes, "service.name")).as_deref() == Some("py-orders")
+        })
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .filter(|s| attr(&s.attributes, "app.request_id").as_deref() == Some(request_id))
+        .map(|s| s.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+fn invocation_spans(received: &Received, request_id: &str) -> usize {
+    all_spans(received)
+        .iter()
+        .filter(|s| s.name == "orders" && attr(&s.attributes, "faas.invocation_id").as_deref() == Some(request_id))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_spans_arrive_with_the_invocation_span_in_the_same_flush() {
+    let python = python_with_otel_sdk();
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = TempDir::new("otlp-receiver");
+    let otlp_port = free_port();
+    dir.write("app.py", &APP.replace("OTLP_PORT", &otlp_port.to_string()));
+    let config = dir.write("config.yaml", &config(free_port(), otlp_port, &sink.grpc_endpoint()));
+    let mut sim = Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        function: FunctionSpec::Process(ProcessFunction {
+            command: python,
+            args: vec!["-m".into(), "awslambdaric".into(), "app.handler".into()],
+            working_dir: Some(dir.path().to_path_buf()),
+        }),
+        handler: "app.handler".into(),
+        function_name: "orders".into(),
+        echo_output: std::env::var_os("SIM_ECHO").is_some(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    assert_eq!(sim.last_init().unwrap().status, "success", "{:?}", sim.last_init());
+
+    for round in 0..3 {
+        let outcome =
+            sim.invoke(Invocation { payload: r#"{"order": 1}"#.into(), ..Invocation::default() }).await.unwrap();
+        assert_eq!(outcome.status, "success", "{outcome:?}");
+        assert_eq!(String::from_utf8_lossy(outcome.response.as_ref().unwrap()), r#"{"flushed": true}"#);
+        // Before the next invocation: the backend holds the function's spans and ours, each once.
+        let received = sink.received();
+        assert_eq!(
+            function_spans(&received, &outcome.request_id),
+            ["charge-card", "handle-order"],
+            "round {round}: {:?}",
+            received.span_names()
+        );
+        assert_eq!(invocation_spans(&received, &outcome.request_id), 1, "round {round}: {:?}", received.span_names());
+    }
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert!(!report.extensions[0].killed);
+    assert_eq!(report.extensions[0].exit_status.as_ref().and_then(|s| s.code), Some(0));
+    // Nothing sent twice: three invocations, two function spans each.
+    let function_total = sink
+        .received()
+        .spans
+        .iter()
+        .filter(|r| {
+            r.resource.as_ref().and_then(|res| attr(&res.attributes, "service.name")).as_deref() == Some("py-orders")
+        })
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum::<usize>();
+    assert_eq!(function_total, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_otlp_port_fails_the_init_with_the_key_to_change() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = TempDir::new("otlp-taken");
+    let config = dir.write("config.yaml", &config(free_port(), port, "http://127.0.0.1:9"));
+    let sim = Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    assert_eq!(sim.last_init().unwrap().status, "error");
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let errors = &report.extensions[0].errors;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].error_type, "Extension.ListenerFailed");
+    assert_eq!(
+        errors[0].message.as_deref().unwrap_or_default(),
+        format!(
+            "receivers.otlp.protocols.http.endpoint: 127.0.0.1:{port} is already in use (by another extension or the function?); choose another port"
+        )
+    );
+}
