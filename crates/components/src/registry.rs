@@ -1,7 +1,7 @@
 //! The registry of component factories, keyed by type name.
 //!
 //! Built-in and user components are wired the same way: a user's extension binary is
-//! `Registry::builtin().with_processor::<MyProcessor>()` handed to `lambdatel::run`.
+//! `lambdatel::main_with(Registry::builtin().with_processor::<MyProcessor>())`; see [`ProcessorFactory`].
 
 use std::{collections::BTreeMap, error::Error};
 
@@ -20,10 +20,83 @@ use crate::{
     receivers::{otlp::OtlpReceiverConfig, telemetry_api::listener::TelemetryApiConfig},
 };
 
-/// A processor that can be configured by type name in the YAML config.
+/// A processor that can be configured by type name in the YAML config: the custom processor API.
 ///
-/// Implement it for your own processor type, add it with [`Registry::with_processor`], and refer to it in
-/// `processors:` by `TYPE` (or `TYPE/name`).
+/// Write a type that implements [`Processor`] (the signals it cares about; the others pass through) and
+/// this trait (its type name, its settings, how to build it), then build your own extension binary
+/// whose `main` is `lambdatel::main_with(Registry::builtin().with_processor::<MyProcessor>())`. The
+/// processor is then configured in the same YAML as the built-ins, by `TYPE` or `TYPE/name`, and config
+/// errors in its settings are reported with their key path and line like any other.
+///
+/// Processors run on the extension's flush path, which the function waits for: keep them CPU-only,
+/// without I/O or blocking. A new instance is created for each use of the processor in a pipeline.
+///
+/// # Example
+///
+/// ```
+/// use lambdatel_components::{ProcessorFactory, Registry};
+/// use lambdatel_config::{ComponentConfig, ComponentId};
+/// use lambdatel_pipeline::{common::{any_value::Value, AnyValue, KeyValue}, trace::ResourceSpans, Processor};
+///
+/// /// Adds `team` to every span.
+/// struct Team {
+///     team: String,
+/// }
+///
+/// /// The settings, e.g. `processors: {team: {name: payments}}`.
+/// #[derive(Default, serde::Deserialize)]
+/// #[serde(default, deny_unknown_fields)]
+/// struct TeamConfig {
+///     /// The team's name.
+///     name: String,
+/// }
+///
+/// impl Processor for Team {
+///     fn process_traces(&mut self, batch: &mut Vec<ResourceSpans>) {
+///         for span in batch.iter_mut().flat_map(|r| &mut r.scope_spans).flat_map(|s| &mut s.spans) {
+///             span.attributes.push(KeyValue {
+///                 key: "team".into(),
+///                 value: Some(AnyValue { value: Some(Value::StringValue(self.team.clone())) }),
+///                 ..Default::default()
+///             });
+///         }
+///     }
+/// }
+///
+/// impl ProcessorFactory for Team {
+///     const TYPE: &'static str = "team";
+///     type Config = TeamConfig;
+///
+///     fn validate(config: &TeamConfig) -> Result<(), String> {
+///         if config.name.is_empty() { Err("name is required".into()) } else { Ok(()) }
+///     }
+///
+///     fn create(config: TeamConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+///         Ok(Team { team: config.name })
+///     }
+/// }
+///
+/// // In a binary: `fn main() -> ExitCode { lambdatel::main_with(Registry::builtin().with_processor::<Team>()) }`
+/// let registry = Registry::builtin().with_processor::<Team>();
+/// assert!(registry.processor_types().contains(&"team"));
+///
+/// // What the extension does with `processors: {team/a: {name: payments}}`:
+/// let id = ComponentId::parse("team/a").unwrap();
+/// let settings = ComponentConfig::from_yaml("processors.team/a", "name: payments", &|_| None).unwrap();
+/// let mut team = registry.build_processor(&id, &settings).unwrap();
+/// let mut batch = vec![ResourceSpans {
+///     scope_spans: vec![Default::default()],
+///     ..Default::default()
+/// }];
+/// batch[0].scope_spans[0].spans.push(Default::default());
+/// team.process_traces(&mut batch);
+/// assert_eq!(batch[0].scope_spans[0].spans[0].attributes[0].key, "team");
+///
+/// // Settings errors carry the key path.
+/// let empty = ComponentConfig::from_yaml("processors.team/a", "", &|_| None).unwrap();
+/// let error = registry.build_processor(&id, &empty).err().unwrap();
+/// assert_eq!(error.to_string(), "<config>: processors.team/a: name is required");
+/// ```
 pub trait ProcessorFactory: Processor + Sized + 'static {
     /// The name used in the config file, e.g. `tenant`.
     const TYPE: &'static str;
