@@ -174,3 +174,41 @@ fn counter_total(received: &Received, name: &str) -> i64 {
     }
     latest.values().sum()
 }
+
+/// The older Logs API (schema 2021-03-18) feeds the same spans, metrics and logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_api_feeds_the_same_pipelines() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = TempDir::new("logsapi");
+    let yaml = otlp_config(free_port(), &sink.grpc_endpoint(), "")
+        .replace("  telemetryapi:\n", "  telemetryapi:\n    api: logs\n");
+    let config = dir.write("config.yaml", &yaml);
+    let mut sim = Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        function_name: "orders".into(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let outcome = sim
+        .invoke(invocation(
+            Some(TRACE_1),
+            Script { logs: vec![LogLine::Text("via the logs api".into())], ..Script::default() },
+        ))
+        .await
+        .unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let subscription = report.extensions[0].subscription.as_ref().expect("subscribed");
+    assert_eq!((subscription.api.as_str(), subscription.schema_version.as_str()), ("logs", "2021-03-18"));
+
+    let received = sink.received();
+    let spans = all_spans(&received);
+    let span = invocation_span(&spans, &outcome.request_id);
+    assert_eq!(hex(&span.trace_id), "5759e988bd862e3fe1be46a994272793");
+    assert_eq!(span.status.as_ref().unwrap().code, StatusCode::Ok as i32);
+    let logs = all_logs(&received);
+    let line = logs.iter().find(|l| l.body.as_ref().map(text).as_deref() == Some("via the logs api")).unwrap();
+    assert_eq!(attr(&line.attributes, "faas.invocation_id"), Some(outcome.request_id.clone()));
+    assert_eq!(counter_total(&received, "faas.invocations"), 1);
+}
