@@ -158,7 +158,7 @@ impl Graph {
             let second = telemetry[1];
             let component = &config.receivers[second];
             errors.push(component.error(format!(
-                "only one telemetryapi receiver can be used (Lambda allows one subscription per extension); {} is used too",
+                "only one telemetryapi receiver can be used (Lambda allows one subscription per extension), and {} is already in use",
                 telemetry[0]
             )));
         }
@@ -203,19 +203,19 @@ impl Graph {
             let signal = self.pipelines[pipeline].id.signal;
             let size = encoded_size(&data);
             let items = data.count(signal) as u64;
-            let Some((&last, rest)) = self.pipelines[pipeline].exporters.split_last() else { continue };
-            let rest = rest.to_vec();
-            for e in rest.into_iter().map(Some).chain([None]) {
-                let index = e.unwrap_or(last);
+            let exporters = self.pipelines[pipeline].exporters.clone();
+            for (n, &index) in exporters.iter().enumerate() {
                 let slot = &mut self.exporters[index];
                 if self.queued_bytes.saturating_add(size) > self.queue_budget_bytes {
                     slot.counters[signal_index(signal)].dropped_memory_limit += items;
                     continue;
                 }
                 self.queued_bytes += size;
-                match e {
-                    Some(_) => slot.pending.append(&mut part(&data, signal)),
-                    None => slot.pending.append(&mut data),
+                // Clone for every exporter but the last, which takes the original.
+                if n + 1 < exporters.len() {
+                    slot.pending.append(&mut part(&data, signal));
+                } else {
+                    slot.pending.append(&mut data);
                 }
             }
         }
@@ -400,5 +400,136 @@ fn take_part(signals: &mut Signals, signal: Signal) -> Signals {
         Signal::Traces => Signals { spans: std::mem::take(&mut signals.spans), ..Default::default() },
         Signal::Metrics => Signals { metrics: std::mem::take(&mut signals.metrics), ..Default::default() },
         Signal::Logs => Signals { logs: std::mem::take(&mut signals.logs), ..Default::default() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lambdatel_pipeline::logs::{LogRecord, ResourceLogs, ScopeLogs};
+    use lambdatel_sim::{OtlpSink, SinkBehaviour};
+
+    use super::*;
+
+    fn config(yaml: &str) -> Config {
+        lambdatel_config::parse(yaml, None, &|_| None).expect("valid test config")
+    }
+
+    fn graph(exporters: &str, pipeline_exporters: &str, processors: &str) -> Graph {
+        let yaml = format!(
+            "receivers:\n  telemetryapi:\nprocessors:\n  batch:\n    send_batch_size: 1\n    send_batch_max_size: 2\nexporters:\n{exporters}service:\n  pipelines:\n    logs: {{receivers: [telemetryapi], processors: [{processors}], exporters: [{pipeline_exporters}]}}\n"
+        );
+        Graph::build(&config(&yaml), &Registry::builtin()).expect("graph builds")
+    }
+
+    fn logs(n: u64) -> Signals {
+        Signals {
+            logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: (0..n).map(|t| LogRecord { time_unix_nano: t, ..Default::default() }).collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn counters(graph: &Graph, exporter: &str) -> ExportCounters {
+        graph.counters().into_iter().find(|(e, s, _)| e == exporter && *s == Signal::Logs).unwrap().2
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(2)
+    }
+
+    #[tokio::test]
+    async fn fan_out_delivers_to_every_exporter_in_requests_of_the_batch_size() {
+        let a = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let b = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let exporters =
+            format!("  otlp/a:\n    endpoint: {}\n  otlp/b:\n    endpoint: {}\n", a.grpc_endpoint(), b.grpc_endpoint());
+        let mut graph = graph(&exporters, "otlp/a, otlp/b", "batch");
+        graph.dispatch(0, logs(5));
+        let report = graph.export(soon()).await;
+        assert_eq!(report, ExportReport { exported: 10, pending: 0, errors: vec![] });
+        for sink in [&a, &b] {
+            assert_eq!(sink.received().log_count(), 5);
+            // send_batch_max_size: 2 cuts five records into three requests.
+            assert_eq!(sink.request_count(), 3);
+        }
+        assert_eq!(counters(&graph, "otlp/a").exported, 5);
+    }
+
+    #[tokio::test]
+    async fn undelivered_data_waits_for_the_next_flush_within_the_queue_bound() {
+        let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let exporters = format!(
+            "  otlp:\n    endpoint: {}\n    retry_on_failure: {{enabled: false}}\n    sending_queue: {{queue_size: 4}}\n",
+            sink.grpc_endpoint()
+        );
+        let mut graph = graph(&exporters, "otlp", "");
+        sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::Unavailable));
+        graph.dispatch(0, logs(3));
+        let report = graph.export(soon()).await;
+        assert_eq!((report.exported, report.pending), (0, 3));
+        assert_eq!(report.errors.len(), 1);
+        assert!(report.errors[0].1.contains("Unavailable"), "{report:?}");
+        graph.dispatch(0, logs(3));
+        let report = graph.export(soon()).await;
+        // Six held, four kept: the two oldest are dropped and counted.
+        assert_eq!(report.pending, 4);
+        assert_eq!(counters(&graph, "otlp").dropped_queue_full, 2);
+        sink.set_behaviour(SinkBehaviour::Accept);
+        let report = graph.export(soon()).await;
+        assert_eq!((report.exported, report.pending), (4, 0));
+        let times: Vec<u64> = sink
+            .received()
+            .logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .map(|l| l.time_unix_nano)
+            .collect();
+        assert_eq!(times, [2, 0, 1, 2], "the newest four, oldest first");
+    }
+
+    #[tokio::test]
+    async fn rejected_data_is_dropped_and_counted() {
+        let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::InvalidArgument));
+        let mut graph = graph(&format!("  otlp:\n    endpoint: {}\n", sink.grpc_endpoint()), "otlp", "");
+        graph.dispatch(0, logs(3));
+        let report = graph.export(soon()).await;
+        assert_eq!((report.exported, report.pending), (0, 0));
+        let c = counters(&graph, "otlp");
+        assert_eq!((c.dropped_rejected, c.retries), (3, 0));
+    }
+
+    #[tokio::test]
+    async fn past_the_memory_budget_new_data_is_dropped_and_counted() {
+        let mut graph = graph("  debug:\n    verbosity: basic\n", "debug", "");
+        let one = encoded_size(&logs(10));
+        graph.set_queue_budget(one + one / 2);
+        graph.dispatch(0, logs(10));
+        graph.dispatch(0, logs(10));
+        assert_eq!(graph.pending_items(), 10);
+        assert_eq!(counters(&graph, "debug").dropped_memory_limit, 10);
+        graph.export(soon()).await;
+        // Delivered data frees the budget.
+        graph.dispatch(0, logs(10));
+        assert_eq!(graph.pending_items(), 10);
+    }
+
+    #[test]
+    fn two_telemetry_receivers_are_refused() {
+        let yaml = "receivers:\n  telemetryapi:\n  telemetryapi/2:\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs: {receivers: [telemetryapi, telemetryapi/2], exporters: [debug]}\n";
+        let errors = Graph::build(&config(yaml), &Registry::builtin()).err().unwrap();
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(
+            errors.0[0].message,
+            "only one telemetryapi receiver can be used (Lambda allows one subscription per extension), and telemetryapi is already in use"
+        );
     }
 }
