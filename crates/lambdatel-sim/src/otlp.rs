@@ -42,6 +42,9 @@ pub enum SinkBehaviour {
     Delay(Duration),
     /// Accept, store, and answer with a partial success rejecting this many items.
     PartialSuccess(i64),
+    /// Throttle every request: `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo` of this delay (HTTP: 429
+    /// with `Retry-After` in whole seconds, rounded up), and store nothing.
+    Throttle(Duration),
 }
 
 /// Everything the sink accepted, in arrival order.
@@ -112,6 +115,14 @@ impl Inner {
                 Ok(0)
             }
             SinkBehaviour::PartialSuccess(n) => Ok(n),
+            SinkBehaviour::Throttle(delay) => {
+                use tonic_types::{ErrorDetails, StatusExt};
+                Err(tonic::Status::with_error_details(
+                    tonic::Code::ResourceExhausted,
+                    "throttled by the test sink",
+                    ErrorDetails::with_retry_info(Some(delay)),
+                ))
+            }
         }
     }
 
@@ -346,6 +357,13 @@ fn http_status(code: tonic::Code) -> StatusCode {
     }
 }
 
+/// The whole seconds (rounded up) of a status's `RetryInfo`, for an HTTP `Retry-After` header.
+fn retry_after_seconds(status: &tonic::Status) -> Option<u64> {
+    use tonic_types::StatusExt;
+    let delay = status.get_details_retry_info()?.retry_delay?;
+    Some(delay.as_millis().div_ceil(1000) as u64)
+}
+
 /// Decodes an OTLP/HTTP body: protobuf or JSON, optionally gzip-compressed.
 fn decode<T: Message + Default + serde_like::MaybeJson>(body: &[u8], json: bool, gzip: bool) -> Result<T, String> {
     let raw: std::borrow::Cow<[u8]> = if gzip {
@@ -397,7 +415,8 @@ async fn handle_http(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
         return response(StatusCode::NOT_FOUND, &[], "unknown OTLP path");
     }
     if let Err(status) = inner.admit().await {
-        return response(http_status(status.code()), &[], status.message().to_string());
+        let retry_after = retry_after_seconds(&status).map(|s| ("Retry-After", s.to_string()));
+        return response(http_status(status.code()), retry_after.as_slice(), status.message().to_string());
     }
     match path.as_str() {
         "/v1/traces" => match decode::<ExportTraceServiceRequest>(&body, json, gzip) {
@@ -421,5 +440,24 @@ async fn handle_http(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
             }
             Err(e) => bad(e),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_the_retry_info_delay_rounded_up_to_seconds() {
+        let throttled = |delay| {
+            <tonic::Status as tonic_types::StatusExt>::with_error_details(
+                tonic::Code::ResourceExhausted,
+                "slow down",
+                tonic_types::ErrorDetails::with_retry_info(Some(delay)),
+            )
+        };
+        assert_eq!(retry_after_seconds(&throttled(Duration::from_millis(1500))), Some(2));
+        assert_eq!(retry_after_seconds(&throttled(Duration::from_secs(3))), Some(3));
+        assert_eq!(retry_after_seconds(&tonic::Status::unavailable("down")), None);
     }
 }

@@ -85,3 +85,24 @@ async fn http_accepts_protobuf_gzip_and_json_and_maps_failures() {
     sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::ResourceExhausted));
     assert_eq!(post(vec![("Content-Type", "application/x-protobuf")], request("x").encode_to_vec()).await, 429);
 }
+
+#[tokio::test]
+async fn throttle_answers_resource_exhausted_with_retry_info_and_http_retry_after() {
+    use tonic_types::StatusExt;
+    let sink =
+        OtlpSink::start_with_http("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
+    sink.set_behaviour(SinkBehaviour::Throttle(Duration::from_millis(1500)));
+    let status = export(sink.grpc_endpoint(), "throttled").await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(status.get_details_retry_info().and_then(|i| i.retry_delay), Some(Duration::from_millis(1500)));
+    let http: std::net::SocketAddr = sink.http_endpoint().unwrap().trim_start_matches("http://").parse().unwrap();
+    let body = request("throttled").encode_to_vec();
+    let headers = [("Content-Type", "application/x-protobuf")];
+    let (status, _) =
+        lambdatel_sim::http::post(http, "/v1/traces", &headers, body, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status, 429);
+    assert!(sink.received().is_empty());
+    sink.set_behaviour(SinkBehaviour::Accept);
+    export(sink.grpc_endpoint(), "accepted").await.unwrap();
+    assert_eq!(sink.received().span_names(), vec!["accepted"]);
+}
