@@ -20,7 +20,7 @@ use hyper::{
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
+    rt::{TokioExecutor, TokioTimer},
 };
 use lambdatel_pipeline::{ExportError, Signal, Signals};
 use opentelemetry_proto::tonic::collector::{
@@ -159,6 +159,7 @@ impl OtlpHttpExporter {
             // A pooled connection frozen with the sandbox for minutes is likely dead on thaw; a fresh one is
             // cheaper than a failed attempt.
             .pool_idle_timeout(Duration::from_secs(60))
+            .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(4)
             .build(connector);
         Ok(OtlpHttpExporter {
@@ -173,7 +174,12 @@ impl OtlpHttpExporter {
 
     /// The URL that `kind` is posted to.
     pub fn url(&self, kind: Signal) -> &Uri {
-        &self.urls[kind as usize]
+        let [traces, metrics, logs] = &*self.urls;
+        match kind {
+            Signal::Traces => traces,
+            Signal::Metrics => metrics,
+            Signal::Logs => logs,
+        }
     }
 
     /// One export attempt of one signal, bounded by the attempt timeout and `deadline`.
@@ -619,5 +625,87 @@ mod tests {
         let err = exporter.export_once(Signal::Traces, &spans(&["a"]), Instant::now()).await.unwrap_err();
         assert!(err.is_retryable());
         assert!(seen.try_recv().is_err());
+    }
+
+    /// A test CA and a server certificate it signed for `otlp.test` (P-256, valid 2000 to 2100).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBazCCARGgAwIBAgIBATAKBggqhkjOPQQDAjAcMRowGAYDVQQDDBFsYW1iZGF0
+ZWwgdGVzdCBDQTAgFw0wMDAxMDEwMDAwMDBaGA8yMTAwMDEwMTAwMDAwMFowHDEa
+MBgGA1UEAwwRbGFtYmRhdGVsIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMB
+BwNCAATQvpJ50I5Lm5BRPQDWmEj8dbDjMaZea5VbHntdr7PStVD0TVm98ravOGL2
+X36w9dT/d1NtET4uqwoLpYX63k4po0IwQDAPBgNVHRMBAf8EBTADAQH/MA4GA1Ud
+DwEB/wQEAwICBDAdBgNVHQ4EFgQUVioK8xKh6hTe58cS87jHIGE0MP0wCgYIKoZI
+zj0EAwIDSAAwRQIgDJ+1xSDFuFGJLRmZr/9+ZNcgorxoEoP1pBbwc67oSvYCIQDL
+qTcFTO7AWCUPj/T36qfxwdaaK5BXh41RTnGENw5DIQ==
+-----END CERTIFICATE-----\n";
+    const TEST_SERVER_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBmTCCAT+gAwIBAgIBAjAKBggqhkjOPQQDAjAcMRowGAYDVQQDDBFsYW1iZGF0
+ZWwgdGVzdCBDQTAgFw0wMDAxMDEwMDAwMDBaGA8yMTAwMDEwMTAwMDAwMFowFDES
+MBAGA1UEAwwJb3RscC50ZXN0MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE+gyv
+ROnQsc9Sk9R0x3Lz5DcrtQT7bj3T0oa31SCBOe1NuTP5Cbx84hSXBZbAwri5WsXT
+eJgmOP5CqXjLPhJ2IKN4MHYwCQYDVR0TBAIwADAUBgNVHREEDTALgglvdGxwLnRl
+c3QwEwYDVR0lBAwwCgYIKwYBBQUHAwEwHwYDVR0jBBgwFoAUVioK8xKh6hTe58cS
+87jHIGE0MP0wHQYDVR0OBBYEFGx89KEVQYayGtj/W8jCOpJrOEaaMAoGCCqGSM49
+BAMCA0gAMEUCIGBQ9D+irzDe1M/q0YG4PGgoAVDXL6h5MoHeFIRg8YRgAiEA40hP
+8A2dkhuubGGNS/hA2FwCRKTyiBCjcyiZshTJFns=
+-----END CERTIFICATE-----\n";
+    const TEST_SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg10q76Uc0wll1uOLb
++aj7flYvWh8t16DZSsZufbZssuGhRANCAAT6DK9E6dCxz1KT1HTHcvPkNyu1BPtu
+PdPShrfVIIE57U25M/kJvHziFJcFlsDCuLlaxdN4mCY4/kKpeMs+EnYg
+-----END PRIVATE KEY-----\n";
+
+    /// An HTTPS server presenting the `otlp.test` certificate and answering 200 to everything.
+    async fn tls_server() -> SocketAddr {
+        use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+        let cert = CertificateDer::from_pem_slice(TEST_SERVER_CERT.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(TEST_SERVER_KEY.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else { return };
+                    let service = service_fn(|_req: Request<Incoming>| async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn https_with_a_private_ca_and_a_server_name_override() {
+        let addr = tls_server().await;
+        let ca = std::env::temp_dir().join(format!("lambdatel-test-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca, TEST_CA).unwrap();
+        let mut c = config(format!("https://{addr}"));
+        c.tls.server_name_override = Some("otlp.test".into());
+        // Without the CA, the certificate is not trusted.
+        let exporter = OtlpHttpExporter::new(&c).unwrap();
+        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
+        assert!(err.to_string().contains("invalid peer certificate: UnknownIssuer"), "{err}");
+        c.tls.ca_file = Some(ca.clone());
+        let exporter = OtlpHttpExporter::new(&c);
+        std::fs::remove_file(&ca).unwrap();
+        exporter.unwrap().export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap();
+        // The name checked is the override's, not the address's.
+        c.tls.server_name_override = Some("other.test".into());
+        std::fs::write(&ca, TEST_CA).unwrap();
+        let exporter = OtlpHttpExporter::new(&c);
+        std::fs::remove_file(&ca).unwrap();
+        let err = exporter.unwrap().export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
+        assert!(err.to_string().contains("certificate not valid for name \"other.test\""), "{err}");
     }
 }
