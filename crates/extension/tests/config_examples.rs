@@ -1,0 +1,266 @@
+//! Every example in `config/` loads and builds into the pipelines it promises, and configs written for
+//! the OpenTelemetry Lambda collector load unchanged when they use only components lambdatel has, or
+//! fail naming each component it lacks.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use lambdatel::{service::Graph, settings_from, Registry};
+
+fn examples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+/// The variables the examples read, with stand-in values.
+fn env(name: &str) -> Option<String> {
+    let value = match name {
+        "OTLP_ENDPOINT" => "collector.example.com:4317",
+        "OTLP_AUTHORIZATION" => "Bearer example",
+        "HONEYCOMB_API_KEY" => "hcaik_example",
+        "GRAFANA_OTLP_ENDPOINT" => "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp",
+        "GRAFANA_OTLP_AUTH" => "MTIzNDU2OmdsY19leGFtcGxl",
+        "DD_OTLP_TRACES_URL" => "https://traces.example.datadoghq.com/v1/traces",
+        "DD_OTLP_METRICS_URL" => "https://metrics.example.datadoghq.com/v1/metrics",
+        "DD_OTLP_LOGS_URL" => "https://logs.example.datadoghq.com/v1/logs",
+        "DD_API_KEY" => "0123456789abcdef",
+        "DD_OTLP_SOURCE" => "example",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+/// Loads and builds a config file; the graph's description, or every error.
+fn build_file(path: &std::path::Path) -> Result<(Vec<String>, Vec<String>), String> {
+    let config = lambdatel_config::load_file(path, &env).map_err(|e| e.to_string())?;
+    settings_from(&config).map_err(|e| e.to_string())?;
+    let graph = Graph::build(&config, &Registry::builtin()).map_err(|e| e.to_string())?;
+    Ok((graph.describe(), config.warnings.clone()))
+}
+
+fn build_text(yaml: &str) -> Result<Vec<String>, String> {
+    let config = lambdatel_config::parse(yaml, Some("config.yaml"), &env).map_err(|e| e.to_string())?;
+    settings_from(&config).map_err(|e| e.to_string())?;
+    Graph::build(&config, &Registry::builtin()).map(|g| g.describe()).map_err(|e| e.to_string())
+}
+
+fn pipelines(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|l| l.to_string()).collect()
+}
+
+// Exporters connect lazily, but their clients need a runtime to exist.
+#[tokio::test]
+async fn every_example_builds() {
+    let mut expected: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    expected.insert(
+        "datadog.yaml",
+        pipelines(&[
+            "traces: telemetryapi -> 1 processor(s) -> otlphttp",
+            "metrics: telemetryapi -> 1 processor(s) -> otlphttp",
+            "logs: telemetryapi -> 1 processor(s) -> otlphttp",
+        ]),
+    );
+    expected.insert(
+        "grafana-cloud.yaml",
+        pipelines(&[
+            "traces: telemetryapi -> 2 processor(s) -> otlphttp",
+            "metrics: telemetryapi -> 2 processor(s) -> otlphttp",
+            "logs: telemetryapi -> 2 processor(s) -> otlphttp",
+        ]),
+    );
+    expected.insert(
+        "honeycomb.yaml",
+        pipelines(&[
+            "traces: telemetryapi -> 2 processor(s) -> otlp",
+            "metrics: telemetryapi -> 1 processor(s) -> otlp/metrics",
+            "logs: telemetryapi -> 1 processor(s) -> otlp",
+        ]),
+    );
+    expected.insert(
+        "local-collector.yaml",
+        pipelines(&[
+            "traces: telemetryapi -> 1 processor(s) -> otlp, debug",
+            "metrics: telemetryapi -> 1 processor(s) -> otlp",
+            "logs: telemetryapi -> 1 processor(s) -> otlp",
+        ]),
+    );
+    expected.insert(
+        "otlp-collector.yaml",
+        pipelines(&[
+            "traces: telemetryapi -> 3 processor(s) -> otlp",
+            "metrics: telemetryapi -> 2 processor(s) -> otlp",
+            "logs: telemetryapi -> 4 processor(s) -> otlp",
+        ]),
+    );
+
+    let mut found = BTreeMap::new();
+    for entry in std::fs::read_dir(examples_dir()).expect("the config folder") {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (described, warnings) = build_file(&path).unwrap_or_else(|e| panic!("{name} does not build:\n{e}"));
+        assert_eq!(warnings, Vec::<String>::new(), "{name}");
+        found.insert(name, described);
+    }
+    let found: BTreeMap<&str, Vec<String>> = found.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    assert_eq!(found, expected, "every example is listed here, and builds into these pipelines");
+}
+
+#[tokio::test]
+async fn an_unset_variable_is_reported() {
+    let config = lambdatel_config::load_file(&examples_dir().join("honeycomb.yaml"), &|_| None).unwrap();
+    assert!(
+        config.warnings.iter().any(|w| w.contains("HONEYCOMB_API_KEY")),
+        "an unset API key is worth a warning: {:?}",
+        config.warnings
+    );
+}
+
+/// The OpenTelemetry Lambda collector's own default configuration, plus processors from its layer that
+/// lambdatel has (decouple with its queue size, attributes, filter, resource, probabilistic_sampler).
+const LAMBDA_COLLECTOR_CONFIG: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: "localhost:4317"
+      http:
+        endpoint: "localhost:4318"
+  telemetryapi:
+
+processors:
+  batch:
+  decouple:
+    max_queue_size: 20
+  attributes:
+    actions:
+      - key: environment
+        value: production
+        action: insert
+      - key: http.request.header.authorization
+        action: delete
+  filter:
+    spans:
+      exclude:
+        match_type: strict
+        span_names: ["GET /health"]
+  resource:
+    attributes:
+      - key: cloud.account.id
+        action: hash
+  probabilistic_sampler:
+    sampling_percentage: 50
+    hash_seed: 22
+
+exporters:
+  debug:
+    verbosity: detailed
+  otlp:
+    endpoint: "collector.example.com:4317"
+    headers:
+      api-key: ${env:OTLP_AUTHORIZATION}
+
+service:
+  pipelines:
+    traces:
+      receivers: [otlp, telemetryapi]
+      processors: [attributes, filter, resource, probabilistic_sampler, batch, decouple]
+      exporters: [debug, otlp]
+    metrics:
+      receivers: [otlp, telemetryapi]
+      processors: [resource, batch, decouple]
+      exporters: [otlp]
+    logs:
+      receivers: [telemetryapi]
+      processors: [attributes, batch, decouple]
+      exporters: [otlp]
+"#;
+
+#[tokio::test]
+async fn a_lambda_collector_config_loads_unchanged() {
+    assert_eq!(
+        build_text(LAMBDA_COLLECTOR_CONFIG).unwrap(),
+        pipelines(&[
+            "traces: otlp, telemetryapi -> 6 processor(s) -> debug, otlp",
+            "metrics: otlp, telemetryapi -> 3 processor(s) -> otlp",
+            "logs: telemetryapi -> 3 processor(s) -> otlp",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn components_lambdatel_lacks_are_each_named() {
+    let yaml = r#"
+receivers:
+  telemetryapi:
+  prometheus:
+    config: {}
+processors:
+  batch:
+  memory_limiter:
+    check_interval: 1s
+  transform:
+    trace_statements: []
+  decouple:
+exporters:
+  otlp:
+    endpoint: "collector.example.com:4317"
+  awsxray:
+  prometheusremotewrite:
+    endpoint: "https://prometheus.example.com/api/v1/write"
+service:
+  pipelines:
+    traces:
+      receivers: [telemetryapi]
+      processors: [memory_limiter, transform, batch, decouple]
+      exporters: [otlp, awsxray]
+    metrics:
+      receivers: [telemetryapi, prometheus]
+      processors: [batch]
+      exporters: [prometheusremotewrite]
+"#;
+    // Every unknown component is named, pipeline by pipeline (traces, then metrics).
+    let error = build_text(yaml).unwrap_err();
+    let processors = Registry::builtin().processor_types().join(", ");
+    assert_eq!(
+        error,
+        format!(
+            "config.yaml:8:3: processors.memory_limiter: unknown processor type \"memory_limiter\" (lambdatel has: {processors})\n\
+             config.yaml:10:3: processors.transform: unknown processor type \"transform\" (lambdatel has: {processors})\n\
+             config.yaml:16:3: exporters.awsxray: unknown exporter type \"awsxray\" (lambdatel has: {exporters})\n\
+             config.yaml:4:3: receivers.prometheus: unknown receiver type \"prometheus\" (lambdatel has: {receivers})\n\
+             config.yaml:17:3: exporters.prometheusremotewrite: unknown exporter type \"prometheusremotewrite\" (lambdatel has: {exporters})",
+            receivers = lambdatel_components::registry::RECEIVER_TYPES.join(", "),
+            exporters = lambdatel_components::registry::EXPORTER_TYPES.join(", "),
+        )
+    );
+    assert_eq!(
+        processors, "attributes, batch, decouple, filter, probabilistic_sampler, redaction, resource",
+        "the processors a Lambda collector config may use"
+    );
+}
+
+#[tokio::test]
+async fn ottl_filters_are_refused_by_name() {
+    let yaml = r#"
+receivers:
+  telemetryapi:
+processors:
+  filter/ottl:
+    error_mode: ignore
+    traces:
+      span:
+        - 'attributes["http.route"] == "/health"'
+exporters:
+  otlp:
+    endpoint: "collector.example.com:4317"
+service:
+  pipelines:
+    traces: {receivers: [telemetryapi], processors: [filter/ottl], exporters: [otlp]}
+"#;
+    assert_eq!(
+        build_text(yaml).unwrap_err(),
+        "config.yaml:8:7: processors.filter/ottl.traces.span: OTTL conditions (traces.span) are not supported by \
+         lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)"
+    );
+}
