@@ -264,3 +264,73 @@ service:
          lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)"
     );
 }
+
+/// The generic example's processors do what its comments say, run through the service graph as the
+/// extension runs them.
+#[tokio::test]
+async fn the_generic_example_redacts_filters_and_tags() {
+    use lambdatel_pipeline::{
+        common::{any_value::Value, AnyValue, KeyValue},
+        logs::{LogRecord, ResourceLogs, ScopeLogs},
+        resource::Resource,
+        trace::{ResourceSpans, ScopeSpans, Span},
+        Signals,
+    };
+    let text = |s: &str| Some(AnyValue { value: Some(Value::StringValue(s.into())) });
+    let kv = |k: &str, v: &str| KeyValue { key: k.into(), value: text(v), ..Default::default() };
+    let resource = || Some(Resource { attributes: vec![kv("service.name", "orders")], ..Default::default() });
+
+    let config = lambdatel_config::load_file(&examples_dir().join("otlp-collector.yaml"), &env).unwrap();
+    let mut graph = Graph::build(&config, &Registry::builtin()).unwrap();
+    let signals = Signals {
+        spans: vec![ResourceSpans {
+            resource: resource(),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    name: "checkout".into(),
+                    attributes: vec![kv("user.email", "alice@example.com"), kv("db.password", "hunter2")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        metrics: vec![],
+        logs: vec![ResourceLogs {
+            resource: resource(),
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    LogRecord { body: text("START RequestId: 1 Version: $LATEST"), ..Default::default() },
+                    LogRecord { body: text("paid with 4111 1111 1111 1111"), ..Default::default() },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let out = graph.process(0, signals);
+    assert_eq!(out.len(), 2, "traces and logs");
+    let environment = vec![kv("service.name", "orders"), kv("deployment.environment", "production")];
+    for (_, data) in &out {
+        let resources: Vec<_> = data
+            .spans
+            .iter()
+            .map(|r| &r.resource)
+            .chain(data.logs.iter().map(|r| &r.resource))
+            .map(|r| r.as_ref().unwrap().attributes.clone())
+            .collect();
+        assert_eq!(resources, vec![environment.clone()]);
+    }
+    let spans: Vec<&Span> =
+        out.iter().flat_map(|(_, d)| &d.spans).flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).collect();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].attributes, vec![kv("user.email", "****"), kv("db.password", "****")]);
+    let bodies: Vec<Option<AnyValue>> = out
+        .iter()
+        .flat_map(|(_, d)| &d.logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(bodies, vec![text("paid with ****")]);
+}
