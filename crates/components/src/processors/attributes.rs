@@ -295,10 +295,10 @@ pub(crate) fn hash_value(value: &mut AnyValue) {
 fn convert(value: &mut AnyValue, target: ConvertedType) {
     let Some(current) = value.value.as_ref() else { return };
     let converted = match (target, current) {
-        (ConvertedType::Int, Value::StringValue(s)) => s.trim().parse::<i64>().ok().map(Value::IntValue),
+        (ConvertedType::Int, Value::StringValue(s)) => s.parse::<i64>().ok().map(Value::IntValue),
         (ConvertedType::Int, Value::DoubleValue(d)) if d.is_finite() => Some(Value::IntValue(*d as i64)),
         (ConvertedType::Int, Value::BoolValue(b)) => Some(Value::IntValue(i64::from(*b))),
-        (ConvertedType::Double, Value::StringValue(s)) => s.trim().parse::<f64>().ok().map(Value::DoubleValue),
+        (ConvertedType::Double, Value::StringValue(s)) => s.parse::<f64>().ok().map(Value::DoubleValue),
         (ConvertedType::Double, Value::IntValue(i)) => Some(Value::DoubleValue(*i as f64)),
         (ConvertedType::Double, Value::BoolValue(b)) => Some(Value::DoubleValue(if *b { 1.0 } else { 0.0 })),
         (ConvertedType::String, Value::StringValue(_)) => None,

@@ -36,6 +36,7 @@ pub enum ProcessorInstance {
     Redaction(Box<RedactionProcessor>),
     /// `resource`: attribute actions on resource attributes.
     Resource(ResourceProcessor),
+    /// A user's processor, registered with `Registry::with_processor`.
     Custom(Box<dyn Processor>),
 }
 

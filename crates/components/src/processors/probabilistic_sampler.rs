@@ -18,6 +18,7 @@
 //! Logs: with `attribute_source: traceID` (default), a record with a trace id is decided like its trace;
 //! a record without one is sampled on its own (a random draw). With `attribute_source: record`, the value
 //! of `from_attribute` is hashed (`hash_seed` arithmetic), with a random draw when it is missing.
+//! `sampling_priority` names a record attribute whose number replaces the percentage for that record.
 //! Metrics pass through unchanged.
 
 use lambdatel_config::{ComponentConfig, ConfigError};
@@ -74,6 +75,9 @@ pub struct ProbabilisticSamplerConfig {
     pub attribute_source: AttributeSource,
     /// With `attribute_source: record`, the log record attribute whose value is hashed.
     pub from_attribute: String,
+    /// A log record attribute whose numeric value, when present, is that record's sampling percentage
+    /// instead of `sampling_percentage` (values are clamped to 0..100).
+    pub sampling_priority: String,
 }
 
 impl Default for ProbabilisticSamplerConfig {
@@ -86,6 +90,7 @@ impl Default for ProbabilisticSamplerConfig {
             fail_closed: true,
             attribute_source: AttributeSource::TraceId,
             from_attribute: String::new(),
+            sampling_priority: String::new(),
         }
     }
 }
@@ -107,6 +112,7 @@ pub struct ProbabilisticSamplerProcessor {
     precision: u8,
     attribute_source: AttributeSource,
     from_attribute: String,
+    sampling_priority: String,
     rng: fastrand::Rng,
 }
 
@@ -140,24 +146,39 @@ impl ProbabilisticSamplerProcessor {
         }
         Ok(ProbabilisticSamplerProcessor {
             mode,
-            scaled_rate: (pct * f64::from(NUM_HASH_BUCKETS) / 100.0) as u32,
+            scaled_rate: scaled_rate(pct),
             hash_seed: settings.hash_seed,
             fraction: pct / 100.0,
             precision: settings.sampling_precision,
             attribute_source: settings.attribute_source,
             from_attribute: settings.from_attribute,
+            sampling_priority: settings.sampling_priority,
             rng: fastrand::Rng::new(),
         })
     }
 
     /// The `hash_seed` decision for some bytes.
-    fn hash_keeps(&self, bytes: &[u8]) -> bool {
-        fnv1a32(self.hash_seed, bytes) & BIT_MASK_HASH_BUCKETS < self.scaled_rate
+    fn hash_keeps(&self, bytes: &[u8], scaled_rate: u32) -> bool {
+        fnv1a32(self.hash_seed, bytes) & BIT_MASK_HASH_BUCKETS < scaled_rate
     }
 
     /// A decision with no identity to derive it from.
-    fn draw_keeps(&mut self) -> bool {
-        self.rng.u32(0..NUM_HASH_BUCKETS) < self.scaled_rate
+    fn draw_keeps(&mut self, scaled_rate: u32) -> bool {
+        self.rng.u32(0..NUM_HASH_BUCKETS) < scaled_rate
+    }
+
+    /// The record's own sampling percentage, from the `sampling_priority` attribute.
+    fn record_percentage(&self, record: &LogRecord) -> Option<f64> {
+        if self.sampling_priority.is_empty() {
+            return None;
+        }
+        let value = record.attributes.iter().find(|kv| kv.key == self.sampling_priority)?.value.as_ref()?;
+        let pct = match value.value.as_ref()? {
+            Value::IntValue(i) => *i as f64,
+            Value::DoubleValue(d) if !d.is_nan() => *d,
+            _ => return None,
+        };
+        Some(pct.clamp(0.0, 100.0))
     }
 
     /// Decides for one span; in proportional mode a kept span's tracestate gets the new threshold.
@@ -168,10 +189,10 @@ impl ProbabilisticSamplerProcessor {
             None => {}
         }
         if !valid_trace_id(&span.trace_id) {
-            return self.draw_keeps();
+            return self.draw_keeps(self.scaled_rate);
         }
         match self.mode {
-            SamplerMode::HashSeed | SamplerMode::Equalizing => self.hash_keeps(&span.trace_id),
+            SamplerMode::HashSeed | SamplerMode::Equalizing => self.hash_keeps(&span.trace_id, self.scaled_rate),
             SamplerMode::Proportional => {
                 let state = OtTraceState::parse(&span.trace_state);
                 let randomness = state.randomness.unwrap_or_else(|| trace_id_randomness(&span.trace_id));
@@ -190,6 +211,10 @@ impl ProbabilisticSamplerProcessor {
     }
 
     fn keep_record(&mut self, record: &LogRecord) -> bool {
+        let (scaled, fraction) = match self.record_percentage(record) {
+            Some(pct) => (scaled_rate(pct), pct / 100.0),
+            None => (self.scaled_rate, self.fraction),
+        };
         if self.attribute_source == AttributeSource::Record {
             let value = record
                 .attributes
@@ -198,21 +223,26 @@ impl ProbabilisticSamplerProcessor {
                 .and_then(|kv| kv.value.as_ref())
                 .and_then(any_value_text);
             return match value {
-                Some(text) => self.hash_keeps(text.as_bytes()),
-                None => self.draw_keeps(),
+                Some(text) => self.hash_keeps(text.as_bytes(), scaled),
+                None => self.draw_keeps(scaled),
             };
         }
         if !valid_trace_id(&record.trace_id) {
-            return self.draw_keeps();
+            return self.draw_keeps(scaled);
         }
         match self.mode {
-            SamplerMode::HashSeed | SamplerMode::Equalizing => self.hash_keeps(&record.trace_id),
-            SamplerMode::Proportional => match threshold_for(self.fraction, self.precision) {
+            SamplerMode::HashSeed | SamplerMode::Equalizing => self.hash_keeps(&record.trace_id, scaled),
+            SamplerMode::Proportional => match threshold_for(fraction, self.precision) {
                 Some(threshold) => trace_id_randomness(&record.trace_id) >= threshold,
                 None => false,
             },
         }
     }
+}
+
+/// The `hash_seed` cut-off for a percentage: kept when the 14-bit hash bucket is below it.
+fn scaled_rate(percentage: f64) -> u32 {
+    (percentage * f64::from(NUM_HASH_BUCKETS) / 100.0) as u32
 }
 
 impl Processor for ProbabilisticSamplerProcessor {
@@ -351,6 +381,7 @@ mod tests {
     use super::*;
     use crate::processors::matching::test_support::*;
     use lambdatel_pipeline::{
+        common::AnyValue,
         logs::ScopeLogs,
         trace::{ScopeSpans, Span},
     };
@@ -522,6 +553,31 @@ mod tests {
     }
 
     #[test]
+    fn a_record_priority_overrides_the_percentage() {
+        let mut p = processor("sampling_percentage: 0\nsampling_priority: priority").unwrap();
+        let record = |priority: Option<AnyValue>| LogRecord {
+            trace_id: trace_id(3),
+            attributes: priority.map(|v| vec![kv("priority", Some(v))]).unwrap_or_default(),
+            ..Default::default()
+        };
+        let all = Some(AnyValue { value: Some(Value::IntValue(100)) });
+        let over = Some(AnyValue { value: Some(Value::DoubleValue(250.0)) });
+        let text = s("100");
+        let mut batch = logs(vec![record(None), record(all), record(over), record(text)]);
+        p.process_logs(&mut batch);
+        let kept: Vec<Vec<KeyValue>> =
+            batch[0].scope_logs[0].log_records.iter().map(|r| r.attributes.clone()).collect();
+        assert_eq!(
+            kept,
+            vec![
+                vec![kv("priority", i(100))],
+                vec![kv("priority", Some(AnyValue { value: Some(Value::DoubleValue(250.0)) }))]
+            ],
+            "numeric priorities of 100 and above keep the record; no or non-numeric priority uses 0%"
+        );
+    }
+
+    #[test]
     fn metrics_pass_through() {
         use lambdatel_pipeline::metrics::ResourceMetrics;
         let mut metrics = vec![ResourceMetrics::default()];
@@ -561,8 +617,8 @@ mod tests {
                 "<config>:1:1: processors.probabilistic_sampler.attribute_source: unknown variant `traceid`, expected `traceID` or `record`",
             ),
             (
-                "sampling_priority: prio",
-                "<config>:1:1: processors.probabilistic_sampler.sampling_priority: unknown field `sampling_priority`, expected one of `sampling_percentage`, `hash_seed`, `mode`, `sampling_precision`, `fail_closed`, `attribute_source`, `from_attribute`",
+                "sampling_rate: 5",
+                "<config>:1:1: processors.probabilistic_sampler.sampling_rate: unknown field `sampling_rate`, expected one of `sampling_percentage`, `hash_seed`, `mode`, `sampling_precision`, `fail_closed`, `attribute_source`, `from_attribute`, `sampling_priority`",
             ),
         ];
         for (yaml, expected) in cases {
