@@ -18,8 +18,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::matching::{
-    any_value_text, compile_regex, json_to_any_value, parse_severity, AttributeConfig, AttributeMatcher, Criteria,
-    Item, MatchType, Selector, SeverityNumberConfig, StringMatcher,
+    any_value_text, compile_regex, compile_span_kinds, json_to_any_value, parse_severity, AttributeConfig,
+    AttributeMatcher, Criteria, Item, LibraryConfig, LibraryMatcher, MatchType, Selector, SeverityNumberConfig,
+    StringMatcher,
 };
 
 /// What an action does to its attribute.
@@ -334,6 +335,10 @@ pub struct MatchProperties {
     pub log_severity_number: Option<SeverityNumberConfig>,
     /// Metric names (metrics only).
     pub metric_names: Vec<String>,
+    /// Span kinds, e.g. `SPAN_KIND_SERVER` (spans only).
+    pub span_kinds: Vec<String>,
+    /// Instrumentation scopes (`{name, version}`), any of which matches.
+    pub libraries: Vec<LibraryConfig>,
 }
 
 /// Which signal a selector is compiled for.
@@ -369,8 +374,10 @@ impl MatchProperties {
                 t,
                 &self.resource_attributes,
             )?,
+            libraries: LibraryMatcher::compile_all(config, &at("libraries"), t, &self.libraries)?,
             ..Criteria::default()
         };
+        let span_kinds = compile_span_kinds(config, &at("span_kinds"), &self.span_kinds)?;
         let span_names = strings("span_names", &self.span_names)?;
         let metric_names = strings("metric_names", &self.metric_names)?;
         let bodies = strings("log_bodies", &self.log_bodies)?;
@@ -382,17 +389,22 @@ impl MatchProperties {
         let foreign = match signal {
             SignalKind::Spans => {
                 criteria.names = span_names;
+                criteria.span_kinds = span_kinds;
                 metric_names.is_some() || bodies.is_some() || severity_texts.is_some() || severity_number.is_some()
             }
             SignalKind::Metrics => {
                 criteria.names = metric_names;
-                span_names.is_some() || bodies.is_some() || severity_texts.is_some() || severity_number.is_some()
+                span_names.is_some()
+                    || span_kinds.is_some()
+                    || bodies.is_some()
+                    || severity_texts.is_some()
+                    || severity_number.is_some()
             }
             SignalKind::Logs => {
                 criteria.bodies = bodies;
                 criteria.severity_texts = severity_texts;
                 criteria.severity_number = severity_number;
-                span_names.is_some() || metric_names.is_some()
+                span_names.is_some() || span_kinds.is_some() || metric_names.is_some()
             }
         };
         Ok((criteria, foreign))
@@ -492,10 +504,20 @@ impl Processor for AttributesProcessor {
     fn process_traces(&mut self, batch: &mut Vec<ResourceSpans>) {
         for rs in batch {
             let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            for span in rs.scope_spans.iter_mut().flat_map(|s| s.spans.iter_mut()) {
-                let item = Item { resource, name: Some(&span.name), attributes: &span.attributes, ..Item::default() };
-                if self.spans.selects(&item) {
-                    self.actions.apply(&mut span.attributes);
+            for scope in rs.scope_spans.iter_mut() {
+                let library = scope.scope.as_ref();
+                for span in scope.spans.iter_mut() {
+                    let item = Item {
+                        resource,
+                        name: Some(&span.name),
+                        attributes: &span.attributes,
+                        kind: Some(span.kind),
+                        scope: library,
+                        ..Item::default()
+                    };
+                    if self.spans.selects(&item) {
+                        self.actions.apply(&mut span.attributes);
+                    }
                 }
             }
         }
@@ -504,15 +526,18 @@ impl Processor for AttributesProcessor {
     fn process_metrics(&mut self, batch: &mut Vec<ResourceMetrics>) {
         for rm in batch {
             let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            for metric in rm.scope_metrics.iter_mut().flat_map(|s| s.metrics.iter_mut()) {
-                let name = metric.name.as_str();
-                let Some(data) = metric.data.as_mut() else { continue };
-                for_each_point_attributes(data, |attributes| {
-                    let item = Item { resource, name: Some(name), attributes, ..Item::default() };
-                    if self.metrics.selects(&item) {
-                        self.actions.apply(attributes);
-                    }
-                });
+            for scope in rm.scope_metrics.iter_mut() {
+                let library = scope.scope.as_ref();
+                for metric in scope.metrics.iter_mut() {
+                    let name = metric.name.as_str();
+                    let Some(data) = metric.data.as_mut() else { continue };
+                    for_each_point_attributes(data, |attributes| {
+                        let item = Item { resource, name: Some(name), attributes, scope: library, ..Item::default() };
+                        if self.metrics.selects(&item) {
+                            self.actions.apply(attributes);
+                        }
+                    });
+                }
             }
         }
     }
@@ -520,17 +545,21 @@ impl Processor for AttributesProcessor {
     fn process_logs(&mut self, batch: &mut Vec<ResourceLogs>) {
         for rl in batch {
             let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            for record in rl.scope_logs.iter_mut().flat_map(|s| s.log_records.iter_mut()) {
-                let item = Item {
-                    resource,
-                    attributes: &record.attributes,
-                    body: record.body.as_ref(),
-                    severity_text: Some(&record.severity_text),
-                    severity_number: Some(record.severity_number),
-                    ..Item::default()
-                };
-                if self.logs.selects(&item) {
-                    self.actions.apply(&mut record.attributes);
+            for scope in rl.scope_logs.iter_mut() {
+                let library = scope.scope.as_ref();
+                for record in scope.log_records.iter_mut() {
+                    let item = Item {
+                        resource,
+                        attributes: &record.attributes,
+                        body: record.body.as_ref(),
+                        severity_text: Some(&record.severity_text),
+                        severity_number: Some(record.severity_number),
+                        scope: library,
+                        ..Item::default()
+                    };
+                    if self.logs.selects(&item) {
+                        self.actions.apply(&mut record.attributes);
+                    }
                 }
             }
         }
@@ -701,6 +730,37 @@ mod tests {
         let tagged: Vec<bool> =
             batch.iter().map(|rs| rs.scope_spans[0].spans[0].attributes.iter().any(|kv| kv.key == "tagged")).collect();
         assert_eq!(tagged, vec![true, false, false, false]);
+    }
+
+    #[test]
+    fn span_kinds_and_libraries_select_spans() {
+        use lambdatel_pipeline::common::InstrumentationScope;
+        let yaml = "actions: [{key: tagged, action: insert, value: yes}]\n\
+                    include: {span_kinds: [SPAN_KIND_SERVER], libraries: [{name: lambdatel}]}\n";
+        let mut p = processor(yaml).unwrap();
+        let scope = |name: &str, kind: i32| ScopeSpans {
+            scope: Some(InstrumentationScope { name: name.into(), ..Default::default() }),
+            spans: vec![Span { kind, ..Default::default() }],
+            ..Default::default()
+        };
+        let mut batch = vec![ResourceSpans {
+            scope_spans: vec![scope("lambdatel", 2), scope("lambdatel", 3), scope("sdk", 2)],
+            ..Default::default()
+        }];
+        p.process_traces(&mut batch);
+        let tagged: Vec<usize> = batch[0].scope_spans.iter().map(|s| s.spans[0].attributes.len()).collect();
+        assert_eq!(tagged, vec![1, 0, 0]);
+        // span_kinds is a span property: an include with it selects no log record.
+        let mut logs = vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope { name: "lambdatel".into(), ..Default::default() }),
+                log_records: vec![LogRecord::default()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        p.process_logs(&mut logs);
+        assert!(logs[0].scope_logs[0].log_records[0].attributes.is_empty());
     }
 
     #[test]

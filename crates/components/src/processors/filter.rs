@@ -21,7 +21,8 @@ use serde::Deserialize;
 
 use super::attributes::severity_min;
 use super::matching::{
-    AttributeConfig, AttributeMatcher, Criteria, Item, MatchType, Selector, SeverityNumberConfig, StringMatcher,
+    compile_span_kinds, AttributeConfig, AttributeMatcher, Criteria, Item, LibraryConfig, LibraryMatcher, MatchType,
+    Selector, SeverityNumberConfig, StringMatcher,
 };
 
 /// `include` and `exclude` for one kind of item.
@@ -54,6 +55,10 @@ pub struct SpanMatch {
     pub attributes: Vec<AttributeConfig>,
     /// Conditions on resource attributes; all must hold.
     pub resource_attributes: Vec<AttributeConfig>,
+    /// Span kinds (`SPAN_KIND_SERVER`, ...), compared exactly whatever `match_type` says.
+    pub span_kinds: Vec<String>,
+    /// Instrumentation scopes (`{name, version}`), any of which matches.
+    pub libraries: Vec<LibraryConfig>,
 }
 
 /// Match properties of span events (a lambdatel addition in the same form).
@@ -213,9 +218,16 @@ impl SpanMatch {
             names: c.strings("span_names", &self.span_names)?,
             attributes: c.attributes("attributes", &self.attributes)?,
             resource_attributes: c.attributes("resource_attributes", &self.resource_attributes)?,
+            span_kinds: compile_span_kinds(config, &format!("{path}.span_kinds"), &self.span_kinds)?,
+            libraries: LibraryMatcher::compile_all(
+                config,
+                &format!("{path}.libraries"),
+                self.match_type,
+                &self.libraries,
+            )?,
             ..Criteria::default()
         };
-        c.non_empty(criteria, "services, span_names, attributes or resource_attributes")
+        c.non_empty(criteria, "services, span_names, span_kinds, libraries, attributes or resource_attributes")
     }
 }
 
@@ -377,11 +389,14 @@ impl Processor for FilterProcessor {
             let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
             for scope in rs.scope_spans.iter_mut() {
                 if let Some(selector) = &self.spans {
+                    let library = scope.scope.as_ref();
                     scope.spans.retain(|span| {
                         selector.selects(&Item {
                             resource,
                             name: Some(&span.name),
                             attributes: &span.attributes,
+                            kind: Some(span.kind),
+                            scope: library,
                             ..Item::default()
                         })
                     });
@@ -549,6 +564,31 @@ mod tests {
         );
         // Everything dropped: no empty groups are left behind.
         assert_eq!(run("spans: {exclude: {match_type: regexp, span_names: ['.']}}", batch()), (vec![], 0));
+    }
+
+    #[test]
+    fn spans_by_kind_and_library() {
+        use lambdatel_pipeline::common::InstrumentationScope;
+        let scope = |name: &str, kinds: &[i32]| ScopeSpans {
+            scope: Some(InstrumentationScope { name: name.into(), ..Default::default() }),
+            spans: kinds.iter().map(|k| Span { name: format!("{name}-{k}"), kind: *k, ..Default::default() }).collect(),
+            ..Default::default()
+        };
+        let run = |yaml: &str| {
+            let mut batch = vec![ResourceSpans {
+                resource: resource("orders"),
+                scope_spans: vec![scope("lambdatel", &[1, 2]), scope("aws-sdk", &[3])],
+                ..Default::default()
+            }];
+            processor(yaml).unwrap().process_traces(&mut batch);
+            span_names(&batch)
+        };
+        assert_eq!(run("spans: {exclude: {span_kinds: [SPAN_KIND_INTERNAL]}}"), vec!["lambdatel-2", "aws-sdk-3"]);
+        assert_eq!(run("spans: {include: {libraries: [{name: aws-sdk}]}}"), vec!["aws-sdk-3"]);
+        assert_eq!(
+            run("spans: {include: {span_kinds: [Server, client], libraries: [{name: lambdatel}]}}"),
+            vec!["lambdatel-2"]
+        );
     }
 
     #[test]
@@ -725,7 +765,7 @@ mod tests {
             ),
             (
                 "spans:\n  include:\n    match_type: strict",
-                "<config>:2:3: processors.filter.spans.include: spans.include needs at least one of services, span_names, attributes or resource_attributes",
+                "<config>:2:3: processors.filter.spans.include: spans.include needs at least one of services, span_names, span_kinds, libraries, attributes or resource_attributes",
             ),
             (
                 "logs:\n  exclude: {}",
@@ -756,8 +796,12 @@ mod tests {
                 "<config>:1:1: processors.filter.error_mode: unknown variant `loud`, expected one of `ignore`, `silent`, `propagate`",
             ),
             (
-                "spans:\n  exclude:\n    span_kinds: [SERVER]",
-                "<config>:3:5: processors.filter.spans.exclude.span_kinds: unknown field `span_kinds`, expected one of `match_type`, `services`, `span_names`, `attributes`, `resource_attributes`",
+                "spans:\n  exclude:\n    span_kind: [SERVER]",
+                "<config>:3:5: processors.filter.spans.exclude.span_kind: unknown field `span_kind`, expected one of `match_type`, `services`, `span_names`, `attributes`, `resource_attributes`, `span_kinds`, `libraries`",
+            ),
+            (
+                "spans:\n  exclude:\n    span_kinds: [SERVER, REMOTE]",
+                "<config>:3:26: processors.filter.spans.exclude.span_kinds[1]: unknown span kind \"REMOTE\"; use SPAN_KIND_INTERNAL, _SERVER, _CLIENT, _PRODUCER, _CONSUMER or _UNSPECIFIED",
             ),
         ];
         for (yaml, expected) in cases {

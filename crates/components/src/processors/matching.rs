@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use lambdatel_config::{ComponentConfig, ConfigError};
-use lambdatel_pipeline::common::{any_value::Value, AnyValue, KeyValue};
+use lambdatel_pipeline::common::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -144,6 +144,88 @@ impl AttributeMatcher {
     }
 }
 
+/// One entry of `libraries`: an instrumentation scope by name and, optionally, version.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LibraryConfig {
+    /// The scope (instrumentation library) name.
+    pub name: String,
+    /// The scope version; any version matches when absent.
+    pub version: Option<String>,
+}
+
+/// One compiled `libraries` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct LibraryMatcher {
+    name: StringMatcher,
+    version: Option<StringMatcher>,
+}
+
+impl LibraryMatcher {
+    /// Compiles the entries written at `path`.
+    pub(crate) fn compile_all(
+        config: &ComponentConfig,
+        path: &str,
+        match_type: MatchType,
+        entries: &[LibraryConfig],
+    ) -> Result<Vec<LibraryMatcher>, ConfigError> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            let Some(name) =
+                StringMatcher::compile(config, &format!("{at}.name"), match_type, std::slice::from_ref(&entry.name))?
+                    .filter(|_| !entry.name.is_empty())
+            else {
+                return Err(config.error_at(&format!("{at}.name"), "a library condition needs a name"));
+            };
+            let version = match &entry.version {
+                Some(v) => {
+                    StringMatcher::compile(config, &format!("{at}.version"), match_type, std::slice::from_ref(v))?
+                }
+                None => None,
+            };
+            out.push(LibraryMatcher { name, version });
+        }
+        Ok(out)
+    }
+
+    fn matches(&self, scope: Option<&InstrumentationScope>) -> bool {
+        let (name, version) = scope.map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
+        self.name.matches(name) && self.version.as_ref().is_none_or(|v| v.matches(version))
+    }
+}
+
+/// Parses `span_kinds` entries (`SPAN_KIND_SERVER`, `Server` or `server`) into OTLP kind numbers.
+pub(crate) fn compile_span_kinds(
+    config: &ComponentConfig,
+    path: &str,
+    kinds: &[String],
+) -> Result<Option<Vec<i32>>, ConfigError> {
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(kinds.len());
+    for (i, kind) in kinds.iter().enumerate() {
+        let upper = kind.trim().to_ascii_uppercase();
+        let number = match upper.strip_prefix("SPAN_KIND_").unwrap_or(&upper) {
+            "UNSPECIFIED" => 0,
+            "INTERNAL" => 1,
+            "SERVER" => 2,
+            "CLIENT" => 3,
+            "PRODUCER" => 4,
+            "CONSUMER" => 5,
+            _ => {
+                return Err(config.error_at(
+                    &format!("{path}[{i}]"),
+                    format!("unknown span kind {kind:?}; use SPAN_KIND_INTERNAL, _SERVER, _CLIENT, _PRODUCER, _CONSUMER or _UNSPECIFIED"),
+                ))
+            }
+        };
+        out.push(number);
+    }
+    Ok(Some(out))
+}
+
 /// The minimum `severity_number` a log record must have to match.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -195,6 +277,10 @@ pub(crate) struct Item<'a> {
     pub severity_text: Option<&'a str>,
     /// A log record's severity number.
     pub severity_number: Option<i32>,
+    /// A span's kind.
+    pub kind: Option<i32>,
+    /// The instrumentation scope the item belongs to.
+    pub scope: Option<&'a InstrumentationScope>,
 }
 
 /// A compiled set of match properties; an item matches when every property that was written matches.
@@ -208,6 +294,10 @@ pub(crate) struct Criteria {
     pub severity_number: Option<(i32, bool)>,
     pub attributes: Vec<AttributeMatcher>,
     pub resource_attributes: Vec<AttributeMatcher>,
+    /// Span kinds, any of which matches.
+    pub span_kinds: Option<Vec<i32>>,
+    /// Instrumentation scopes, any of which matches.
+    pub libraries: Vec<LibraryMatcher>,
 }
 
 impl Criteria {
@@ -220,6 +310,8 @@ impl Criteria {
             && self.severity_number.is_none()
             && self.attributes.is_empty()
             && self.resource_attributes.is_empty()
+            && self.span_kinds.is_none()
+            && self.libraries.is_empty()
     }
 
     /// True when `item` satisfies every written property.
@@ -255,6 +347,14 @@ impl Criteria {
                 Some(n) if n < min => return false,
                 Some(_) => {}
             }
+        }
+        if let Some(kinds) = &self.span_kinds {
+            if !item.kind.is_some_and(|k| kinds.contains(&k)) {
+                return false;
+            }
+        }
+        if !self.libraries.is_empty() && !self.libraries.iter().any(|l| l.matches(item.scope)) {
+            return false;
         }
         self.attributes.iter().all(|a| a.matches(item.attributes))
             && self.resource_attributes.iter().all(|a| a.matches(item.resource))
@@ -415,6 +515,44 @@ mod tests {
             criteria("attributes: [{key: a, value: null}]").unwrap().attributes.len(),
             1,
             "a null value means presence"
+        );
+    }
+
+    #[test]
+    fn span_kinds_and_libraries() {
+        let config = component("p", "x: 1");
+        let kinds = compile_span_kinds(&config, "span_kinds", &["SPAN_KIND_SERVER".into(), "client".into()]).unwrap();
+        assert_eq!(kinds, Some(vec![2, 3]));
+        assert_eq!(
+            compile_span_kinds(&config, "span_kinds", &["SERVERLESS".into()]).unwrap_err().to_string(),
+            "<config>:1:2: p.span_kinds[0]: unknown span kind \"SERVERLESS\"; use SPAN_KIND_INTERNAL, _SERVER, _CLIENT, _PRODUCER, _CONSUMER or _UNSPECIFIED"
+        );
+        let by_kind = Criteria { span_kinds: kinds, ..Criteria::default() };
+        assert!(by_kind.matches(&Item { kind: Some(2), ..Item::default() }));
+        assert!(!by_kind.matches(&Item { kind: Some(1), ..Item::default() }));
+
+        let libraries = |yaml: &str| {
+            let config = component("p", yaml);
+            #[derive(Default, Deserialize)]
+            #[serde(default)]
+            struct Props {
+                match_type: MatchType,
+                libraries: Vec<LibraryConfig>,
+            }
+            let props: Props = config.deserialize().unwrap();
+            LibraryMatcher::compile_all(&config, "libraries", props.match_type, &props.libraries)
+                .map(|libraries| Criteria { libraries, ..Criteria::default() })
+                .map_err(|e| e.to_string())
+        };
+        let scope = InstrumentationScope { name: "lambdatel".into(), version: "0.1.0".into(), ..Default::default() };
+        let item = Item { scope: Some(&scope), ..Item::default() };
+        assert!(libraries("libraries: [{name: other}, {name: lambdatel}]").unwrap().matches(&item));
+        assert!(!libraries("libraries: [{name: lambdatel, version: 0.2.0}]").unwrap().matches(&item));
+        assert!(libraries("match_type: regexp\nlibraries: [{name: ^lambda, version: ^0\\.}]").unwrap().matches(&item));
+        assert!(!libraries("libraries: [{name: lambdatel}]").unwrap().matches(&Item::default()));
+        assert_eq!(
+            libraries("libraries: [{version: '1'}]").unwrap_err(),
+            "<config>:1:13: p.libraries[0].name: a library condition needs a name"
         );
     }
 
