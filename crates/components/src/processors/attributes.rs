@@ -132,6 +132,25 @@ impl Actions {
                     _ => Err(err("", format!("{name} needs a value or from_attribute"))),
                 }
             };
+            // Settings the action would silently ignore are mistakes, as in the Collector.
+            let unused: &[(&str, bool)] = match kind {
+                ActionKind::Insert | ActionKind::Update | ActionKind::Upsert => {
+                    &[("pattern", entry.pattern.is_some()), ("converted_type", entry.converted_type.is_some())]
+                }
+                ActionKind::Delete | ActionKind::Hash | ActionKind::Extract => &[
+                    ("value", entry.value.is_some()),
+                    ("from_attribute", entry.from_attribute.is_some()),
+                    ("converted_type", entry.converted_type.is_some()),
+                ],
+                ActionKind::Convert => &[
+                    ("value", entry.value.is_some()),
+                    ("from_attribute", entry.from_attribute.is_some()),
+                    ("pattern", entry.pattern.is_some()),
+                ],
+            };
+            if let Some((field, _)) = unused.iter().find(|(_, written)| *written) {
+                return Err(err(&format!(".{field}"), format!("{name} does not use {field}")));
+            }
             let mut key_pattern = None;
             let op = match kind {
                 ActionKind::Insert => Op::Insert(source()?),
@@ -843,6 +862,18 @@ mod tests {
             (
                 "actions: [{key: a, action: convert}]",
                 "<config>:1:11: processors.attributes.actions[0].converted_type: convert needs converted_type: int, double or string",
+            ),
+            (
+                "actions: [{key: a, action: delete, value: 1}]",
+                "<config>:1:36: processors.attributes.actions[0].value: delete does not use value",
+            ),
+            (
+                "actions: [{key: a, action: upsert, value: 1, pattern: x}]",
+                "<config>:1:46: processors.attributes.actions[0].pattern: upsert does not use pattern",
+            ),
+            (
+                "actions: [{key: a, action: convert, converted_type: int, from_attribute: b}]",
+                "<config>:1:58: processors.attributes.actions[0].from_attribute: convert does not use from_attribute",
             ),
             (
                 "actions: [{key: a, action: rename}]",
