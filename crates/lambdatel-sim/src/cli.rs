@@ -36,6 +36,7 @@ OPTIONS:
     --otlp-grpc-port PORT     port of the receiver's gRPC listener (default: any free port)
     --otlp-http-port PORT     also accept OTLP/HTTP on this port
     --report FILE             write the JSON report to FILE (`-` for stdout)
+    --no-events               leave the event log out of the report (long runs)
     --env K=V                 extra environment for extensions and runtime (repeatable)
     --memory MB               memory size (default 128)
     --timeout DURATION        function timeout, e.g. 3s or 500ms (default 3s)
@@ -79,6 +80,8 @@ pub struct Options {
     pub otlp_http_port: Option<u16>,
     /// Report destination.
     pub report: Option<String>,
+    /// Keep the event log.
+    pub events: bool,
     /// Extra environment.
     pub env: Vec<(String, String)>,
     /// Memory in MB.
@@ -137,6 +140,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         otlp_grpc_port: 0,
         otlp_http_port: None,
         report: None,
+        events: true,
         env: Vec::new(),
         memory_mb: 128,
         timeout: Duration::from_secs(3),
@@ -165,6 +169,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--otlp-grpc-port" => o.otlp_grpc_port = port(flag, value(flag)?)?,
             "--otlp-http-port" => o.otlp_http_port = Some(port(flag, value(flag)?)?),
             "--report" => o.report = Some(value(flag)?),
+            "--no-events" => o.events = false,
             "--env" => {
                 let kv = value(flag)?;
                 let (k, v) = kv.split_once('=').ok_or_else(|| format!("--env needs K=V, got `{kv}`"))?;
@@ -198,6 +203,8 @@ impl Options {
             runtime_api_port: self.port,
             echo_output: self.echo,
             snap_start: self.snap_start,
+            invoke_api: self.command == "serve",
+            record_events: self.events,
             ..SimConfig::default()
         };
         if let Some(h) = &self.handler {
@@ -456,16 +463,27 @@ async fn settle(sink: &OtlpSink) {
 }
 
 async fn serve(sim: &mut Simulator, o: &Options, sink: Option<&OtlpSink>) {
-    let mut requests = sim.enable_invoke_api();
+    let Some(mut requests) = sim.take_invoke_requests() else {
+        return;
+    };
     eprintln!(
         "invoke with: curl -d '{{}}' http://{}/2015-03-31/functions/function/invocations   (Ctrl-C to stop)",
         sim.runtime_api()
     );
+    // One signal stream for the whole loop: a signal that arrives while an invocation runs is
+    // kept until the loop looks again (a fresh `ctrl_c()` per iteration would lose it).
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        eprintln!("lambdatel-sim: cannot install signal handlers");
+        return;
+    };
     let mut n = 0;
     loop {
         let req = tokio::select! {
             r = requests.recv() => match r { Some(r) => r, None => break },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
         };
         n += 1;
         // The built-in function echoes the payload.

@@ -102,7 +102,8 @@ fn render_metrics(r: &Received, out: &mut String) {
     }
     let _ = writeln!(out, "metrics");
     for m in metrics {
-        let unit = if m.unit.is_empty() { String::new() } else { format!(" {}", m.unit) };
+        // "1" is OTel's dimensionless unit: nothing worth printing.
+        let unit = if m.unit.is_empty() || m.unit == "1" { String::new() } else { format!(" {}", m.unit) };
         let points: Vec<String> = match &m.data {
             Some(Data::Gauge(g)) => g.data_points.iter().map(|p| number(&p.value, &p.attributes)).collect(),
             Some(Data::Sum(s)) => s.data_points.iter().map(|p| number(&p.value, &p.attributes)).collect(),

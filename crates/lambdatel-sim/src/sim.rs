@@ -141,6 +141,13 @@ pub struct SimConfig {
     pub subscriber_queue_limit_bytes: usize,
     /// Initialise as SnapStart does: init, snapshot, then restore events before the first invoke.
     pub snap_start: bool,
+    /// Serve the Invoke API (`POST /2015-03-31/functions/function/invocations`) on the Runtime
+    /// API port; requests wait (even during init) until taken with
+    /// [`Simulator::take_invoke_requests`]. When off, the endpoint answers 503.
+    pub invoke_api: bool,
+    /// Keep every emitted event for [`Simulator::events`] and the report (turn off for very long
+    /// runs to bound memory).
+    pub record_events: bool,
 }
 
 impl Default for SimConfig {
@@ -165,6 +172,8 @@ impl Default for SimConfig {
             echo_output: false,
             subscriber_queue_limit_bytes: 4 * 1024 * 1024,
             snap_start: false,
+            invoke_api: false,
+            record_events: true,
         }
     }
 }
@@ -399,7 +408,8 @@ pub struct Report {
     pub events_delivered: u64,
     /// Telemetry events dropped over all subscribers.
     pub events_dropped: u64,
-    /// Every platform/function/extension event emitted, in order.
+    /// Every platform/function/extension event emitted, in order (empty when
+    /// [`SimConfig::record_events`] is off).
     pub events: Vec<TelemetryEvent>,
 }
 
@@ -436,6 +446,7 @@ pub struct Simulator {
     env: Arc<Env>,
     addr: SocketAddr,
     server: JoinHandle<()>,
+    invoke_rx: Option<mpsc::Receiver<InvokeRequest>>,
     ext_paths: Vec<PathBuf>,
     exts: Vec<ExtProc>,
     runtime: Option<Proc>,
@@ -505,7 +516,7 @@ impl Simulator {
         let addr = SocketAddr::from(([127, 0, 0, 1], cfg.runtime_api_port));
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
-        let hub = Hub::new(cfg.subscriber_queue_limit_bytes);
+        let hub = Hub::new(cfg.subscriber_queue_limit_bytes, cfg.record_events);
         let env = Env::new(
             FunctionInfo {
                 name: cfg.function_name.clone(),
@@ -515,6 +526,13 @@ impl Simulator {
             },
             hub,
         );
+        let invoke_rx = if cfg.invoke_api {
+            let (tx, rx) = mpsc::channel(16);
+            *env.invoke_tx.lock().unwrap() = Some(tx);
+            Some(rx)
+        } else {
+            None
+        };
         let e2 = env.clone();
         let server = crate::http::serve(listener, move |req| e2.clone().handle(req));
         let mut sim = Simulator {
@@ -522,6 +540,7 @@ impl Simulator {
             env,
             addr,
             server,
+            invoke_rx,
             ext_paths,
             exts: Vec::new(),
             runtime: None,
@@ -572,13 +591,10 @@ impl Simulator {
         self.frozen
     }
 
-    /// Lets the Invoke API (`POST /2015-03-31/functions/function/invocations`) reach this
-    /// simulator: requests arrive on the returned channel, to be passed to
-    /// [`Simulator::invoke_with`].
-    pub fn enable_invoke_api(&self) -> mpsc::Receiver<InvokeRequest> {
-        let (tx, rx) = mpsc::channel(16);
-        *self.env.invoke_tx.lock().unwrap() = Some(tx);
-        rx
+    /// The Invoke API's requests (with [`SimConfig::invoke_api`] on), to be passed to
+    /// [`Simulator::invoke_with`]. Returns `None` when the API is off or already taken.
+    pub fn take_invoke_requests(&mut self) -> Option<mpsc::Receiver<InvokeRequest>> {
+        self.invoke_rx.take()
     }
 
     fn base_env(&self) -> Vec<(String, String)> {
@@ -729,9 +745,9 @@ impl Simulator {
                 );
             }
             let rt_time = st.rt.last_next.map(wall).unwrap_or_else(SystemTime::now);
-            let (status, error_type) = match (&failure, st.rt.next_calls > 0) {
-                (None, _) => ("success".to_string(), None),
-                (Some((s, t)), _) => (s.clone(), Some(t.clone())),
+            let (status, error_type) = match &failure {
+                None => ("success".to_string(), None),
+                Some((s, t)) => (s.clone(), Some(t.clone())),
             };
             hub.emit_at(
                 rt_time,
@@ -1147,7 +1163,7 @@ impl Simulator {
         for e in &mut self.exts {
             e.killed = e.proc.exit_info().is_none();
         }
-        self.collect(None).await;
+        self.collect().await;
     }
 
     /// Shuts the current environment down: SIGTERM and up to the runtime budget for the runtime,
@@ -1200,12 +1216,12 @@ impl Simulator {
                 ep.killed = true;
             }
         }
-        self.collect(Some(reason)).await;
+        self.collect().await;
         Some(ms(t0.elapsed()))
     }
 
     /// Waits for every process to be reaped and moves the extension figures into the report.
-    async fn collect(&mut self, _reason: Option<ShutdownReason>) {
+    async fn collect(&mut self) {
         for p in self.procs() {
             p.wait_exit(Duration::from_secs(5)).await;
         }

@@ -223,18 +223,21 @@ pub struct Hub {
     frozen: watch::Sender<bool>,
     /// Every event emitted, kept for reports and tests.
     log: Mutex<Vec<TelemetryEvent>>,
+    record: bool,
     queue_limit_bytes: usize,
 }
 
 impl Hub {
     /// Creates a hub; `queue_limit_bytes` is how much a subscriber may have pending before
-    /// events are dropped.
-    pub fn new(queue_limit_bytes: usize) -> Arc<Hub> {
+    /// events are dropped. It keeps every event for [`Hub::events`] unless `record` is false
+    /// (long benchmark runs).
+    pub fn new(queue_limit_bytes: usize, record: bool) -> Arc<Hub> {
         Arc::new(Hub {
             subscribers: Mutex::new(Vec::new()),
             backlog: Mutex::new(None),
             frozen: watch::channel(false).0,
             log: Mutex::new(Vec::new()),
+            record,
             queue_limit_bytes,
         })
     }
@@ -265,7 +268,9 @@ impl Hub {
                 s.push(&ev);
             }
         }
-        self.log.lock().unwrap().push(ev);
+        if self.record {
+            self.log.lock().unwrap().push(ev);
+        }
     }
 
     /// Every event emitted so far.
@@ -547,8 +552,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tcp_destination_receives_ndjson() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hub = Hub::new(1 << 20, true);
+        let body = format!(
+            r#"{{"schemaVersion":"2022-12-13","types":["function"],"buffering":{{"timeoutMs":25}},
+                "destination":{{"protocol":"TCP","port":{port}}}}}"#
+        );
+        let sub = hub.subscribe("ext", parse_subscription(body.as_bytes(), false).unwrap());
+        hub.emit(EventRecord::Function(crate::events::LogRecord::Text("one".into())));
+        hub.emit(EventRecord::Function(crate::events::LogRecord::Text("two".into())));
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut conn, &mut text).await.unwrap();
+        let records: Vec<Value> =
+            text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone()).collect();
+        assert_eq!(records, vec![Value::from("one"), Value::from("two")]);
+        assert!(hub.drained(Duration::from_secs(1)).await);
+        // The counter is bumped right after the write completes.
+        for _ in 0..100 {
+            if sub.stats.delivered.load(Ordering::Relaxed) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(sub.stats.delivered.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
     async fn queue_limit_drops_and_reports_logs_dropped() {
-        let hub = Hub::new(300);
+        let hub = Hub::new(300, true);
         let req = parse_subscription(&body(""), false).unwrap();
         let sub = hub.subscribe("ext", req);
         hub.set_frozen(true);

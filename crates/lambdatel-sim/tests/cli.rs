@@ -13,6 +13,7 @@ fn run_prints_summary_progress_and_report() {
     let ext = common::extension("cli-ext");
     let out = sim()
         .args(["run", "--extension", ext.to_str().unwrap(), "--invocations", "25", "--report", "-", "--no-freeze"])
+        .arg("--no-events")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -20,6 +21,7 @@ fn run_prints_summary_progress_and_report() {
     assert_eq!(report["invocations"].as_array().unwrap().len(), 25);
     assert_eq!(report["extensions"][0]["name"], "cli-ext");
     assert_eq!(report["freeze"], false);
+    assert_eq!(report["events"], serde_json::json!([]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     // 25 invocations: progress every 1/20th, and the last one.
     assert!(stderr.contains("[25/25]"), "{stderr}");
@@ -74,4 +76,72 @@ fn clear_errors() {
     let out = sim().args(["run", "--frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("lambdatel-sim: unknown option `--frobnicate`"));
+}
+
+#[test]
+fn otlp_mode_prints_what_the_extension_exported() {
+    let ext = common::extension("otlp-ext");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let out = sim()
+        .args(["run", "--quiet", "--no-freeze", "--otlp", "--otlp-http-port", &port, "--invocations", "2"])
+        .args(["--extension", ext.to_str().unwrap(), "--env", &format!("SIM_OTLP_HTTP=http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let received = stdout.split("OTLP received:\n").nth(1).unwrap_or_else(|| panic!("{stdout}"));
+    let lines: Vec<&str> = received.lines().collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("trace ")).count(), 2, "{received}");
+    assert!(lines.iter().any(|l| l.ends_with("| invoke 5.0 ms UNSET")), "{received}");
+    assert!(lines.contains(&"  invocations: 1"), "{received}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("  INFO  handled ")).count(), 2, "{received}");
+}
+
+#[test]
+fn serve_answers_curl_style_invokes_until_interrupted() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = sim()
+        .args(["serve", "--quiet", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let (status, body) = rt.block_on(async {
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        lambdatel_sim::http::post(
+            addr,
+            "/2015-03-31/functions/function/invocations",
+            &[("Content-Type", "application/json")],
+            br#"{"hello":"world"}"#.to_vec(),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+    });
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], br#"{"hello":"world"}"#);
+    // SAFETY: interrupting our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    // Never hang the suite: give the server 10 s to wind down.
+    let mut child = child;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("serve did not stop on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 invocation(s) (1 success)"));
 }

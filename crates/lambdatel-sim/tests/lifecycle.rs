@@ -434,3 +434,61 @@ async fn slow_subscriber_gets_logs_dropped() {
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     assert!(report.events_dropped > 0);
 }
+
+#[tokio::test]
+async fn snap_start_emits_restore_events_before_the_first_invoke() {
+    let mut cfg = config(vec![], vec![]);
+    cfg.snap_start = true;
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    sim.invoke(scripted(ScriptResult::Ok("2".into()), 0)).await.unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    use lambdatel_sim::events::EventRecord as R;
+    let names: Vec<&str> = report.events.iter().map(|e| e.record.type_name()).collect();
+    assert_eq!(
+        names,
+        [
+            "platform.initStart",
+            "platform.initRuntimeDone",
+            "platform.initReport",
+            "platform.restoreStart",
+            "platform.restoreRuntimeDone",
+            "platform.restoreReport",
+            "platform.start",
+            "platform.runtimeDone",
+            "platform.report",
+            "platform.start",
+            "platform.runtimeDone",
+            "platform.report"
+        ]
+    );
+    let R::InitStart(init) = &report.events[0].record else { panic!() };
+    assert_eq!((init.initialization_type.as_str(), init.phase.as_str()), ("snap-start", "snap-start"));
+    let reports: Vec<_> = report
+        .events
+        .iter()
+        .filter_map(|e| match &e.record {
+            R::Report(r) => Some((r.metrics.init_duration_ms.is_some(), r.metrics.restore_duration_ms.is_some())),
+            _ => None,
+        })
+        .collect();
+    // Only the first invocation after an init/restore carries their durations.
+    assert_eq!(reports, [(true, true), (false, false)]);
+}
+
+#[tokio::test]
+async fn report_measures_processes() {
+    let ext = extension("measured-ext");
+    let mut sim = Simulator::start(config(vec![ext], vec![])).await.unwrap();
+    sim.invoke(scripted(ScriptResult::Ok("1".into()), 0)).await.unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let e = &report.extensions[0];
+    // A Python interpreter needs a few MiB and some CPU to start.
+    assert!(e.peak_rss_kb > 1024, "{e:?}");
+    assert!(e.cpu_ms > 0.0, "{e:?}");
+    assert!(e.time_to_first_next_ms.unwrap() > 0.0);
+    assert!(e.shutdown_ms.is_some());
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["extensions"][0]["exit_status"], serde_json::json!({"code": 0, "signal": null}));
+    assert_eq!(json["shutdown_reason"], "Spindown");
+}

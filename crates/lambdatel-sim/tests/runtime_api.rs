@@ -101,8 +101,11 @@ async fn runtime_errors_crashes_and_init_errors() {
 #[tokio::test]
 async fn invoke_api_answers_before_extensions_finish() {
     let ext = extension("slow-after-ext");
-    let mut sim = Simulator::start(config(vec![ext], vec![("SIM_EXT_POST_MS", "500")])).await.unwrap();
-    let mut requests = sim.enable_invoke_api();
+    let mut cfg = config(vec![ext], vec![("SIM_EXT_POST_MS", "500")]);
+    cfg.invoke_api = true;
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    let mut requests = sim.take_invoke_requests().unwrap();
+    assert!(sim.take_invoke_requests().is_none());
     let addr: std::net::SocketAddr = sim.runtime_api().parse().unwrap();
     let client = tokio::spawn(async move {
         let (status, body) = lambdatel_sim::http::post(
@@ -131,7 +134,8 @@ async fn invoke_api_answers_before_extensions_finish() {
 
 #[tokio::test]
 async fn invoke_api_is_unavailable_unless_enabled() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut sim = Simulator::start(SimConfig::default()).await.unwrap();
+    assert!(sim.take_invoke_requests().is_none());
     let addr: std::net::SocketAddr = sim.runtime_api().parse().unwrap();
     let (status, _) = lambdatel_sim::http::post(
         addr,
