@@ -4,16 +4,19 @@
 //! write L log lines of B bytes.
 //!
 //! `bench-table table [--json FILE] [--row 'SCENARIO|LABEL|EXTENSION|REPORT']... [--startup 'LABEL|EXTENSION|REPORT']...
-//! [--floor 'SCENARIO|EXTENSION|REPORT']... [--ratio 'OURS|PEER']... [--size 'LABEL|BINARY']...` reads
+//! [--floor 'SCENARIO|EXTENSION|REPORT']... [--rss 'SCENARIO|LABEL|KIB']... [--ratio 'OURS|PEER']...
+//! [--size 'LABEL|BINARY']...` reads
 //! lambdatel-sim JSON reports and prints the markdown tables (and writes their figures as JSON). EXTENSION is
-//! the extension's file name in the report; `--startup` reports add cold starts to every row of LABEL.
+//! the extension's file name in the report; `--startup` reports add cold starts to every row of LABEL; `--rss`
+//! gives a row's peak RSS as sampled from /proc (an empty KIB is ignored).
 
 use lambdatel_benches::{log_scenario, ratio_row, read_report, table, Row, RATIO_HEADER};
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: bench-table scenario --invocations N --lines L --bytes B
        bench-table table [--json FILE] [--row 'SCENARIO|LABEL|EXTENSION|REPORT']... \
-[--startup 'LABEL|EXTENSION|REPORT']... [--floor 'SCENARIO|EXTENSION|REPORT']... [--ratio 'OURS|PEER']... \
+[--startup 'LABEL|EXTENSION|REPORT']... [--floor 'SCENARIO|EXTENSION|REPORT']... [--rss 'SCENARIO|LABEL|KIB']... \
+[--ratio 'OURS|PEER']... \
 [--size 'LABEL|BINARY']...";
 
 fn main() {
@@ -71,7 +74,8 @@ fn figures_json(row: &Row) -> Value {
         "scenario": row.scenario, "extension": row.extension, "invocations": row.invocations, "failed": row.failed,
         "cold_starts": row.startup_ms.len(), "startup_p50_ms": f.startup_p50,
         "post_runtime_p50_ms": f.post_p50, "post_runtime_p99_ms": f.post_p99, "post_runtime_max_ms": f.post_max,
-        "peak_rss_mib": f.rss_mib, "cpu_ms_per_invocation": f.cpu_per_invocation_ms,
+        "peak_rss_mib": f.rss_mib, "sim_peak_rss_mib": row.peak_rss_kb as f64 / 1024.0,
+        "rss_sampled_from_proc": row.sampled_rss_kb.is_some(), "cpu_ms_per_invocation": f.cpu_per_invocation_ms,
     })
 }
 
@@ -79,6 +83,7 @@ fn tables(args: &[String]) -> Result<String, String> {
     let (mut rows, mut floor, mut ratios, mut sizes, mut startups) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut json_out = None;
+    let mut rss = Vec::new();
     for (flag, value) in pairs(args)? {
         match flag {
             "--json" => json_out = Some(value.to_owned()),
@@ -94,6 +99,13 @@ fn tables(args: &[String]) -> Result<String, String> {
                 let [label, ext, path] = fields(flag, value)?;
                 startups.push((label, load(&path, &ext)?.startup_ms));
             }
+            "--rss" => {
+                let [scenario, label, kib] = fields(flag, value)?;
+                if !kib.is_empty() {
+                    let kib = kib.parse::<u64>().map_err(|_| format!("--rss needs KiB, got {kib:?}"))?;
+                    rss.push((scenario, label, kib));
+                }
+            }
             "--ratio" => ratios.push(fields::<2>(flag, value)?),
             "--size" => {
                 let [label, path] = fields(flag, value)?;
@@ -103,7 +115,10 @@ fn tables(args: &[String]) -> Result<String, String> {
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }
-    for row in &mut rows {
+    for row in rows.iter_mut().chain(floor.iter_mut()) {
+        if let Some((_, _, kib)) = rss.iter().find(|(s, l, _)| *s == row.scenario && *l == row.extension) {
+            row.sampled_rss_kb = Some(*kib);
+        }
         for (label, ms) in &startups {
             if *label == row.extension {
                 row.startup_ms.extend(ms);
