@@ -43,6 +43,7 @@ OPTIONS:
     --init-timeout DURATION   init limit (default 10s, as in Lambda)
     --port PORT               Runtime API port (default: any free port)
     --snap-start              initialise as SnapStart does (restore events)
+    --json-logs               the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON)
     --echo                    copy process output to stderr
     --quiet                   no progress output
 ";
@@ -94,6 +95,8 @@ pub struct Options {
     pub port: u16,
     /// SnapStart init.
     pub snap_start: bool,
+    /// JSON log format.
+    pub json_logs: bool,
     /// Echo process output.
     pub echo: bool,
     /// No progress.
@@ -147,6 +150,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         init_timeout: Duration::from_secs(10),
         port: 0,
         snap_start: false,
+        json_logs: false,
         echo: false,
         quiet: false,
     };
@@ -180,6 +184,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--init-timeout" => o.init_timeout = parse_duration(&value(flag)?)?,
             "--port" => o.port = port(flag, value(flag)?)?,
             "--snap-start" => o.snap_start = true,
+            "--json-logs" => o.json_logs = true,
             "--echo" => o.echo = true,
             "--quiet" => o.quiet = true,
             "-h" | "--help" => return Err(String::new()),
@@ -205,6 +210,7 @@ impl Options {
             snap_start: self.snap_start,
             invoke_api: self.command == "serve",
             record_events: self.events,
+            json_logs: self.json_logs,
             ..SimConfig::default()
         };
         if let Some(h) = &self.handler {

@@ -85,11 +85,16 @@ pub fn spawn(
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
     let started = Instant::now();
+    // Each pump says when its stream ended, so the exit is announced only after the last lines.
+    let (pumped_tx, pumped_rx) = std::sync::mpsc::channel::<()>();
+    let mut pumps = 0;
     if let Some(out) = child.stdout.take() {
-        pump(out, false, on_line.clone());
+        pump(out, false, on_line.clone(), pumped_tx.clone());
+        pumps += 1;
     }
     if let Some(err) = child.stderr.take() {
-        pump(err, true, on_line);
+        pump(err, true, on_line, pumped_tx);
+        pumps += 1;
     }
     // The std Child is dropped without waiting: the reaper thread below owns the pid.
     drop(child);
@@ -98,6 +103,14 @@ pub fn spawn(
     let slot = exit.clone();
     std::thread::Builder::new().name(format!("reap-{pid}")).spawn(move || {
         let info = reap(pid);
+        // A line written just before exit is still in the pipe: let the pumps deliver it. A grandchild
+        // holding the pipe open must not delay the exit for long.
+        let until = Instant::now() + Duration::from_millis(500);
+        for _ in 0..pumps {
+            if pumped_rx.recv_timeout(until.saturating_duration_since(Instant::now())).is_err() {
+                break;
+            }
+        }
         *slot.lock().unwrap() = Some(info);
         tx.send_replace(true);
         on_exit();
@@ -105,7 +118,12 @@ pub fn spawn(
     Ok(Proc { pid, started, exit, exited: rx })
 }
 
-fn pump(stream: impl Read + Send + 'static, is_stderr: bool, on_line: Arc<dyn Fn(String, bool) + Send + Sync>) {
+fn pump(
+    stream: impl Read + Send + 'static,
+    is_stderr: bool,
+    on_line: Arc<dyn Fn(String, bool) + Send + Sync>,
+    done: std::sync::mpsc::Sender<()>,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             match line {
@@ -113,6 +131,7 @@ fn pump(stream: impl Read + Send + 'static, is_stderr: bool, on_line: Arc<dyn Fn
                 Err(_) => break,
             }
         }
+        let _ = done.send(());
     });
 }
 
@@ -241,6 +260,16 @@ mod tests {
         )
         .unwrap();
         (p, lines)
+    }
+
+    #[tokio::test]
+    async fn the_last_lines_before_exit_are_delivered_before_the_exit_is_announced() {
+        let (p, lines) = run("i=0; while [ $i -lt 500 ]; do echo line $i >&2; i=$((i+1)); done; echo last");
+        assert!(p.wait_exit(Duration::from_secs(10)).await);
+        let lines = lines.lock().unwrap().clone();
+        assert_eq!(lines.len(), 501);
+        assert!(lines.contains(&("last".to_string(), false)));
+        assert!(lines.contains(&("line 499".to_string(), true)));
     }
 
     #[tokio::test]

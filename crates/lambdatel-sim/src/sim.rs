@@ -145,6 +145,9 @@ pub struct SimConfig {
     /// API port; requests wait (even during init) until taken with
     /// [`Simulator::take_invoke_requests`]. When off, the endpoint answers 503.
     pub invoke_api: bool,
+    /// The function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`): output lines that are
+    /// JSON objects become structured records (objects from Telemetry schema 2022-12-13 on).
+    pub json_logs: bool,
     /// Keep every emitted event for [`Simulator::events`] and the report (turn off for very long
     /// runs to bound memory).
     pub record_events: bool,
@@ -174,6 +177,7 @@ impl Default for SimConfig {
             snap_start: false,
             invoke_api: false,
             record_events: true,
+            json_logs: false,
         }
     }
 }
@@ -616,6 +620,9 @@ impl Simulator {
             ("LAMBDA_TASK_ROOT".into(), "/var/task".into()),
             ("LAMBDA_RUNTIME_DIR".into(), "/var/runtime".into()),
         ];
+        if c.json_logs {
+            env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+        }
         env.extend(c.env.iter().cloned());
         env
     }
@@ -627,11 +634,12 @@ impl Simulator {
     fn output_sink(&self, name: String, function: bool) -> Arc<dyn Fn(String, bool) + Send + Sync> {
         let hub = self.env.hub.clone();
         let echo = self.cfg.echo_output;
+        let json = self.cfg.json_logs;
         Arc::new(move |line: String, is_err: bool| {
             if echo {
                 eprintln!("[{name}{}] {line}", if is_err { " stderr" } else { "" });
             }
-            let rec = LogRecord::Text(line);
+            let rec = if json { json_log_line(&line).unwrap_or(LogRecord::Text(line)) } else { LogRecord::Text(line) };
             hub.emit(if function { EventRecord::Function(rec) } else { EventRecord::ExtensionLog(rec) });
         })
     }
@@ -1329,6 +1337,25 @@ impl Drop for Simulator {
     }
 }
 
+/// Reads a JSON-format log line (`{"timestamp","level","requestId","message",...}`) as written
+/// by runtimes when the log format is JSON; `None` for anything else.
+fn json_log_line(line: &str) -> Option<LogRecord> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let obj = v.as_object()?;
+    let text = |k: &str| obj.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let message = match obj.get("message") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => line.to_string(),
+    };
+    Some(LogRecord::Json(JsonLogRecord {
+        timestamp: text("timestamp").unwrap_or_else(|| iso8601(SystemTime::now())),
+        level: text("level").unwrap_or_else(|| "INFO".into()),
+        request_id: text("requestId").or_else(|| text("AWSRequestId")),
+        message,
+    }))
+}
+
 /// Resolves a bare program name through PATH.
 fn resolve_program(cmd: &Path) -> PathBuf {
     if cmd.components().count() > 1 {
@@ -1388,5 +1415,37 @@ async fn scripted_runtime(env: Arc<Env>, spec: ScriptedFunction, echo: bool) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_log_lines() {
+        let rec = json_log_line(r#"{"timestamp":"t","level":"WARN","requestId":"r","message":"m","x":1}"#).unwrap();
+        assert_eq!(
+            rec,
+            LogRecord::Json(JsonLogRecord {
+                timestamp: "t".into(),
+                level: "WARN".into(),
+                request_id: Some("r".into()),
+                message: "m".into()
+            })
+        );
+        let LogRecord::Json(j) = json_log_line(r#"{"message":{"a":1}}"#).unwrap() else { panic!() };
+        assert_eq!((j.level.as_str(), j.message.as_str(), j.request_id), ("INFO", r#"{"a":1}"#, None));
+        assert_eq!(json_log_line("plain text"), None);
+        assert_eq!(json_log_line("[1,2]"), None);
+    }
+
+    #[test]
+    fn wall_clock_mapping_and_rounding() {
+        assert_eq!(ms(Duration::from_micros(1_234_567)), 1234.567);
+        let now = Instant::now();
+        let diff = SystemTime::now().duration_since(wall(now)).unwrap_or_default();
+        assert!(diff < Duration::from_secs(1));
+        assert_eq!(ShutdownReason::Timeout.wire(), "TIMEOUT");
     }
 }

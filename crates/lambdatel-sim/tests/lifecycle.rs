@@ -94,7 +94,8 @@ async fn report_waits_for_every_extension_next_and_response_comes_first() {
     let post = out.post_runtime_ms.iter().find(|(n, _)| n == "slow-ext").unwrap().1;
     // The extension starts its 400 ms from INVOKE, slightly before the runtime is done.
     assert!(post >= 350.0, "post-runtime {post}");
-    assert!(out.response_ms.unwrap() < out.invoke_phase_ms - 399.0, "{out:?}");
+    // The caller had its answer long before the extension let the invoke phase end.
+    assert!(out.response_ms.unwrap() + 300.0 < out.invoke_phase_ms, "{out:?}");
     let events = sim.events();
     let t = |ty: &str| {
         let e = events.iter().rev().find(|e| e.record.type_name() == ty).unwrap();

@@ -149,3 +149,23 @@ async fn invoke_api_is_unavailable_unless_enabled() {
     assert_eq!(status, 503);
     sim.shutdown(ShutdownReason::Spindown).await.unwrap();
 }
+
+#[tokio::test]
+async fn json_log_format_gives_structured_function_records() {
+    let mut cfg = config(vec![], vec![]);
+    cfg.json_logs = true;
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    let out = sim.invoke(Invocation { payload: "{}".into(), ..Invocation::default() }).await.unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let json: Vec<_> = report
+        .events
+        .iter()
+        .filter_map(|e| match &e.record {
+            EventRecord::Function(lambdatel_sim::events::LogRecord::Json(j)) => Some(j.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(json.len(), 1, "{:?}", report.events);
+    assert_eq!((json[0].level.as_str(), json[0].message.as_str()), ("WARN", "handling"));
+    assert_eq!(json[0].request_id.as_deref(), Some(out.request_id.as_str()));
+}
