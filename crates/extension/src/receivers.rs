@@ -104,7 +104,7 @@ impl Receivers {
             return;
         };
         if let Some(signals) = make(t.resource()) {
-            graph.dispatch(index, signals);
+            graph.dispatch_exempt(index, signals);
         }
     }
 

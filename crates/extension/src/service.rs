@@ -221,6 +221,15 @@ impl Graph {
         }
     }
 
+    /// [`Graph::dispatch`] regardless of the memory budget, for the extension's own counters: a few hundred
+    /// bytes per snapshot, and the only record that data was dropped, so the bound must not drop them too.
+    /// The queue bound still applies.
+    pub fn dispatch_exempt(&mut self, receiver: usize, signals: Signals) {
+        let budget = std::mem::replace(&mut self.queue_budget_bytes, usize::MAX);
+        self.dispatch(receiver, signals);
+        self.queue_budget_bytes = budget;
+    }
+
     /// Runs one receiver's output through the processors of every pipeline that lists it, and returns each
     /// pipeline's result (by pipeline index; empty results are left out).
     pub fn process(&mut self, receiver: usize, mut signals: Signals) -> Vec<(usize, Signals)> {
@@ -516,6 +525,11 @@ mod tests {
         graph.dispatch(0, logs(10));
         assert_eq!(graph.pending_items(), 10);
         assert_eq!(counters(&graph, "debug").dropped_memory_limit, 10);
+        // The extension's own counters pass a full budget, and the budget still holds afterwards.
+        graph.dispatch_exempt(0, logs(10));
+        assert_eq!(graph.pending_items(), 20);
+        graph.dispatch(0, logs(1));
+        assert_eq!((graph.pending_items(), counters(&graph, "debug").dropped_memory_limit), (20, 11));
         graph.export(soon()).await;
         // Delivered data frees the budget.
         graph.dispatch(0, logs(10));
