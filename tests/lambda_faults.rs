@@ -1,0 +1,323 @@
+//! Faults from Lambda's side: register or subscribe refused, `event/next` failing, SHUTDOWN with a short
+//! deadline, and a chatty function while the backend is down under a small memory limit. The API faults
+//! run the real binary against a fake Extensions API (the simulator answers correctly by design); the
+//! others run under `lambdatel-sim`.
+
+use std::{
+    net::SocketAddr,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use hyper::StatusCode;
+use lambdatel_e2e::*;
+use lambdatel_sim::{
+    events::{EventRecord, LogRecord},
+    http::{body_bytes, response, serve},
+    Invocation, LogLine, OtlpSink, Report, Script, ShutdownReason, SimConfig, Simulator, SinkBehaviour,
+};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, Metric};
+
+/// One request the fake Lambda API received.
+#[derive(Debug, Clone, PartialEq)]
+struct Call {
+    method: String,
+    path: String,
+    body: String,
+}
+
+/// How the fake API answers: status and body for a method and path.
+type Answer = fn(&str, &str) -> (u16, &'static str);
+
+/// A fake Extensions/Telemetry API that records every call and answers as told.
+struct FakeLambda {
+    addr: SocketAddr,
+    calls: Arc<Mutex<Vec<Call>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeLambda {
+    async fn start(answer: Answer) -> FakeLambda {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let recorded = calls.clone();
+        let task = serve(listener, move |req| {
+            let calls = recorded.clone();
+            async move {
+                let method = req.method().to_string();
+                let path = req.uri().path().to_string();
+                let body = String::from_utf8_lossy(&body_bytes(req.into_body()).await).into_owned();
+                calls.lock().unwrap().push(Call { method: method.clone(), path: path.clone(), body });
+                let (status, body) = answer(&method, &path);
+                let headers = [("Lambda-Extension-Identifier", "ext-1234".to_string())];
+                response(StatusCode::from_u16(status).unwrap(), &headers, body)
+            }
+        });
+        FakeLambda { addr, calls, task }
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.calls().into_iter().map(|c| format!("{} {}", c.method, c.path)).collect()
+    }
+}
+
+impl Drop for FakeLambda {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const REGISTER: &str = "/2020-01-01/extension/register";
+const SUBSCRIBE: &str = "/2022-07-01/telemetry";
+const NEXT: &str = "/2020-01-01/extension/event/next";
+const INIT_ERROR: &str = "/2020-01-01/extension/init/error";
+const EXIT_ERROR: &str = "/2020-01-01/extension/exit/error";
+const REGISTERED: &str = r#"{"functionName":"orders","functionVersion":"$LATEST","handler":"index.handler"}"#;
+
+/// Runs the binary against the fake API; returns its exit code and stderr.
+async fn run_against(api: &FakeLambda, dir: &TempDir) -> (Option<i32>, String) {
+    let config = dir.write("config.yaml", &otlp_config(free_port(), "http://127.0.0.1:9", ""));
+    let child = tokio::process::Command::new(binary("lambdatel"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("LAMBDATEL_CONFIG", &config)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "orders")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("lambdatel starts");
+    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("lambdatel exits on its own")
+        .unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_registration_exits_with_a_clear_message() {
+    let api = FakeLambda::start(|_, path| match path {
+        REGISTER => (403, r#"{"errorType":"Extension.Forbidden","errorMessage":"too late to register"}"#),
+        _ => (500, "unexpected"),
+    })
+    .await;
+    let dir = TempDir::new("register");
+    let (code, stderr) = run_against(&api, &dir).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "[lambdatel] ERROR cannot register with Lambda: register: Lambda answered 403 Forbidden: \
+         {\"errorType\":\"Extension.Forbidden\",\"errorMessage\":\"too late to register\"}"
+    );
+    // Without an extension id there is nothing else it may call.
+    assert_eq!(api.paths(), [format!("POST {REGISTER}")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscription_is_reported_through_init_error() {
+    let api = FakeLambda::start(|_, path| match path {
+        REGISTER => (200, REGISTERED),
+        SUBSCRIBE => (400, r#"{"errorType":"ValidationError","errorMessage":"bad buffering"}"#),
+        INIT_ERROR => (202, r#"{"status":"OK"}"#),
+        _ => (500, "unexpected"),
+    })
+    .await;
+    let dir = TempDir::new("subscribe");
+    let (code, stderr) = run_against(&api, &dir).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let message = format!(
+        "the subscription to {SUBSCRIBE} was refused: subscribe: Lambda answered 400 Bad Request: \
+         {{\"errorType\":\"ValidationError\",\"errorMessage\":\"bad buffering\"}}"
+    );
+    assert!(stderr.contains(&format!("[lambdatel] ERROR {message}")), "{stderr}");
+    assert_eq!(api.paths(), [format!("POST {REGISTER}"), format!("PUT {SUBSCRIBE}"), format!("POST {INIT_ERROR}")]);
+    let posted = &api.calls()[2];
+    let body: serde_json::Value = serde_json::from_str(&posted.body).unwrap_or_default();
+    assert_eq!(body["errorMessage"], message.as_str(), "{}", posted.body);
+}
+
+/// `event/next` answering `status`: the extension stops at once, posts exit/error and exits non-zero.
+async fn next_failing_with(answer: Answer, status_line: &str) {
+    let api = FakeLambda::start(answer).await;
+    let dir = TempDir::new("next");
+    let (code, stderr) = run_against(&api, &dir).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let error = format!("event/next: Lambda answered {status_line}: {{\"errorType\":\"Extension.Failure\"}}");
+    assert!(stderr.contains(&format!("[lambdatel] ERROR stopping: {error}")), "{stderr}");
+    let paths = api.paths();
+    assert_eq!(
+        paths,
+        [format!("POST {REGISTER}"), format!("PUT {SUBSCRIBE}"), format!("GET {NEXT}"), format!("POST {EXIT_ERROR}")],
+        "one next call, no retry of a definite answer"
+    );
+    let body: serde_json::Value = serde_json::from_str(&api.calls()[3].body).unwrap_or_default();
+    assert_eq!(body["errorMessage"], error.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_answering_500_stops_the_extension_with_exit_error() {
+    next_failing_with(
+        |_, path| match path {
+            REGISTER => (200, REGISTERED),
+            SUBSCRIBE => (200, "OK"),
+            NEXT => (500, r#"{"errorType":"Extension.Failure"}"#),
+            EXIT_ERROR => (202, r#"{"status":"OK"}"#),
+            _ => (404, "unexpected"),
+        },
+        "500 Internal Server Error",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_answering_403_stops_the_extension_with_exit_error() {
+    next_failing_with(
+        |_, path| match path {
+            REGISTER => (200, REGISTERED),
+            SUBSCRIBE => (200, "OK"),
+            NEXT => (403, r#"{"errorType":"Extension.Failure"}"#),
+            EXIT_ERROR => (202, r#"{"status":"OK"}"#),
+            _ => (404, "unexpected"),
+        },
+        "403 Forbidden",
+    )
+    .await;
+}
+
+/// The extension's own lines (its stderr, delivered back as `extension` records).
+fn extension_lines(report: &Report) -> Vec<String> {
+    report
+        .events
+        .iter()
+        .filter_map(|e| match &e.record {
+            EventRecord::ExtensionLog(LogRecord::Text(line)) => Some(line.trim_end().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_shutdown_deadline_is_met_with_the_backend_hanging() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = TempDir::new("shortshutdown");
+    // The periodic strategy holds data until SHUTDOWN, so the shutdown has something to send.
+    let config = format!(
+        "lambdatel:\n  flush: {{strategy: periodic, interval: 1h, max_age: 1h}}\n{}",
+        otlp_config(free_port(), &sink.grpc_endpoint(), "")
+    );
+    let config = dir.write("config.yaml", &config);
+    let mut sim = Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        function_name: "orders".into(),
+        shutdown_budget: Duration::from_millis(500),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    for _ in 0..3 {
+        sim.invoke(Invocation::default()).await.unwrap();
+    }
+    sink.set_behaviour(SinkBehaviour::Delay(Duration::from_secs(10)));
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let extension = &report.extensions[0];
+    assert!(!extension.killed, "exits before SIGKILL: {extension:#?}");
+    assert_eq!(extension.exit_status.as_ref().and_then(|s| s.code), Some(0));
+    assert!(extension.shutdown_ms.unwrap_or(f64::MAX) < 500.0, "{extension:#?}");
+    let lines = extension_lines(&report);
+    let stopped = lines.iter().find(|l| l.contains("stopped:")).unwrap_or_else(|| panic!("a summary in {lines:#?}"));
+    // What could not go out in time is said, not silently lost.
+    assert!(stopped.contains("items could not be delivered before the deadline"), "{stopped}");
+}
+
+/// A counter's latest value for the data points whose attributes include all of `with`.
+fn counter_where(metrics: &[Metric], name: &str, with: &[(&str, &str)]) -> i64 {
+    metrics
+        .iter()
+        .filter(|m| m.name == name)
+        .filter_map(|m| match &m.data {
+            Some(Data::Sum(sum)) => Some(
+                sum.data_points
+                    .iter()
+                    .filter(|p| with.iter().all(|(k, v)| attr(&p.attributes, k).as_deref() == Some(*v)))
+                    .map(|p| match p.value {
+                        Some(number_data_point::Value::AsInt(i)) => i,
+                        _ => 0,
+                    })
+                    .sum::<i64>(),
+            ),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chatty_function_with_the_backend_down_stays_within_the_memory_limit() {
+    const INVOCATIONS: usize = 30;
+    const LINES: usize = 200;
+    let line = "x".repeat(1000);
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::Unavailable));
+    let dir = TempDir::new("memory");
+    let config = format!(
+        "lambdatel:\n  flush_budget: 100ms\n  flush: {{strategy: end}}\n  memory_limit_mib: 2\n{}",
+        otlp_config(free_port(), &sink.grpc_endpoint(), "")
+    );
+    let config = dir.write("config.yaml", &config);
+    let mut sim = Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        function_name: "chatty".into(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    // About 6 MB of log lines while nothing can be delivered: three times the limit.
+    for i in 0..INVOCATIONS {
+        let logs = (0..LINES).map(|k| LogLine::Text(format!("chatty {i}.{k} {line}"))).collect();
+        let outcome =
+            sim.invoke(Invocation { script: Script { logs, ..Script::default() }, ..Invocation::default() }).await;
+        assert_eq!(outcome.unwrap().status, "success");
+    }
+    // The backend comes back for the end, so the final counters arrive.
+    sink.set_behaviour(SinkBehaviour::Accept);
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let extension = &report.extensions[0];
+    assert!(!extension.killed);
+
+    let received = sink.received();
+    let emitted = (INVOCATIONS * LINES) as i64;
+    let delivered = all_logs(&received)
+        .iter()
+        .filter(|r| r.body.as_ref().map(text).is_some_and(|t| t.starts_with("chatty ")))
+        .count() as i64;
+    let metrics = all_metrics(&received);
+    let dropped_by_receiver = counter_where(&metrics, "lambdatel.receiver.dropped_logs", &[("reason", "memory_limit")]);
+    let dropped_by_exporter =
+        counter_where(&metrics, "lambdatel.exporter.dropped", &[("signal", "logs"), ("reason", "memory_limit")]);
+    let dropped_other =
+        counter_where(&metrics, "lambdatel.exporter.dropped", &[("signal", "logs")]) - dropped_by_exporter;
+    let dropped_by_lambda = report.events_dropped as i64;
+    println!(
+        "memory bound: {emitted} lines emitted, {delivered} delivered, dropped: {dropped_by_receiver} by the receiver \
+         and {dropped_by_exporter} by the exporter queue (memory_limit), {dropped_other} otherwise, \
+         {dropped_by_lambda} events by Lambda; peak RSS {} KiB",
+        extension.peak_rss_kb
+    );
+    assert!(dropped_by_receiver + dropped_by_exporter > 0, "the bound was exceeded, so something was dropped");
+    assert_eq!(dropped_other, 0, "drops have the memory_limit reason");
+    assert_eq!(
+        delivered + dropped_by_receiver + dropped_by_exporter + dropped_by_lambda,
+        emitted,
+        "every line is delivered or counted as dropped"
+    );
+    // 2 MiB of held telemetry; the rest is the process itself (a debug build), well below 128 MB.
+    assert!(extension.peak_rss_kb < 48 * 1024, "peak RSS {} KiB", extension.peak_rss_kb);
+}
