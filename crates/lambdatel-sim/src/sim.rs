@@ -877,6 +877,7 @@ impl Simulator {
         }
         // Delivery stops first: Lambda sends nothing to a frozen sandbox.
         self.env.hub.set_frozen(true);
+        self.env.hub.quiesce(Duration::from_millis(500)).await;
         for p in self.procs() {
             p.signal(libc::SIGSTOP);
         }
@@ -912,7 +913,7 @@ impl Simulator {
     pub async fn invoke_with(
         &mut self,
         inv: Invocation,
-        early: Option<oneshot::Sender<EarlyResponse>>,
+        mut early: Option<oneshot::Sender<EarlyResponse>>,
     ) -> Result<Outcome, SimError> {
         if self.shut_down {
             return Err(SimError::ShutDown);
@@ -1005,7 +1006,7 @@ impl Simulator {
             response_ms = Some(ms(at.duration_since(t_start)));
             resp_at = Some(*at);
             function_error = fe.clone();
-            if let Some(tx) = early {
+            if let Some(tx) = early.take() {
                 let _ = tx.send(EarlyResponse { body: body.clone(), function_error: fe.map(|_| "Unhandled".into()) });
             }
             response = Some(body);
@@ -1102,6 +1103,19 @@ impl Simulator {
         } else {
             (rt_status.to_string(), rt_error)
         };
+        if let Some(tx) = early.take() {
+            // No response was posted: the caller gets the error Lambda answers with.
+            let message = if timed_out {
+                format!(
+                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                    self.cfg.timeout.as_secs_f64()
+                )
+            } else {
+                format!("RequestId: {request_id} Error: Runtime exited without providing a reason")
+            };
+            let body = json!({"errorType": error_type.clone().unwrap_or_default(), "errorMessage": message});
+            let _ = tx.send(EarlyResponse { body: body.to_string().into(), function_error: Some("Unhandled".into()) });
+        }
         let duration = end.duration_since(t_start);
         let memory = inv.script.memory_used_mb.unwrap_or_else(|| {
             let kb: u64 = self.procs().iter().map(|p| p.peak_rss_kb()).sum();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncWriteExt;
@@ -225,6 +225,8 @@ pub struct Hub {
     log: Mutex<Vec<TelemetryEvent>>,
     record: bool,
     queue_limit_bytes: usize,
+    /// Deliveries on the wire right now (a freeze lets them finish first).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Hub {
@@ -239,6 +241,7 @@ impl Hub {
             log: Mutex::new(Vec::new()),
             record,
             queue_limit_bytes,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -309,7 +312,7 @@ impl Hub {
                 sub.push(ev);
             }
         }
-        tokio::spawn(deliver_loop(sub.clone(), self.frozen.subscribe()));
+        tokio::spawn(deliver_loop(sub.clone(), self.frozen.subscribe(), self.in_flight.clone()));
         sub
     }
 
@@ -337,6 +340,19 @@ impl Hub {
     /// Stops (true) or resumes (false) all delivery.
     pub fn set_frozen(&self, frozen: bool) {
         self.frozen.send_replace(frozen);
+    }
+
+    /// Waits until no delivery is on the wire, or `timeout` passes (before a freeze, so that a
+    /// request the subscriber already read is not cut off and later retried as a duplicate).
+    pub async fn quiesce(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while self.in_flight.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
     }
 
     /// Waits until no subscriber has events pending, or `timeout` passes. Returns true if drained.
@@ -367,7 +383,7 @@ async fn wait_thawed(frozen: &mut watch::Receiver<bool>) {
 }
 
 /// Per-subscriber delivery: buffer until one of the buffering limits is hit, then send.
-async fn deliver_loop(sub: Arc<Subscriber>, mut frozen: watch::Receiver<bool>) {
+async fn deliver_loop(sub: Arc<Subscriber>, mut frozen: watch::Receiver<bool>, in_flight: Arc<AtomicUsize>) {
     let b = sub.request.buffering;
     loop {
         // Wait for the first event of a batch.
@@ -405,7 +421,7 @@ async fn deliver_loop(sub: Arc<Subscriber>, mut frozen: watch::Receiver<bool>) {
         if batch.is_empty() {
             continue;
         }
-        send_with_retry(&sub, batch, &mut frozen).await;
+        send_with_retry(&sub, batch, &mut frozen, &in_flight).await;
     }
 }
 
@@ -444,13 +460,19 @@ fn take_batch(sub: &Subscriber, b: Buffering) -> Vec<Value> {
 /// Attempts before a batch is given up (and counted as dropped).
 const MAX_ATTEMPTS: u32 = 12;
 
-async fn send_with_retry(sub: &Subscriber, batch: Vec<Value>, frozen: &mut watch::Receiver<bool>) {
+async fn send_with_retry(
+    sub: &Subscriber,
+    batch: Vec<Value>,
+    frozen: &mut watch::Receiver<bool>,
+    in_flight: &AtomicUsize,
+) {
     let mut backoff = Duration::from_millis(50);
     for attempt in 1..=MAX_ATTEMPTS {
         if sub.queue.lock().unwrap().closed {
             return;
         }
         wait_thawed(frozen).await;
+        in_flight.fetch_add(1, Ordering::SeqCst);
         let ok = match &sub.request.destination {
             Destination::Http { addr, path, host } => {
                 let body = serde_json::to_vec(&batch).unwrap_or_default();
@@ -458,6 +480,7 @@ async fn send_with_retry(sub: &Subscriber, batch: Vec<Value>, frozen: &mut watch
             }
             Destination::Tcp { port } => send_tcp(*port, &batch).await.is_ok(),
         };
+        in_flight.fetch_sub(1, Ordering::SeqCst);
         if ok {
             sub.stats.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
             sub.stats.batches.fetch_add(1, Ordering::Relaxed);

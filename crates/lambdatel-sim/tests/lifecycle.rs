@@ -493,3 +493,23 @@ async fn report_measures_processes() {
     assert_eq!(json["extensions"][0]["exit_status"], serde_json::json!({"code": 0, "signal": null}));
     assert_eq!(json["shutdown_reason"], "Spindown");
 }
+
+#[tokio::test]
+async fn caller_gets_lambda_error_body_when_no_response_is_posted() {
+    let mut cfg = config(vec![], vec![]);
+    cfg.timeout = Duration::from_millis(200);
+    let mut sim = Simulator::start(cfg).await.unwrap();
+    for (result, error_type, ending) in [
+        (ScriptResult::Timeout, "Sandbox.Timedout", "Error: Task timed out after 0.20 seconds"),
+        (ScriptResult::Crash, "Runtime.ExitError", "Error: Runtime exited without providing a reason"),
+    ] {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let out = sim.invoke_with(scripted(result, 0), Some(tx)).await.unwrap();
+        let answer = rx.await.unwrap();
+        assert_eq!(answer.function_error.as_deref(), Some("Unhandled"));
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["errorType"], error_type);
+        assert_eq!(body["errorMessage"], format!("RequestId: {} {ending}", out.request_id));
+    }
+    sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+}
