@@ -314,14 +314,15 @@ pub fn summary(report: &Report) -> String {
         if let Some(sub) = &e.subscription {
             let _ = writeln!(
                 s,
-                "  {} API {} [{}]: {} delivered in {} batch(es), {} dropped, {} failed attempt(s)",
+                "  {} API {} [{}]: {} delivered in {} batch(es), {} dropped, {} failed attempt(s) ({} rejected)",
                 sub.api,
                 sub.schema_version,
                 sub.types.join(", "),
                 sub.delivered,
                 sub.batches,
                 sub.dropped,
-                sub.failed_attempts
+                sub.failed_attempts,
+                sub.rejected_attempts
             );
         }
     }

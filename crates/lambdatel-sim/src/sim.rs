@@ -383,6 +383,8 @@ pub struct SubscriptionReport {
     pub batches: u64,
     /// Failed delivery attempts (retried).
     pub failed_attempts: u64,
+    /// Of those, attempts the listener answered with a non-2xx status.
+    pub rejected_attempts: u64,
 }
 
 /// The full JSON report of a run.
@@ -1265,6 +1267,7 @@ impl Simulator {
                     dropped: sub.stats.dropped.load(Relaxed),
                     batches: sub.stats.batches.load(Relaxed),
                     failed_attempts: sub.stats.failed_attempts.load(Relaxed),
+                    rejected_attempts: sub.stats.rejected_attempts.load(Relaxed),
                 }
             });
             let mut events = Vec::new();

@@ -150,8 +150,11 @@ pub struct SubscriberStats {
     pub dropped: AtomicU64,
     /// Batches delivered.
     pub batches: AtomicU64,
-    /// Delivery attempts that failed.
+    /// Delivery attempts that failed (no listener, connection error, or a non-2xx answer).
     pub failed_attempts: AtomicU64,
+    /// Of those, attempts the listener answered with a non-2xx status (e.g. it could not parse
+    /// the batch).
+    pub rejected_attempts: AtomicU64,
 }
 
 struct Queue {
@@ -321,10 +324,16 @@ impl Hub {
         self.subscribers.lock().unwrap().clone()
     }
 
-    /// Drops every subscription (when the environment is reset or shut down).
+    /// Drops every subscription (when the environment is reset or shut down). Events still
+    /// queued can no longer reach anyone and are counted as dropped.
     pub fn clear(&self) {
         for s in self.subscribers.lock().unwrap().drain(..) {
-            s.queue.lock().unwrap().closed = true;
+            let mut q = s.queue.lock().unwrap();
+            q.closed = true;
+            s.stats.dropped.fetch_add(q.items.len() as u64, Ordering::Relaxed);
+            q.items.clear();
+            q.bytes = 0;
+            drop(q);
             s.notify.notify_one();
         }
     }
@@ -332,8 +341,13 @@ impl Hub {
     /// Asks every subscriber to send what it has buffered now (an input stream closed).
     pub fn flush_all(&self) {
         for s in self.subscribers.lock().unwrap().iter() {
-            s.queue.lock().unwrap().flush = true;
-            s.notify.notify_one();
+            let mut q = s.queue.lock().unwrap();
+            // A flag left on an empty queue would wrongly flush the next lone event.
+            if !q.items.is_empty() {
+                q.flush = true;
+                drop(q);
+                s.notify.notify_one();
+            }
         }
     }
 
@@ -476,7 +490,14 @@ async fn send_with_retry(
         let ok = match &sub.request.destination {
             Destination::Http { addr, path, host } => {
                 let body = serde_json::to_vec(&batch).unwrap_or_default();
-                matches!(post_json(*addr, host, path, body, Duration::from_secs(5)).await, Ok(s) if (200..300).contains(&s))
+                match post_json(*addr, host, path, body, Duration::from_secs(5)).await {
+                    Ok(status) if (200..300).contains(&status) => true,
+                    Ok(_) => {
+                        sub.stats.rejected_attempts.fetch_add(1, Ordering::Relaxed);
+                        false
+                    }
+                    Err(_) => false,
+                }
             }
             Destination::Tcp { port } => send_tcp(*port, &batch).await.is_ok(),
         };

@@ -427,6 +427,11 @@ async fn slow_subscriber_gets_logs_dropped() {
     let mut inv = scripted(ScriptResult::Ok("1".into()), 0);
     inv.script.logs = (0..200).map(|i| LogLine::Text(format!("log line number {i} with some padding"))).collect();
     sim.invoke(inv).await.unwrap();
+    // Reject at least one delivery before accepting.
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while listener.hits.load(std::sync::atomic::Ordering::SeqCst) == 0 && std::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     *listener.status.lock().unwrap() = 200;
     assert!(listener.wait_for("platform.logsDropped", Duration::from_secs(5)).await, "{:?}", listener.types());
     let dropped = listener.events().into_iter().find(|e| e["type"] == "platform.logsDropped").unwrap();
@@ -434,6 +439,8 @@ async fn slow_subscriber_gets_logs_dropped() {
     assert!(dropped["record"]["droppedBytes"].as_u64().unwrap() > 0);
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     assert!(report.events_dropped > 0);
+    let sub = report.extensions[0].subscription.as_ref().unwrap();
+    assert!(sub.rejected_attempts > 0, "the listener answered 500 at first: {sub:?}");
 }
 
 #[tokio::test]

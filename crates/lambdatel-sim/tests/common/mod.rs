@@ -22,6 +22,8 @@ pub struct Listener {
     pub port: u16,
     pub batches: Arc<Mutex<Vec<Vec<Value>>>>,
     pub status: Arc<Mutex<u16>>,
+    /// Requests received, rejected ones included.
+    pub hits: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,11 +37,13 @@ impl Listener {
         let port = l.local_addr().unwrap().port();
         let batches = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(Mutex::new(200u16));
-        let (b, s) = (batches.clone(), status.clone());
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (b, s, h) = (batches.clone(), status.clone(), hits.clone());
         let task = lambdatel_sim::http::serve(l, move |req| {
-            let (b, s) = (b.clone(), s.clone());
+            let (b, s, h) = (b.clone(), s.clone(), h.clone());
             async move {
                 let body = body_bytes(req.into_body()).await;
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let code = *s.lock().unwrap();
                 if code == 200 {
                     let v: Vec<Value> = serde_json::from_slice(&body).expect("a JSON array");
@@ -48,7 +52,7 @@ impl Listener {
                 response(hyper::StatusCode::from_u16(code).unwrap(), &[], "")
             }
         });
-        Listener { port, batches, status, task }
+        Listener { port, batches, status, hits, task }
     }
 
     pub fn events(&self) -> Vec<Value> {
