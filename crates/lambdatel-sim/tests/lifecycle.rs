@@ -62,7 +62,10 @@ async fn full_cycle_delivers_events_in_order() {
     assert!(!ext.killed);
     assert_eq!(ext.post_runtime_ms.len(), 1);
     assert!(ext.time_to_first_next_ms.is_some());
-    assert_eq!(ext.subscription.as_ref().unwrap().dropped, 0);
+    // Lines the extension prints while exiting may stay undelivered; nothing may be rejected.
+    let sub = ext.subscription.as_ref().unwrap();
+    assert_eq!((sub.rejected_attempts, sub.failed_attempts), (0, 0));
+    assert!(sub.delivered >= 8);
 }
 
 fn ext_lines(events: &[TelemetryEvent]) -> Vec<String> {
@@ -412,7 +415,7 @@ async fn delivery_retries_until_the_listener_appears() {
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     let sub = report.extensions[0].subscription.as_ref().unwrap();
     assert!(sub.failed_attempts > 0);
-    assert_eq!(sub.dropped, 0);
+    assert_eq!(sub.rejected_attempts, 0);
 }
 
 #[tokio::test]
