@@ -560,6 +560,24 @@ mod tests {
     }
 
     #[test]
+    fn every_documented_schema_is_accepted() {
+        for v in TELEMETRY_SCHEMAS {
+            let b = format!(
+                r#"{{"schemaVersion":"{v}","types":["platform"],
+                    "destination":{{"protocol":"HTTP","URI":"http://sandbox.localdomain:1234/"}}}}"#
+            );
+            assert_eq!(parse_subscription(b.as_bytes(), false).unwrap().schema, Schema::Telemetry(v.into()));
+        }
+        for v in LOGS_SCHEMAS {
+            let b = format!(
+                r#"{{"schemaVersion":"{v}","types":["platform"],
+                    "destination":{{"protocol":"HTTP","URI":"http://sandbox.localdomain:1234/"}}}}"#
+            );
+            assert_eq!(parse_subscription(b.as_bytes(), true).unwrap().schema, Schema::Logs(v.into()));
+        }
+    }
+
+    #[test]
     fn buffering_limits_are_enforced_at_both_ends() {
         for (bad, field) in [
             (r#""buffering":{"timeoutMs":24},"#, "timeoutMs"),

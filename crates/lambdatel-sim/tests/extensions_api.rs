@@ -121,3 +121,18 @@ async fn registration_rules_and_error_codes() {
     // The sleeping process never exits by itself: killed at the deadline.
     assert!(report.extensions[0].killed);
 }
+
+#[tokio::test]
+async fn runtime_api_rejects_unknown_requests() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let addr: SocketAddr = sim.runtime_api().parse().unwrap();
+    let (s, _, b) = call(addr, Method::POST, "/2018-06-01/runtime/invocation/bogus/response", &[], "{}").await;
+    assert_eq!((s, b["errorType"].as_str()), (400, Some("InvalidRequestID")));
+    let (s, _, _) = call(addr, Method::POST, "/2018-06-01/runtime/init/error", &[], "{}").await;
+    assert_eq!(s, 403, "init/error outside Init");
+    let (s, _, _) = call(addr, Method::GET, "/2018-06-01/runtime/nothing", &[], "").await;
+    assert_eq!(s, 404);
+    let (s, _, b) = call(addr, Method::PUT, "/2022-07-01/telemetry", &[], "{}").await;
+    assert_eq!((s, b["errorType"].as_str()), (403, Some("Extension.MissingExtensionIdentifier")));
+    sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+}
