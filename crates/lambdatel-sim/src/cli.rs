@@ -411,8 +411,10 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     if !o.quiet {
         eprintln!("Runtime API on {}", sim.runtime_api());
     }
+    // Trace id -> invocation, to name each trace of the OTLP account.
+    let mut labels = std::collections::HashMap::new();
     if o.command == "serve" {
-        serve(&mut sim, &o, sink.as_ref()).await;
+        serve(&mut sim, &o, sink.as_ref(), &mut labels).await;
     } else {
         let total = steps.len() as u64;
         // About twenty progress lines however long the run.
@@ -420,6 +422,9 @@ async fn run_inner(o: Options) -> Result<i32, String> {
         for (i, step) in steps.into_iter().enumerate() {
             let n = i as u64 + 1;
             let out = sim.invoke(step.invocation).await.map_err(|e| e.to_string())?;
+            if let Some(id) = crate::render::xray_trace_id(&out.trace_header) {
+                labels.insert(id, format!("invocation {n} {}", out.request_id));
+            }
             if !o.quiet && (total <= 20 || n % every == 0 || n == total) {
                 eprintln!("{}", outcome_line(n, Some(total), &out));
             }
@@ -439,7 +444,7 @@ async fn run_inner(o: Options) -> Result<i32, String> {
         settle(sink).await;
         if !to_stdout {
             out.push_str("\nOTLP received:\n");
-            out.push_str(&crate::render::render(&sink.received()));
+            out.push_str(&crate::render::render_labeled(&sink.received(), &labels));
         }
     }
     print!("{out}");
@@ -469,7 +474,12 @@ async fn settle(sink: &OtlpSink) {
     }
 }
 
-async fn serve(sim: &mut Simulator, o: &Options, sink: Option<&OtlpSink>) {
+async fn serve(
+    sim: &mut Simulator,
+    o: &Options,
+    sink: Option<&OtlpSink>,
+    labels: &mut std::collections::HashMap<String, String>,
+) {
     let Some(mut requests) = sim.take_invoke_requests() else {
         return;
     };
@@ -501,7 +511,12 @@ async fn serve(sim: &mut Simulator, o: &Options, sink: Option<&OtlpSink>) {
             ..Invocation::default()
         };
         match sim.invoke_with(inv, Some(req.respond)).await {
-            Ok(out) => eprintln!("{}", outcome_line(n, None, &out)),
+            Ok(out) => {
+                eprintln!("{}", outcome_line(n, None, &out));
+                if let Some(id) = crate::render::xray_trace_id(&out.trace_header) {
+                    labels.insert(id, format!("invocation {n} {}", out.request_id));
+                }
+            }
             Err(e) => {
                 eprintln!("lambdatel-sim: {e}");
                 break;
@@ -512,7 +527,7 @@ async fn serve(sim: &mut Simulator, o: &Options, sink: Option<&OtlpSink>) {
             // the next invoke or at shutdown).
             let got = sink.received();
             if !got.is_empty() {
-                print!("{}", crate::render::render(&got));
+                print!("{}", crate::render::render_labeled(&got, labels));
                 sink.clear();
             }
         }

@@ -5,11 +5,19 @@ use crate::otlp::Received;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as AV, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value as NV};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 /// Width of the waterfall bar column.
 const BAR: usize = 30;
+
+/// The OTel trace id (lowercase hex) of an X-Ray header `Root=1-<8 hex>-<24 hex>;...`.
+pub fn xray_trace_id(header: &str) -> Option<String> {
+    let root = header.split(';').find_map(|p| p.trim().strip_prefix("Root="))?;
+    let mut parts = root.split('-');
+    let (version, time, id) = (parts.next()?, parts.next()?, parts.next()?);
+    (version == "1" && time.len() == 8 && id.len() == 24).then(|| format!("{time}{id}").to_ascii_lowercase())
+}
 
 /// Renders an attribute value compactly.
 pub fn any_value(v: &AnyValue) -> String {
@@ -38,8 +46,14 @@ fn hex(b: &[u8]) -> String {
 
 /// Renders everything received.
 pub fn render(r: &Received) -> String {
+    render_labeled(r, &HashMap::new())
+}
+
+/// Like [`render`], naming each trace whose id (lowercase hex) is in `labels`, e.g. with the
+/// invocation it belongs to.
+pub fn render_labeled(r: &Received, labels: &HashMap<String, String>) -> String {
     let mut out = String::new();
-    render_traces(r, &mut out);
+    render_traces(r, labels, &mut out);
     render_metrics(r, &mut out);
     render_logs(r, &mut out);
     if out.is_empty() {
@@ -48,7 +62,7 @@ pub fn render(r: &Received) -> String {
     out
 }
 
-fn render_traces(r: &Received, out: &mut String) {
+fn render_traces(r: &Received, labels: &HashMap<String, String>, out: &mut String) {
     let mut traces: BTreeMap<Vec<u8>, Vec<&Span>> = BTreeMap::new();
     for span in r.spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans) {
         traces.entry(span.trace_id.clone()).or_default().push(span);
@@ -58,7 +72,9 @@ fn render_traces(r: &Received, out: &mut String) {
     for (trace_id, spans) in ordered {
         let t0 = spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
         let t1 = spans.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(t0).max(t0 + 1);
-        let _ = writeln!(out, "trace {} ({:.1} ms)", hex(&trace_id), (t1 - t0) as f64 / 1e6);
+        let id = hex(&trace_id);
+        let label = labels.get(&id).map(|l| format!(" {l}")).unwrap_or_default();
+        let _ = writeln!(out, "trace {id}{label} ({:.1} ms)", (t1 - t0) as f64 / 1e6);
         // Depth-first from roots (spans whose parent is not in this trace), children by start time.
         let ids: Vec<&[u8]> = spans.iter().map(|s| s.span_id.as_slice()).collect();
         let mut roots: Vec<&Span> =
@@ -233,5 +249,23 @@ mod tests {
         assert_eq!(lines[5], "logs");
         assert_eq!(lines[6], "  INFO  hello");
         assert_eq!(render(&Received::default()), "(nothing received)\n");
+        let labels = HashMap::from([("01".repeat(16), "invocation 1".to_string())]);
+        assert!(
+            render_labeled(&r, &labels).starts_with("trace 01010101010101010101010101010101 invocation 1 (30.0 ms)\n")
+        );
+    }
+
+    #[test]
+    fn xray_root_to_trace_id() {
+        assert_eq!(
+            xray_trace_id("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1").as_deref(),
+            Some("5759e988bd862e3fe1be46a994272793")
+        );
+        assert_eq!(
+            xray_trace_id("Parent=1;Root=1-5759E988-BD862E3FE1BE46A994272793").as_deref(),
+            Some("5759e988bd862e3fe1be46a994272793")
+        );
+        assert_eq!(xray_trace_id("Root=2-5759e988-bd862e3fe1be46a994272793"), None);
+        assert_eq!(xray_trace_id("Sampled=1"), None);
     }
 }

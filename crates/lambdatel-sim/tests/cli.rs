@@ -92,6 +92,8 @@ fn otlp_mode_prints_what_the_extension_exported() {
     let received = stdout.split("OTLP received:\n").nth(1).unwrap_or_else(|| panic!("{stdout}"));
     let lines: Vec<&str> = received.lines().collect();
     assert_eq!(lines.iter().filter(|l| l.starts_with("trace ")).count(), 2, "{received}");
+    // Each trace is named after the invocation it came from.
+    assert!(lines.iter().any(|l| l.starts_with("trace ") && l.contains(" invocation 2 ")), "{received}");
     assert!(lines.iter().any(|l| l.ends_with("| invoke 5.0 ms UNSET")), "{received}");
     assert!(lines.contains(&"  invocations: 1"), "{received}");
     assert_eq!(lines.iter().filter(|l| l.starts_with("  INFO  handled ")).count(), 2, "{received}");
