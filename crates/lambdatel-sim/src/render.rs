@@ -112,53 +112,70 @@ fn render_traces(r: &Received, labels: &HashMap<String, String>, out: &mut Strin
 }
 
 fn render_metrics(r: &Received, out: &mut String) {
-    let metrics: Vec<_> = r.metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics).collect();
-    if metrics.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "metrics");
-    for m in metrics {
+    // Exporters resend cumulative series on every flush: show each series (metric name and
+    // attribute set) once, with its latest value, in the order series first appeared.
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut series: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for m in r.metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics) {
         // "1" is OTel's dimensionless unit: nothing worth printing.
         let unit = if m.unit.is_empty() || m.unit == "1" { String::new() } else { format!(" {}", m.unit) };
-        let points: Vec<String> = match &m.data {
-            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| number(&p.value, &p.attributes)).collect(),
-            Some(Data::Sum(s)) => s.data_points.iter().map(|p| number(&p.value, &p.attributes)).collect(),
-            Some(Data::Histogram(h)) => h
-                .data_points
-                .iter()
-                .map(|p| with_attrs(format!("count={} sum={}", p.count, p.sum.unwrap_or(0.0)), &p.attributes))
-                .collect(),
-            Some(Data::ExponentialHistogram(h)) => h
-                .data_points
-                .iter()
-                .map(|p| with_attrs(format!("count={} sum={}", p.count, p.sum.unwrap_or(0.0)), &p.attributes))
-                .collect(),
-            Some(Data::Summary(s)) => s
-                .data_points
-                .iter()
-                .map(|p| with_attrs(format!("count={} sum={}", p.count, p.sum), &p.attributes))
-                .collect(),
+        let points: Vec<(String, String)> = match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| (attrs(&p.attributes), number(&p.value))).collect(),
+            Some(Data::Sum(s)) => s.data_points.iter().map(|p| (attrs(&p.attributes), number(&p.value))).collect(),
+            Some(Data::Histogram(h)) => {
+                h.data_points.iter().map(|p| (attrs(&p.attributes), count_sum(p.count, p.sum.unwrap_or(0.0)))).collect()
+            }
+            Some(Data::ExponentialHistogram(h)) => {
+                h.data_points.iter().map(|p| (attrs(&p.attributes), count_sum(p.count, p.sum.unwrap_or(0.0)))).collect()
+            }
+            Some(Data::Summary(s)) => {
+                s.data_points.iter().map(|p| (attrs(&p.attributes), count_sum(p.count, p.sum))).collect()
+            }
             None => vec![],
         };
-        let _ = writeln!(out, "  {}{unit}: {}", m.name, points.join(", "));
+        if !series.contains_key(&m.name) {
+            names.push((m.name.clone(), unit));
+        }
+        let known = series.entry(m.name.clone()).or_default();
+        for (a, v) in points {
+            match known.iter_mut().find(|(ka, _)| *ka == a) {
+                Some(slot) => slot.1 = v,
+                None => known.push((a, v)),
+            }
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "metrics (latest value of each series)");
+    for (name, unit) in names {
+        let values: Vec<String> =
+            series[&name].iter().map(|(a, v)| if a.is_empty() { v.clone() } else { format!("{v} {{{a}}}") }).collect();
+        let _ = writeln!(out, "  {name}{unit}: {}", values.join(", "));
     }
 }
 
-fn with_attrs(v: String, a: &[KeyValue]) -> String {
-    if a.is_empty() {
-        v
+fn count_sum(count: u64, sum: f64) -> String {
+    format!("count={count} sum={}", float(sum))
+}
+
+/// A float without binary noise: at most six decimals, trailing zeros trimmed.
+fn float(d: f64) -> String {
+    let s = format!("{d:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
     } else {
-        format!("{v} {{{}}}", attrs(a))
+        s.to_string()
     }
 }
 
-fn number(v: &Option<NV>, a: &[KeyValue]) -> String {
-    let s = match v {
-        Some(NV::AsDouble(d)) => format!("{d}"),
+fn number(v: &Option<NV>) -> String {
+    match v {
+        Some(NV::AsDouble(d)) => float(*d),
         Some(NV::AsInt(i)) => i.to_string(),
         None => "-".into(),
-    };
-    with_attrs(s, a)
+    }
 }
 
 fn render_logs(r: &Received, out: &mut String) {
@@ -244,7 +261,7 @@ mod tests {
             lines[2],
             format!("  |{}{}{}|   child 5.0 ms ERROR: boom", " ".repeat(5), "█".repeat(5), " ".repeat(20))
         );
-        assert_eq!(lines[3], "metrics");
+        assert_eq!(lines[3], "metrics (latest value of each series)");
         assert_eq!(lines[4], "  mem MB: 64");
         assert_eq!(lines[5], "logs");
         assert_eq!(lines[6], "  INFO  hello");
@@ -253,6 +270,39 @@ mod tests {
         assert!(
             render_labeled(&r, &labels).starts_with("trace 01010101010101010101010101010101 invocation 1 (30.0 ms)\n")
         );
+    }
+
+    #[test]
+    fn metrics_keep_the_latest_value_per_series() {
+        let gauge = |v: f64, attr: &str| Metric {
+            name: "lat".into(),
+            unit: "s".into(),
+            data: Some(Data::Gauge(Gauge {
+                data_points: vec![NumberDataPoint {
+                    value: Some(NV::AsDouble(v)),
+                    attributes: vec![KeyValue {
+                        key: "k".into(),
+                        value: Some(AnyValue { value: Some(AV::StringValue(attr.into())) }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        };
+        let r = Received {
+            metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![gauge(0.1, "a"), gauge(2.5, "b"), gauge(0.022914999999999998, "a")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(render(&r), "metrics (latest value of each series)\n  lat s: 0.022915 {k=a}, 2.5 {k=b}\n");
+        assert_eq!(float(3.0), "3");
+        assert_eq!(float(-0.0000001), "0");
     }
 
     #[test]
