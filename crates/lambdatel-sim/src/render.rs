@@ -111,27 +111,76 @@ fn render_traces(r: &Received, labels: &HashMap<String, String>, out: &mut Strin
     }
 }
 
+/// A series' value as it accumulates.
+#[derive(Clone, Copy)]
+enum Val {
+    Int(i64),
+    Float(f64),
+    CountSum(u64, f64),
+    Missing,
+}
+
+impl Val {
+    /// Combines a newer point: delta points add up, anything else replaces.
+    fn merge(self, newer: Val, delta: bool) -> Val {
+        match (delta, self, newer) {
+            (true, Val::Int(a), Val::Int(b)) => Val::Int(a.saturating_add(b)),
+            (true, Val::Float(a), Val::Float(b)) => Val::Float(a + b),
+            (true, Val::CountSum(c1, s1), Val::CountSum(c2, s2)) => Val::CountSum(c1 + c2, s1 + s2),
+            _ => newer,
+        }
+    }
+
+    fn show(self) -> String {
+        match self {
+            Val::Int(i) => i.to_string(),
+            Val::Float(f) => float(f),
+            Val::CountSum(c, s) => format!("count={c} sum={}", float(s)),
+            Val::Missing => "-".into(),
+        }
+    }
+}
+
+fn number(v: &Option<NV>) -> Val {
+    match v {
+        Some(NV::AsDouble(d)) => Val::Float(*d),
+        Some(NV::AsInt(i)) => Val::Int(*i),
+        None => Val::Missing,
+    }
+}
+
 fn render_metrics(r: &Received, out: &mut String) {
-    // Exporters resend cumulative series on every flush: show each series (metric name and
-    // attribute set) once, with its latest value, in the order series first appeared.
+    use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
+    // Exporters send a series again on every flush: show each series (metric name and attribute
+    // set) once, in the order series first appeared, with its cumulative value (delta points are
+    // summed, cumulative and gauge points replace).
+    let delta_t = AggregationTemporality::Delta as i32;
     let mut names: Vec<(String, String)> = Vec::new();
-    let mut series: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut series: HashMap<String, Vec<(String, Val)>> = HashMap::new();
     for m in r.metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics) {
         // "1" is OTel's dimensionless unit: nothing worth printing.
         let unit = if m.unit.is_empty() || m.unit == "1" { String::new() } else { format!(" {}", m.unit) };
-        let points: Vec<(String, String)> = match &m.data {
-            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| (attrs(&p.attributes), number(&p.value))).collect(),
-            Some(Data::Sum(s)) => s.data_points.iter().map(|p| (attrs(&p.attributes), number(&p.value))).collect(),
-            Some(Data::Histogram(h)) => {
-                h.data_points.iter().map(|p| (attrs(&p.attributes), count_sum(p.count, p.sum.unwrap_or(0.0)))).collect()
+        let count_sum = |a: &[KeyValue], c: u64, s: f64| (attrs(a), Val::CountSum(c, s));
+        let (points, delta): (Vec<(String, Val)>, bool) = match &m.data {
+            Some(Data::Gauge(g)) => {
+                (g.data_points.iter().map(|p| (attrs(&p.attributes), number(&p.value))).collect(), false)
             }
-            Some(Data::ExponentialHistogram(h)) => {
-                h.data_points.iter().map(|p| (attrs(&p.attributes), count_sum(p.count, p.sum.unwrap_or(0.0)))).collect()
-            }
+            Some(Data::Sum(s)) => (
+                s.data_points.iter().map(|p| (attrs(&p.attributes), number(&p.value))).collect(),
+                s.aggregation_temporality == delta_t,
+            ),
+            Some(Data::Histogram(h)) => (
+                h.data_points.iter().map(|p| count_sum(&p.attributes, p.count, p.sum.unwrap_or(0.0))).collect(),
+                h.aggregation_temporality == delta_t,
+            ),
+            Some(Data::ExponentialHistogram(h)) => (
+                h.data_points.iter().map(|p| count_sum(&p.attributes, p.count, p.sum.unwrap_or(0.0))).collect(),
+                h.aggregation_temporality == delta_t,
+            ),
             Some(Data::Summary(s)) => {
-                s.data_points.iter().map(|p| (attrs(&p.attributes), count_sum(p.count, p.sum))).collect()
+                (s.data_points.iter().map(|p| count_sum(&p.attributes, p.count, p.sum)).collect(), false)
             }
-            None => vec![],
+            None => (vec![], false),
         };
         if !series.contains_key(&m.name) {
             names.push((m.name.clone(), unit));
@@ -139,7 +188,7 @@ fn render_metrics(r: &Received, out: &mut String) {
         let known = series.entry(m.name.clone()).or_default();
         for (a, v) in points {
             match known.iter_mut().find(|(ka, _)| *ka == a) {
-                Some(slot) => slot.1 = v,
+                Some(slot) => slot.1 = slot.1.merge(v, delta),
                 None => known.push((a, v)),
             }
         }
@@ -147,16 +196,14 @@ fn render_metrics(r: &Received, out: &mut String) {
     if names.is_empty() {
         return;
     }
-    let _ = writeln!(out, "metrics (latest value of each series)");
+    let _ = writeln!(out, "metrics (one line per metric, one value per attribute set)");
     for (name, unit) in names {
-        let values: Vec<String> =
-            series[&name].iter().map(|(a, v)| if a.is_empty() { v.clone() } else { format!("{v} {{{a}}}") }).collect();
+        let values: Vec<String> = series[&name]
+            .iter()
+            .map(|(a, v)| if a.is_empty() { v.show() } else { format!("{} {{{a}}}", v.show()) })
+            .collect();
         let _ = writeln!(out, "  {name}{unit}: {}", values.join(", "));
     }
-}
-
-fn count_sum(count: u64, sum: f64) -> String {
-    format!("count={count} sum={}", float(sum))
 }
 
 /// A float without binary noise: at most six decimals, trailing zeros trimmed.
@@ -167,14 +214,6 @@ fn float(d: f64) -> String {
         "0".into()
     } else {
         s.to_string()
-    }
-}
-
-fn number(v: &Option<NV>) -> String {
-    match v {
-        Some(NV::AsDouble(d)) => float(*d),
-        Some(NV::AsInt(i)) => i.to_string(),
-        None => "-".into(),
     }
 }
 
@@ -195,7 +234,9 @@ fn render_logs(r: &Received, out: &mut String) {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-    use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 
     fn span(name: &str, id: u8, parent: u8, start: u64, end: u64, error: bool) -> Span {
@@ -261,7 +302,7 @@ mod tests {
             lines[2],
             format!("  |{}{}{}|   child 5.0 ms ERROR: boom", " ".repeat(5), "█".repeat(5), " ".repeat(20))
         );
-        assert_eq!(lines[3], "metrics (latest value of each series)");
+        assert_eq!(lines[3], "metrics (one line per metric, one value per attribute set)");
         assert_eq!(lines[4], "  mem MB: 64");
         assert_eq!(lines[5], "logs");
         assert_eq!(lines[6], "  INFO  hello");
@@ -300,8 +341,32 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert_eq!(render(&r), "metrics (latest value of each series)\n  lat s: 0.022915 {k=a}, 2.5 {k=b}\n");
+        assert_eq!(
+            render(&r),
+            "metrics (one line per metric, one value per attribute set)\n  lat s: 0.022915 {k=a}, 2.5 {k=b}\n"
+        );
         assert_eq!(float(3.0), "3");
+        // Delta sums add up; cumulative ones replace.
+        let sum = |v: i64, temporality: AggregationTemporality| Metric {
+            name: "n".into(),
+            data: Some(Data::Sum(Sum {
+                data_points: vec![NumberDataPoint { value: Some(NV::AsInt(v)), ..Default::default() }],
+                aggregation_temporality: temporality as i32,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        let received = |metrics: Vec<Metric>| Received {
+            metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let delta = AggregationTemporality::Delta;
+        let cumulative = AggregationTemporality::Cumulative;
+        assert!(render(&received(vec![sum(1, delta), sum(2, delta)])).ends_with("  n: 3\n"));
+        assert!(render(&received(vec![sum(1, cumulative), sum(2, cumulative)])).ends_with("  n: 2\n"));
         assert_eq!(float(-0.0000001), "0");
     }
 
