@@ -523,3 +523,21 @@ async fn caller_gets_lambda_error_body_when_no_response_is_posted() {
     }
     sim.shutdown(ShutdownReason::Spindown).await.unwrap();
 }
+
+#[tokio::test]
+async fn extensions_dir_starts_every_executable_in_name_order() {
+    let b = extension("b-ext");
+    let dir = b.parent().unwrap().to_path_buf();
+    std::fs::copy(&b, dir.join("a-ext")).unwrap();
+    std::fs::write(dir.join("README"), "not an extension").unwrap();
+    assert_eq!(extensions_in_dir(&dir).unwrap(), vec![dir.join("a-ext"), dir.join("b-ext")]);
+    let mut cfg = config(vec![], vec![]);
+    cfg.extensions_dir = Some(dir);
+    let sim = Simulator::start(cfg).await.unwrap();
+    let names: Vec<String> = sim.extension_pids().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a-ext", "b-ext"]);
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert!(report.extensions.iter().all(|e| e.registered && e.exit_status.as_ref().unwrap().code == Some(0)));
+    let err = extensions_in_dir(std::path::Path::new("/nonexistent/extensions")).unwrap_err();
+    assert!(err.to_string().starts_with("extensions folder /nonexistent/extensions: "), "{err}");
+}
