@@ -438,8 +438,6 @@ fn invocation_ids(received: &Received) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails today: the gRPC exporter keeps using the dead connection until HTTP/2 keep-alive (15 s + 2 s) \
-            notices; it needs to reconnect after a freeze (see the README's Reliability section)"]
 async fn a_connection_that_died_silently_during_a_freeze_is_replaced_by_the_next_flush() {
     const FROZEN_BUDGET_MS: u64 = 1000;
     let backend = Backend::start().await;
@@ -447,7 +445,8 @@ async fn a_connection_that_died_silently_during_a_freeze_is_replaced_by_the_next
     let dir = TempDir::new("frozen");
     let config = format!(
         "lambdatel:\n  flush_budget: {FROZEN_BUDGET_MS}ms\n  flush: {{strategy: end}}\n{}",
-        otlp_config(free_port(), &proxy.endpoint(), "")
+        // The 3 s freeze below counts as a long idle spell.
+        otlp_config(free_port(), &proxy.endpoint(), "    reconnect_after_idle: 2s")
     );
     let config = dir.write("config.yaml", &config);
     let mut sim = Simulator::start(SimConfig {
