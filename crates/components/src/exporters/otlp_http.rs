@@ -63,6 +63,10 @@ pub struct OtlpHttpConfig {
     pub retry_on_failure: RetryConfig,
     /// What is kept for the next flush when the backend cannot take it now.
     pub sending_queue: QueueConfig,
+    /// A pooled connection unused for this long (typically spent frozen) is replaced by a fresh one rather
+    /// than trusted: it may have died without a word while the sandbox was frozen.
+    #[serde(with = "lambdatel_config::duration_serde")]
+    pub reconnect_after_idle: Duration,
 }
 
 impl Default for OtlpHttpConfig {
@@ -78,6 +82,7 @@ impl Default for OtlpHttpConfig {
             timeout: Duration::from_secs(5),
             tls: TlsConfig::default(),
             retry_on_failure: RetryConfig::default(),
+            reconnect_after_idle: Duration::from_secs(20),
             sending_queue: QueueConfig::default(),
         }
     }
@@ -156,9 +161,9 @@ impl OtlpHttpExporter {
         http.set_connect_timeout(Some(Duration::from_secs(2)));
         let connector = connector.enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            // A pooled connection frozen with the sandbox for minutes is likely dead on thaw; a fresh one is
-            // cheaper than a failed attempt.
-            .pool_idle_timeout(Duration::from_secs(60))
+            // A pooled connection idle past this is dropped when next checked out; a fresh one is cheaper than
+            // an attempt on a connection that died while the sandbox was frozen.
+            .pool_idle_timeout(config.reconnect_after_idle)
             .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(4)
             .build(connector);
