@@ -297,6 +297,7 @@ impl Graph {
             let Ok((index, outcome)) = joined else { continue };
             let slot = &mut self.exporters[index];
             let SendOutcome { mut leftover, counters, last_error } = outcome;
+            let rejected_now: u64 = counters.iter().map(|c| c.dropped_rejected).sum();
             for (total, delta) in slot.counters.iter_mut().zip(counters) {
                 total.exported += delta.exported;
                 total.retries += delta.retries;
@@ -319,7 +320,9 @@ impl Graph {
             }
             self.queued_bytes += encoded_size(&slot.pending);
             slot.last_error = last_error;
-            if let (Some(error), false) = (&slot.last_error, slot.pending.is_empty()) {
+            // Data held for the next flush, or refused for good (bad credentials, say): either way the
+            // lifecycle must be told, or a backend that rejects everything would go unnoticed until shutdown.
+            if let (Some(error), true) = (&slot.last_error, !slot.pending.is_empty() || rejected_now > 0) {
                 report.errors.push((slot.id.to_string(), error.clone()));
             }
         }
@@ -512,6 +515,9 @@ mod tests {
         graph.dispatch(0, logs(3));
         let report = graph.export(soon()).await;
         assert_eq!((report.exported, report.pending), (0, 0));
+        // Nothing is held, but the refusal is reported.
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        assert!(report.errors[0].1.contains("InvalidArgument"), "{report:?}");
         let c = counters(&graph, "otlp");
         assert_eq!((c.dropped_rejected, c.retries), (3, 0));
     }
