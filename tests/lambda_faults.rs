@@ -321,3 +321,54 @@ async fn a_chatty_function_with_the_backend_down_stays_within_the_memory_limit()
     // 2 MiB of held telemetry; the rest is the process itself (a debug build), well below 128 MB.
     assert!(extension.peak_rss_kb < 48 * 1024, "peak RSS {} KiB", extension.peak_rss_kb);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_tokens_never_reach_the_extension_output() {
+    const TOKEN: &str = "Bearer t0p-s3cret-0f-the-tenant";
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    // A backend that refuses the credentials: the failure is logged, the credentials must not be.
+    sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::Unauthenticated));
+    let dir = TempDir::new("secrets");
+    let yaml = otlp_config(
+        free_port(),
+        &sink.grpc_endpoint(),
+        "    headers:\n      authorization: ${env:BACKEND_TOKEN}\n      x-api-key: ${env:BACKEND_TOKEN}\n",
+    );
+    let config = dir.write("config.yaml", &yaml);
+    let env = vec![
+        ("LAMBDATEL_CONFIG".to_string(), config.display().to_string()),
+        ("BACKEND_TOKEN".to_string(), TOKEN.to_string()),
+    ];
+
+    // `lambdatel validate` prints the pipelines, not the settings.
+    let validate = tokio::process::Command::new(binary("lambdatel"))
+        .args(["validate", &config.display().to_string()])
+        .env("BACKEND_TOKEN", TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&validate.stdout), String::from_utf8_lossy(&validate.stderr));
+    assert!(validate.status.success(), "{printed}");
+    assert!(!printed.contains("t0p-s3cret"), "{printed}");
+
+    let mut sim = Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env,
+        function_name: "orders".into(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    for _ in 0..2 {
+        sim.invoke(Invocation::default()).await.unwrap();
+    }
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let lines = extension_lines(&report);
+    assert!(lines.iter().any(|l| l.contains("Unauthenticated")), "the failure is reported: {lines:#?}");
+    for line in &lines {
+        assert!(!line.contains("t0p-s3cret"), "{line}");
+    }
+    // The token did reach the backend as a header (the sink stores nothing of a refused request, so the
+    // check is that the exporter sent requests at all).
+    assert!(sink.request_count() > 0);
+}
