@@ -372,3 +372,61 @@ async fn header_tokens_never_reach_the_extension_output() {
     // check is that the exporter sent requests at all).
     assert!(sink.request_count() > 0);
 }
+
+/// Sends raw bytes to `addr` and returns the HTTP status of the answer.
+async fn raw_status(addr: SocketAddr, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(answer.get(9..12).unwrap_or_default()).parse().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_telemetry_listener_takes_only_lambda_batches_within_its_size_limit() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = TempDir::new("listener");
+    let port = free_port();
+    let config = dir.write("config.yaml", &otlp_config(port, &sink.grpc_endpoint(), ""));
+    // Not frozen between invocations, so the listener answers the test at any time.
+    let mut sim = Simulator::start(SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        function_name: "orders".into(),
+        freeze: false,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    let listener: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    let get = format!("GET / HTTP/1.1\r\nHost: sandbox.localdomain:{port}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(listener, get.as_bytes()).await, 405);
+    // Lambda's largest batch is 2 × maxBytes (256 KiB by default) plus metadata; the limit is that plus 1 MiB.
+    let limit = 2 * 262_144 + 1024 * 1024;
+    let huge = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        limit + 1
+    );
+    let mut request = huge.into_bytes();
+    request.extend(std::iter::repeat_n(b' ', limit + 1));
+    assert_eq!(raw_status(listener, &request).await, 413);
+    // Garbage is answered 200 (Lambda would only resend the same bytes) and changes nothing.
+    let garbage = b"[{\"type\": 5}, 17, \"x\"";
+    let post = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        garbage.len()
+    );
+    assert_eq!(raw_status(listener, &[post.as_bytes(), garbage].concat()).await, 200);
+
+    let outcome = sim.invoke(Invocation::default()).await.unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert!(!report.extensions[0].killed);
+    let ids: Vec<String> = all_spans(&sink.received())
+        .iter()
+        .filter(|s| s.name == "orders")
+        .filter_map(|s| attr(&s.attributes, "faas.invocation_id"))
+        .collect();
+    assert_eq!(ids, [outcome.request_id], "the extension works on after the bad requests");
+}
