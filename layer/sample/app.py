@@ -5,5 +5,6 @@ import json
 
 
 def handler(event, context):
-    print(json.dumps({"level": "INFO", "message": "order received", "order": event.get("order")}))
+    order = event.get("order") if isinstance(event, dict) else None
+    print(json.dumps({"level": "INFO", "message": "order received", "order": order}))
     return {"statusCode": 200, "body": json.dumps({"ok": True})}
