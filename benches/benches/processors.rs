@@ -18,6 +18,7 @@ const CASES: &[(&str, &str)] = &[
     ("attributes", "actions: [{key: deployment.environment, action: insert, value: prod}, {key: faas.invocation_id, action: hash}, {pattern: '^user\\.', action: delete}]"),
     ("resource", "attributes: [{key: team, action: upsert, value: orders}, {key: cloud.account.id, action: delete}]"),
     ("filter", "logs: {exclude: {match_type: regexp, bodies: ['healthcheck']}}\nspans: {exclude: {match_type: strict, span_names: [ignored]}}"),
+    ("probabilistic_sampler", "sampling_percentage: 25"),
     ("redaction", "allow_all_keys: true\nblocked_values: ['\\b\\d{4}[- ]?\\d{4}[- ]?\\d{4}[- ]?\\d{4}\\b']"),
 ];
 
