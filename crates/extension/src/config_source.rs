@@ -66,12 +66,16 @@ pub fn embedded_default(env: &dyn Fn(&str) -> Option<String>) -> Result<String, 
     let endpoint =
         env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.trim().is_empty()).unwrap_or_else(|| default_endpoint.into());
     let mut headers = String::new();
-    for pair in env("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default().split(',') {
+    for (index, pair) in env("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default().split(',').enumerate() {
         if pair.trim().is_empty() {
             continue;
         }
+        // The entry is not echoed: a malformed one (`Authorization: Bearer ...`, say) is usually a credential.
         let (key, value) = pair.split_once('=').ok_or_else(|| {
-            format!("OTEL_EXPORTER_OTLP_HEADERS: {:?} is not key=value", pair.split('=').next().unwrap_or(""))
+            format!(
+                "OTEL_EXPORTER_OTLP_HEADERS: entry {} is not key=value (its text is not shown: it may hold a secret)",
+                index + 1
+            )
         })?;
         let key = percent_decode(key.trim());
         let value = percent_decode(value.trim());
@@ -167,8 +171,12 @@ mod tests {
 
     #[test]
     fn bad_variables_are_named() {
-        let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")])).unwrap_err();
-        assert_eq!(err, "OTEL_EXPORTER_OTLP_HEADERS: \"novalue\" is not key=value");
+        let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_HEADERS", "x-team=a,Authorization: Bearer s3cret")]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value (its text is not shown: it may hold a secret)"
+        );
         let err = embedded_default(&env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")])).unwrap_err();
         assert_eq!(
             err,
