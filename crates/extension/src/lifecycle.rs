@@ -197,15 +197,16 @@ impl Extension {
         self.collect_self_telemetry(false);
         let report = self.graph.export(Instant::now() + self.settings.flush_budget).await;
         self.policy.flushed(Instant::now());
-        for (exporter, error) in &report.errors {
-            let message = format!("exporter {exporter}: {error}; {} items kept for the next flush", report.pending);
-            log::warn_limited(&self.export_warnings, &message);
+        for problem in &report.problems {
+            log::warn_limited(&self.export_warnings, &problem.to_string());
         }
     }
 
     /// Adds the extension's own counters to the metrics pipelines when they changed (see `self_telemetry`).
     fn collect_self_telemetry(&mut self, force: bool) {
-        if !self.settings.self_telemetry {
+        // While a backend holds data back, a new snapshot would only queue behind the last one (each is
+        // cumulative, so the latest says it all): wait until the queues drain, or shutdown.
+        if !self.settings.self_telemetry || (!force && self.graph.pending_items() > 0) {
             return;
         }
         let (events_accepted, events_skipped, logs_dropped_memory) = self.receivers.counters();

@@ -64,8 +64,33 @@ pub struct Graph {
 pub struct ExportReport {
     pub exported: u64,
     pub pending: u64,
-    /// Last error per exporter id that still holds data.
-    pub errors: Vec<(String, String)>,
+    /// Exporters that still hold data or had data refused in this round.
+    pub problems: Vec<ExportProblem>,
+}
+
+/// What went wrong for one exporter in one export round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportProblem {
+    pub exporter: String,
+    /// The last error.
+    pub error: String,
+    /// Items held for the next flush.
+    pub held: u64,
+    /// Items refused for good in this round (and dropped).
+    pub rejected: u64,
+}
+
+impl std::fmt::Display for ExportProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exporter {}: {}", self.exporter, self.error)?;
+        if self.rejected > 0 {
+            write!(f, "; {} items refused and dropped", self.rejected)?;
+        }
+        if self.held > 0 {
+            write!(f, "; {} items held for the next flush", self.held)?;
+        }
+        Ok(())
+    }
 }
 
 impl Graph {
@@ -322,8 +347,14 @@ impl Graph {
             slot.last_error = last_error;
             // Data held for the next flush, or refused for good (bad credentials, say): either way the
             // lifecycle must be told, or a backend that rejects everything would go unnoticed until shutdown.
-            if let (Some(error), true) = (&slot.last_error, !slot.pending.is_empty() || rejected_now > 0) {
-                report.errors.push((slot.id.to_string(), error.clone()));
+            let held: u64 = SIGNALS.iter().map(|&k| slot.pending.count(k) as u64).sum();
+            if let (Some(error), true) = (&slot.last_error, held > 0 || rejected_now > 0) {
+                report.problems.push(ExportProblem {
+                    exporter: slot.id.to_string(),
+                    error: error.clone(),
+                    held,
+                    rejected: rejected_now,
+                });
             }
         }
         report
@@ -465,7 +496,7 @@ mod tests {
         let mut graph = graph(&exporters, "otlp/a, otlp/b", "batch");
         graph.dispatch(0, logs(5));
         let report = graph.export(soon()).await;
-        assert_eq!(report, ExportReport { exported: 10, pending: 0, errors: vec![] });
+        assert_eq!(report, ExportReport { exported: 10, pending: 0, problems: vec![] });
         for sink in [&a, &b] {
             assert_eq!(sink.received().log_count(), 5);
             // send_batch_max_size: 2 cuts five records into three requests.
@@ -486,8 +517,9 @@ mod tests {
         graph.dispatch(0, logs(3));
         let report = graph.export(soon()).await;
         assert_eq!((report.exported, report.pending), (0, 3));
-        assert_eq!(report.errors.len(), 1);
-        assert!(report.errors[0].1.contains("Unavailable"), "{report:?}");
+        assert_eq!(report.problems.len(), 1);
+        assert!(report.problems[0].error.contains("Unavailable"), "{report:?}");
+        assert_eq!((report.problems[0].held, report.problems[0].rejected), (3, 0));
         graph.dispatch(0, logs(3));
         let report = graph.export(soon()).await;
         // Six held, four kept: the two oldest are dropped and counted.
@@ -516,8 +548,10 @@ mod tests {
         let report = graph.export(soon()).await;
         assert_eq!((report.exported, report.pending), (0, 0));
         // Nothing is held, but the refusal is reported.
-        assert_eq!(report.errors.len(), 1, "{report:?}");
-        assert!(report.errors[0].1.contains("InvalidArgument"), "{report:?}");
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        assert!(report.problems[0].error.contains("InvalidArgument"), "{report:?}");
+        assert_eq!((report.problems[0].held, report.problems[0].rejected), (0, 3));
+        assert!(report.problems[0].to_string().ends_with("; 3 items refused and dropped"), "{report:?}");
         let c = counters(&graph, "otlp");
         assert_eq!((c.dropped_rejected, c.retries), (3, 0));
     }

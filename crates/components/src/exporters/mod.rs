@@ -100,3 +100,34 @@ impl Exporter {
         }
     }
 }
+
+/// Header (or gRPC metadata) names and values of an exporter. Its `Debug` shows names only: values are API
+/// keys as often as not, and must not reach a log line through a debug print.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Headers(pub std::collections::BTreeMap<String, String>);
+
+impl std::ops::Deref for Headers {
+    type Target = std::collections::BTreeMap<String, String>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.0.keys().map(|k| (k, "<redacted>"))).finish()
+    }
+}
+
+#[cfg(test)]
+mod headers_tests {
+    use super::Headers;
+
+    #[test]
+    fn debug_output_names_headers_but_hides_their_values() {
+        let headers = Headers([("x-api-key".to_string(), "s3cr3t".to_string())].into());
+        assert_eq!(format!("{headers:?}"), r#"{"x-api-key": "<redacted>"}"#);
+    }
+}

@@ -6,7 +6,6 @@
 //! and HTTP/2 keep-alive pings (`keepalive`) find dead connections while the sandbox runs.
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     str::FromStr,
     sync::{Arc, Mutex},
@@ -40,7 +39,7 @@ pub struct OtlpGrpcConfig {
     /// Transport security.
     pub tls: TlsConfig,
     /// gRPC metadata sent with every request (API keys and the like). Values never appear in logs.
-    pub headers: BTreeMap<String, String>,
+    pub headers: super::Headers,
     /// `gzip` (default) or `none`.
     pub compression: Compression,
     /// Limit of a single export attempt; the flush deadline caps it further.
@@ -83,7 +82,7 @@ impl Default for OtlpGrpcConfig {
         OtlpGrpcConfig {
             endpoint: "localhost:4317".into(),
             tls: TlsConfig::default(),
-            headers: BTreeMap::new(),
+            headers: Default::default(),
             compression: Compression::Gzip,
             timeout: Duration::from_secs(5),
             retry_on_failure: RetryConfig::default(),
@@ -196,7 +195,7 @@ impl OtlpGrpcExporter {
             endpoint = endpoint.tls_config(tls_config).map_err(|e| format!("tls: {e}"))?;
         }
         let mut headers = MetadataMap::new();
-        for (key, value) in &config.headers {
+        for (key, value) in config.headers.iter() {
             let name = MetadataKey::from_str(&key.to_ascii_lowercase())
                 .map_err(|_| format!("headers: {key:?} is not a valid gRPC metadata name"))?;
             // The value is a secret as often as not: say what is wrong with it, never what it is.
@@ -351,6 +350,7 @@ pub fn classify(status: &Status) -> ExportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn endpoint_forms() {
@@ -389,7 +389,7 @@ mod tests {
     async fn bad_header_values_are_reported_without_the_value() {
         let config = OtlpGrpcConfig {
             endpoint: "http://127.0.0.1:4317".into(),
-            headers: BTreeMap::from([("x-api-key".to_string(), "sec\nret".to_string())]),
+            headers: crate::exporters::Headers(BTreeMap::from([("x-api-key".to_string(), "sec\nret".to_string())])),
             ..OtlpGrpcConfig::default()
         };
         let err = OtlpGrpcExporter::new(&config).err().unwrap();

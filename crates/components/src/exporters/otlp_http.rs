@@ -5,7 +5,6 @@
 //! connection that died while the sandbox was frozen fails fast and the shared retry loop tries again.
 
 use std::{
-    collections::BTreeMap,
     io::Write,
     sync::Arc,
     time::{Duration, SystemTime},
@@ -53,7 +52,7 @@ pub struct OtlpHttpConfig {
     /// `gzip` (default) or `none`.
     pub compression: Compression,
     /// HTTP headers sent with every request (API keys and the like). Values never appear in logs.
-    pub headers: BTreeMap<String, String>,
+    pub headers: super::Headers,
     /// Limit of a single export attempt; the flush deadline caps it further.
     #[serde(with = "lambdatel_config::duration_serde")]
     pub timeout: Duration,
@@ -78,7 +77,7 @@ impl Default for OtlpHttpConfig {
             logs_endpoint: None,
             encoding: Encoding::Proto,
             compression: Compression::Gzip,
-            headers: BTreeMap::new(),
+            headers: Default::default(),
             timeout: Duration::from_secs(5),
             tls: TlsConfig::default(),
             retry_on_failure: RetryConfig::default(),
@@ -135,7 +134,7 @@ impl OtlpHttpExporter {
             url("logs_endpoint", &config.logs_endpoint, "/v1/logs")?,
         ];
         let mut headers = Vec::new();
-        for (key, value) in &config.headers {
+        for (key, value) in config.headers.iter() {
             let name = HeaderName::from_bytes(key.trim().as_bytes())
                 .map_err(|_| format!("headers: {key:?} is not a valid HTTP header name"))?;
             // The value is a secret as often as not: say what is wrong with it, never what it is.
@@ -491,11 +490,11 @@ mod tests {
         c.traces_endpoint = Some("http://x/v1/traces".into());
         assert_eq!(OtlpHttpExporter::new(&c).err().unwrap(), "metrics_endpoint or endpoint is needed");
         let mut c = config("http://x".into());
-        c.headers.insert("x-api-key".into(), "sec\nret".into());
+        c.headers.0.insert("x-api-key".into(), "sec\nret".into());
         let err = OtlpHttpExporter::new(&c).err().unwrap();
         assert_eq!(err, "headers.x-api-key: the value holds characters not allowed in a header");
         let mut c = config("http://x".into());
-        c.headers.insert("bad header".into(), "v".into());
+        c.headers.0.insert("bad header".into(), "v".into());
         assert_eq!(OtlpHttpExporter::new(&c).err().unwrap(), "headers: \"bad header\" is not a valid HTTP header name");
     }
 
@@ -561,7 +560,7 @@ mod tests {
     async fn posts_gzipped_protobuf_with_headers_to_the_signal_path() {
         let (addr, mut seen) = server(200, None, "").await;
         let mut c = config(format!("http://{addr}"));
-        c.headers.insert("X-Api-Key".into(), "secret".into());
+        c.headers.0.insert("X-Api-Key".into(), "secret".into());
         let exporter = OtlpHttpExporter::new(&c).unwrap();
         exporter.export_once(Signal::Traces, &spans(&["a", "b"]), deadline()).await.unwrap();
         let request = seen.recv().await.unwrap();
