@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use lambdatel_e2e::*;
-use lambdatel_sim::{Invocation, OtlpSink, Outcome, Received, ShutdownReason, SimConfig, Simulator};
+use lambdatel_sim::{Invocation, OtlpSink, Outcome, Received, ShutdownReason, Simulator};
 
 /// The flush budget the test configures, and the slack allowed on top for scheduling on a busy machine.
 const BUDGET_MS: f64 = 300.0;
@@ -57,14 +57,7 @@ async fn a_down_exporter_holds_back_neither_the_other_nor_the_function_and_catch
 
     let dir = TempDir::new("fanout");
     let config = dir.write("config.yaml", &config(free_port(), &live.grpc_endpoint(), &down_endpoint));
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
+    let mut sim = Simulator::start(lambdatel_with_config(&config)).await.expect("the simulator starts");
 
     let mut request_ids = Vec::new();
     for _ in 0..3 {

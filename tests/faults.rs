@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use lambdatel_e2e::*;
-use lambdatel_sim::{Invocation, OtlpSink, Outcome, ShutdownReason, SimConfig, Simulator, SinkBehaviour};
+use lambdatel_sim::{Invocation, OtlpSink, Outcome, ShutdownReason, Simulator, SinkBehaviour};
 
 /// The flush budget the tests configure, and the slack allowed on top for scheduling on a busy machine.
 const BUDGET_MS: f64 = 300.0;
@@ -13,14 +13,7 @@ const SLACK_MS: f64 = 700.0;
 
 async fn start(config_yaml: &str, dir: &TempDir) -> Simulator {
     let config = dir.write("config.yaml", config_yaml);
-    Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts")
+    Simulator::start(lambdatel_with_config(&config)).await.expect("the simulator starts")
 }
 
 fn config(endpoint: &str) -> String {

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use lambdatel_e2e::*;
-use lambdatel_sim::{Invocation, LogLine, OtlpSink, Script, ShutdownReason, SimConfig, Simulator};
+use lambdatel_sim::{Invocation, LogLine, OtlpSink, Script, ShutdownReason, Simulator};
 
 async fn run(strategy: &str, invocations: usize, duration: Duration) -> (Vec<String>, lambdatel_sim::Received) {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -13,14 +13,7 @@ async fn run(strategy: &str, invocations: usize, duration: Duration) -> (Vec<Str
         "lambdatel:\n  flush:\n    strategy: {strategy}\n    interval: 50ms\n    max_age: 1s\n    frequent_invocations: 3\n"
     );
     let config = dir.write("config.yaml", &(settings + &otlp_config(free_port(), &sink.grpc_endpoint(), "")));
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..invocations {
         let script = Script { duration, logs: vec![LogLine::Text(format!("line {i}"))], ..Script::default() };

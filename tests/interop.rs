@@ -5,7 +5,7 @@
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use lambdatel_e2e::*;
-use lambdatel_sim::{Invocation, LogLine, OtlpSink, Script, ShutdownReason, SimConfig, Simulator};
+use lambdatel_sim::{Invocation, LogLine, OtlpSink, Script, ShutdownReason, Simulator};
 
 /// The collector binary that the `rotel` Python package ships beside its module.
 fn rotel_agent() -> PathBuf {
@@ -46,14 +46,7 @@ async fn rotel_accepts_and_forwards_everything_lambdatel_sends() {
     }
 
     let config = dir.write("config.yaml", &otlp_config(free_port(), &format!("http://127.0.0.1:{rotel_port}"), ""));
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();
     let outcome = sim
         .invoke(Invocation {
             script: Script { logs: vec![LogLine::Text("hello through rotel".into())], ..Script::default() },

@@ -212,15 +212,10 @@ async fn a_short_shutdown_deadline_is_met_with_the_backend_hanging() {
         otlp_config(free_port(), &sink.grpc_endpoint(), "")
     );
     let config = dir.write("config.yaml", &config);
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        shutdown_budget: Duration::from_millis(500),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
+    let mut sim =
+        Simulator::start(SimConfig { shutdown_budget: Duration::from_millis(500), ..lambdatel_with_config(&config) })
+            .await
+            .expect("the simulator starts");
     for _ in 0..3 {
         sim.invoke(Invocation::default()).await.unwrap();
     }
@@ -271,14 +266,9 @@ async fn a_chatty_function_with_the_backend_down_stays_within_the_memory_limit()
         otlp_config(free_port(), &sink.grpc_endpoint(), "")
     );
     let config = dir.write("config.yaml", &config);
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "chatty".into(),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
+    let mut sim = Simulator::start(SimConfig { function_name: "chatty".into(), ..lambdatel_with_config(&config) })
+        .await
+        .expect("the simulator starts");
     // About 6 MB of log lines while nothing can be delivered: three times the limit.
     for i in 0..INVOCATIONS {
         let logs = (0..LINES).map(|k| LogLine::Text(format!("chatty {i}.{k} {line}"))).collect();
@@ -390,15 +380,9 @@ async fn the_telemetry_listener_takes_only_lambda_batches_within_its_size_limit(
     let port = free_port();
     let config = dir.write("config.yaml", &otlp_config(port, &sink.grpc_endpoint(), ""));
     // Not frozen between invocations, so the listener answers the test at any time.
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        freeze: false,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
+    let mut sim = Simulator::start(SimConfig { freeze: false, ..lambdatel_with_config(&config) })
+        .await
+        .expect("the simulator starts");
     let listener: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
     let get = format!("GET / HTTP/1.1\r\nHost: sandbox.localdomain:{port}\r\nConnection: close\r\n\r\n");

@@ -75,6 +75,17 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().unwrap().port()
 }
 
+/// The simulator set up to run the built `lambdatel` with the config file at `config`, for a function
+/// named `orders`; tests override the rest with struct update syntax.
+pub fn lambdatel_with_config(config: &Path) -> lambdatel_sim::SimConfig {
+    lambdatel_sim::SimConfig {
+        extensions: vec![binary("lambdatel")],
+        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
+        function_name: "orders".into(),
+        ..lambdatel_sim::SimConfig::default()
+    }
+}
+
 /// A config with the telemetryapi receiver on `listen_port`, batch, and one otlp exporter to `endpoint`.
 pub fn otlp_config(listen_port: u16, endpoint: &str, extra_exporter_settings: &str) -> String {
     format!(

@@ -31,15 +31,9 @@ async fn a_day_in_the_life_of_a_function() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("life");
     let config = dir.write("config.yaml", &otlp_config(free_port(), &sink.grpc_endpoint(), ""));
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        timeout: Duration::from_secs(2),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
+    let mut sim = Simulator::start(SimConfig { timeout: Duration::from_secs(2), ..lambdatel_with_config(&config) })
+        .await
+        .expect("the simulator starts");
 
     let first = sim
         .invoke(invocation(
@@ -183,14 +177,7 @@ async fn the_logs_api_feeds_the_same_pipelines() {
     let yaml = otlp_config(free_port(), &sink.grpc_endpoint(), "")
         .replace("  telemetryapi:\n", "  telemetryapi:\n    api: logs\n");
     let config = dir.write("config.yaml", &yaml);
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: "orders".into(),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();
     let outcome = sim
         .invoke(invocation(
             Some(TRACE_1),

@@ -108,17 +108,14 @@ async fn function_spans_arrive_with_the_invocation_span_in_the_same_flush() {
     dir.write("app.py", &APP.replace("OTLP_PORT", &otlp_port.to_string()));
     let config = dir.write("config.yaml", &config(free_port(), otlp_port, &sink.grpc_endpoint()));
     let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
         function: FunctionSpec::Process(ProcessFunction {
             command: python,
             args: vec!["-m".into(), "awslambdaric".into(), "app.handler".into()],
             working_dir: Some(dir.path().to_path_buf()),
         }),
         handler: "app.handler".into(),
-        function_name: "orders".into(),
         echo_output: std::env::var_os("SIM_ECHO").is_some(),
-        ..SimConfig::default()
+        ..lambdatel_with_config(&config)
     })
     .await
     .expect("the simulator starts");
@@ -162,13 +159,7 @@ async fn a_taken_otlp_port_fails_the_init_with_the_key_to_change() {
     let port = taken.local_addr().unwrap().port();
     let dir = TempDir::new("otlp-taken");
     let config = dir.write("config.yaml", &config(free_port(), port, "http://127.0.0.1:9"));
-    let sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
+    let sim = Simulator::start(lambdatel_with_config(&config)).await.expect("the simulator starts");
     assert_eq!(sim.last_init().unwrap().status, "error");
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     let errors = &report.extensions[0].errors;

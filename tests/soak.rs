@@ -254,12 +254,10 @@ async fn soak_with_random_backend_faults_accounts_for_every_item() {
     );
     let config = dir.write("config.yaml", &config);
     let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
         function_name: FUNCTION.into(),
         freeze: true,
         timeout: Duration::from_secs(5),
-        ..SimConfig::default()
+        ..lambdatel_with_config(&config)
     })
     .await
     .expect("the simulator starts");
@@ -454,15 +452,10 @@ async fn a_connection_that_died_silently_during_a_freeze_is_replaced_by_the_next
         otlp_config(free_port(), &proxy.endpoint(), "    reconnect_after_idle: 2s")
     );
     let config = dir.write("config.yaml", &config);
-    let mut sim = Simulator::start(SimConfig {
-        extensions: vec![binary("lambdatel")],
-        env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
-        function_name: FUNCTION.into(),
-        freeze: true,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
+    let mut sim =
+        Simulator::start(SimConfig { function_name: FUNCTION.into(), freeze: true, ..lambdatel_with_config(&config) })
+            .await
+            .expect("the simulator starts");
 
     let first = sim.invoke(Invocation::default()).await.unwrap();
     assert!(invocation_ids(&backend.sink().received()).contains(&first.request_id), "delivered before the freeze");

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lambdatel_components::receivers::telemetry_api::resource::percent_decode;
 use lambdatel_config::{Config, ConfigError, ConfigErrors};
 
 /// The config file a layer may ship, at the documented place.
@@ -112,26 +113,6 @@ exporters:
 /// A YAML double-quoted scalar whose `$` cannot start an expansion (values come from the environment already).
 fn yaml_string(text: &str) -> String {
     serde_json::to_string(&text.replace('$', "$$")).expect("strings serialise")
-}
-
-/// Decodes `%XX` escapes as the OpenTelemetry environment variable specification asks.
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

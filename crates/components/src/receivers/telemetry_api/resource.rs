@@ -92,8 +92,10 @@ pub fn parse_resource_attributes(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
-fn percent_decode(text: &str) -> String {
+/// Decodes `%XX` escapes, as the OpenTelemetry environment variable specification asks for `k=v` lists
+/// (`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`); a `%` not followed by two hex digits stays as
+/// it is.
+pub fn percent_decode(text: &str) -> String {
     if !text.contains('%') {
         return text.to_owned();
     }
