@@ -3,6 +3,8 @@
 //! `bench-table scenario --invocations N --lines L --bytes B` prints a scenario of N invocations that each
 //! write L log lines of B bytes.
 //!
+//! `bench-table free-port` prints a loopback TCP port that is free now.
+//!
 //! `bench-table table [--json FILE] [--row 'SCENARIO|LABEL|EXTENSION|REPORT']... [--startup 'LABEL|EXTENSION|REPORT']...
 //! [--floor 'SCENARIO|EXTENSION|REPORT']... [--rss 'SCENARIO|LABEL|KIB']... [--ratio 'OURS|PEER']...
 //! [--size 'LABEL|BINARY']...` reads
@@ -14,6 +16,7 @@ use lambdatel_benches::{log_scenario, ratio_row, read_report, table, Row, RATIO_
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: bench-table scenario --invocations N --lines L --bytes B
+       bench-table free-port
        bench-table table [--json FILE] [--row 'SCENARIO|LABEL|EXTENSION|REPORT']... \
 [--startup 'LABEL|EXTENSION|REPORT']... [--floor 'SCENARIO|EXTENSION|REPORT']... [--rss 'SCENARIO|LABEL|KIB']... \
 [--ratio 'OURS|PEER']... \
@@ -24,6 +27,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("scenario") => scenario(&args[1..]),
         Some("table") => tables(&args[1..]),
+        Some("free-port") => free_port(),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -60,6 +64,12 @@ fn scenario(args: &[String]) -> Result<String, String> {
         }
     }
     Ok(log_scenario(invocations, lines, bytes))
+}
+
+fn free_port() -> Result<String, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind a port: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    Ok(format!("{port}\n"))
 }
 
 fn load(path: &str, extension: &str) -> Result<Row, String> {
