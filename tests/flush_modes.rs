@@ -72,3 +72,35 @@ async fn adaptive() {
     let (ids, received) = run("adaptive", 15, Duration::from_millis(5)).await;
     assert_nothing_lost("adaptive", &ids, &received);
 }
+
+/// A chatty function under the default strategy, with traffic frequent enough for its non-blocking mode:
+/// heavy invocations make it wait for Lambda's delivery before the freeze, and data piling up is flushed
+/// early, so nothing runs into the memory bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_with_a_chatty_function_loses_nothing() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = TempDir::new("chatty-adaptive");
+    let config = dir.write(
+        "config.yaml",
+        &format!(
+            "lambdatel:\n  memory_limit_mib: 4\n  flush:\n    frequent_invocations: 3\n{}",
+            otlp_config(free_port(), &sink.grpc_endpoint(), "")
+        ),
+    );
+    let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();
+    const INVOCATIONS: usize = 12;
+    const LINES: usize = 1_500;
+    let padding = "x".repeat(250);
+    for i in 0..INVOCATIONS {
+        let logs = (0..LINES).map(|n| LogLine::Text(format!("{i}/{n} {padding}"))).collect();
+        let outcome = sim.invoke(Invocation { script: Script { logs, ..Script::default() }, ..Invocation::default() });
+        assert_eq!(outcome.await.unwrap().status, "success");
+    }
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert_eq!(report.events_dropped, 0, "Lambda's buffer never overflowed");
+    let function_logs = all_logs(&sink.received())
+        .iter()
+        .filter(|l| attr(&l.attributes, "aws.lambda.log.type").as_deref() == Some("function"))
+        .count();
+    assert_eq!(function_logs, INVOCATIONS * LINES);
+}

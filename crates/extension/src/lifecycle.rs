@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::{
     api::{until_epoch_ms, ApiError, ExtensionsApi, NextEvent},
     config_source,
-    flush::{FlushPolicy, Plan},
+    flush::{FlushPolicy, Load, Plan},
     log,
     receivers::{self, Receivers},
     self_telemetry::{SelfTelemetry, Snapshot},
@@ -99,6 +99,8 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
         receivers,
         export_warnings: log::RateLimit::new(),
         self_telemetry: SelfTelemetry::new(Duration::from_secs(10)),
+        memory_limit,
+        received_at_last_invoke: 0,
     };
     extension.serve(&api).await
 }
@@ -111,6 +113,10 @@ struct Extension {
     policy: FlushPolicy,
     export_warnings: log::RateLimit,
     self_telemetry: SelfTelemetry,
+    /// The memory bound in bytes (half for receivers, half for exporter queues).
+    memory_limit: usize,
+    /// Bytes the receivers had taken in at the previous INVOKE.
+    received_at_last_invoke: u64,
 }
 
 impl Extension {
@@ -147,7 +153,8 @@ impl Extension {
                         tracing_value,
                         deadline_ms,
                     });
-                    let plan = self.policy.on_invoke(Instant::now());
+                    let load = self.load();
+                    let plan = self.policy.on_invoke(Instant::now(), load);
                     self.invoke(&request_id, deadline_ms, plan).await;
                 }
                 NextEvent::Shutdown { reason, deadline_ms } => {
@@ -161,6 +168,16 @@ impl Extension {
                 }
             }
         }
+    }
+
+    /// The telemetry coming in, for the flush policy: bytes received since the previous INVOKE (that is,
+    /// during the previous invocation) and what is held against the memory bound.
+    fn load(&mut self) -> Load {
+        let (received, held) = self.receivers.volume();
+        let last_invocation_bytes = received.saturating_sub(self.received_at_last_invoke);
+        self.received_at_last_invoke = received;
+        let heavy_bytes = self.receivers.telemetry_api().map_or(262_144, |t| u64::from(t.config().buffering.max_bytes));
+        Load { last_invocation_bytes, heavy_bytes, held_bytes: held, held_limit: self.memory_limit / 2 }
     }
 
     /// Handles one invocation according to the flush plan; returns when the extension may ask for the next

@@ -84,6 +84,12 @@ impl Receivers {
         }
     }
 
+    /// How much telemetry the receivers have taken in so far (bytes of Telemetry API POST bodies), and how
+    /// much they hold until the next flush: what the flush policy weighs.
+    pub fn volume(&self) -> (u64, usize) {
+        self.telemetry_api().map_or((0, 0), |t| (t.stats().bytes, t.held_log_bytes()))
+    }
+
     /// The receivers' part of the self-telemetry: (events accepted, events skipped, logs dropped by the
     /// memory bound).
     pub fn counters(&self) -> (u64, u64, u64) {

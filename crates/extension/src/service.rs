@@ -383,39 +383,56 @@ struct SendOutcome {
     last_error: Option<String>,
 }
 
-/// Sends one exporter's queue, signal by signal, in requests of at most `max_request` items. A retryable
-/// failure stops that signal (the rest waits for the next flush); a permanent one drops that request.
+/// Sends one exporter's queue: the three signals at once (they share the connection, so a flush costs one
+/// round trip, not three), each in requests of at most `max_request` items. A retryable failure stops that
+/// signal (the rest waits for the next flush); a permanent one drops that request.
 async fn send_all(exporter: Exporter, mut data: Signals, max_request: Option<usize>, deadline: Instant) -> SendOutcome {
-    let mut leftover = Signals::default();
-    let mut counters: [ExportCounters; 3] = Default::default();
+    let traces = send_signal(&exporter, Signal::Traces, take_part(&mut data, Signal::Traces), max_request, deadline);
+    let metrics = send_signal(&exporter, Signal::Metrics, take_part(&mut data, Signal::Metrics), max_request, deadline);
+    let logs = send_signal(&exporter, Signal::Logs, take_part(&mut data, Signal::Logs), max_request, deadline);
+    let (traces, metrics, logs) = tokio::join!(traces, metrics, logs);
+    let mut outcome = SendOutcome { leftover: Signals::default(), counters: Default::default(), last_error: None };
+    for (k, (mut leftover, counters, error)) in [traces, metrics, logs].into_iter().enumerate() {
+        outcome.leftover.append(&mut leftover);
+        outcome.counters[k] = counters;
+        outcome.last_error = error.or(outcome.last_error);
+    }
+    outcome
+}
+
+/// Sends one signal's part of a queue; returns what is left for the next flush, the counters and the last
+/// error.
+async fn send_signal(
+    exporter: &Exporter,
+    signal: Signal,
+    mut remaining: Signals,
+    max_request: Option<usize>,
+    deadline: Instant,
+) -> (Signals, ExportCounters, Option<String>) {
+    let mut counters = ExportCounters::default();
     let mut last_error = None;
-    for (k, signal) in SIGNALS.into_iter().enumerate() {
-        let mut remaining = take_part(&mut data, signal);
-        while remaining.count(signal) > 0 {
-            let request = match max_request {
-                Some(n) => take_front(&mut remaining, signal, n),
-                None => std::mem::take(&mut remaining),
-            };
-            let items = request.count(signal) as u64;
-            let (outcome, result) = exporter.export(signal, &request, deadline).await;
-            counters[k].retries += u64::from(outcome.retries);
-            match result {
-                Ok(()) => counters[k].exported += items,
-                Err(ExportError::Permanent { message }) => {
-                    counters[k].dropped_rejected += items;
-                    last_error = Some(message);
-                }
-                Err(error @ ExportError::Retryable { .. }) => {
-                    let mut request = request;
-                    leftover.append(&mut request);
-                    leftover.append(&mut remaining);
-                    last_error = Some(error.to_string());
-                    break;
-                }
+    while remaining.count(signal) > 0 {
+        let mut request = match max_request {
+            Some(n) => take_front(&mut remaining, signal, n),
+            None => std::mem::take(&mut remaining),
+        };
+        let items = request.count(signal) as u64;
+        let (outcome, result) = exporter.export(signal, &request, deadline).await;
+        counters.retries += u64::from(outcome.retries);
+        match result {
+            Ok(()) => counters.exported += items,
+            Err(ExportError::Permanent { message }) => {
+                counters.dropped_rejected += items;
+                last_error = Some(message);
+            }
+            Err(error @ ExportError::Retryable { .. }) => {
+                request.append(&mut remaining);
+                last_error = Some(error.to_string());
+                return (request, counters, last_error);
             }
         }
     }
-    SendOutcome { leftover, counters, last_error }
+    (remaining, counters, last_error)
 }
 
 fn signal_index(signal: Signal) -> usize {

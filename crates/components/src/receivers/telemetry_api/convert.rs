@@ -262,6 +262,11 @@ impl Converter {
         self.log_budget_bytes = bytes;
     }
 
+    /// Approximate bytes of log records held until the next drain (what the memory bound counts).
+    pub fn held_log_bytes(&self) -> usize {
+        self.held_log_bytes
+    }
+
     /// Log records dropped because of the memory bound, since the start.
     pub fn dropped_logs(&self) -> u64 {
         self.dropped_logs

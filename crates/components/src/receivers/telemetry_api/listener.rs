@@ -148,6 +148,8 @@ impl TelemetryApiConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListenerStats {
     pub batches: u64,
+    /// Bytes of the POST bodies accepted.
+    pub bytes: u64,
     pub rejected_batches: u64,
     pub ingest: IngestTotals,
 }
@@ -300,6 +302,11 @@ impl TelemetryApiReceiver {
         self.converter().set_log_budget(bytes);
     }
 
+    /// Approximate bytes of log records held until the next flush.
+    pub fn held_log_bytes(&self) -> usize {
+        self.converter().held_log_bytes()
+    }
+
     /// Log records dropped because of the memory bound.
     pub fn dropped_logs(&self) -> u64 {
         self.converter().dropped_logs()
@@ -369,6 +376,7 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
     {
         let mut totals = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
         totals.batches += 1;
+        totals.bytes += body.len() as u64;
         totals.ingest.add(stats);
     }
     shared.batches.send_modify(|n| *n += 1);
