@@ -37,7 +37,8 @@ pub struct ExitInfo {
     pub status: ExitStatus,
     /// When the exit was observed.
     pub at: Instant,
-    /// Peak resident set size in KiB.
+    /// Peak resident set size in KiB: the highest VmHWM read from /proc while the process ran. (`wait4`'s
+    /// `ru_maxrss` would count the simulator's own pages, mapped into the child between fork and exec.)
     pub max_rss_kb: u64,
     /// User + system CPU time.
     pub cpu: Duration,
@@ -139,11 +140,19 @@ fn reap(pid: i32) -> ExitInfo {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut peak_kb = 0;
     loop {
+        // Poll rather than block, to read the peak from /proc while the process is alive: once it is a
+        // zombie its memory figures are gone.
+        peak_kb = peak_kb.max(vm_hwm_kb(pid).unwrap_or(0));
         // SAFETY: waiting on our own child pid with valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
         if r == pid {
             break;
+        }
+        if r == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
         }
         if r == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             return ExitInfo {
@@ -162,7 +171,13 @@ fn reap(pid: i32) -> ExitInfo {
     } else {
         ExitStatus { code: None, signal: None }
     };
-    ExitInfo { status: st, at: Instant::now(), max_rss_kb: ru.ru_maxrss as u64, cpu: tv(ru.ru_utime) + tv(ru.ru_stime) }
+    ExitInfo { status: st, at: Instant::now(), max_rss_kb: peak_kb, cpu: tv(ru.ru_utime) + tv(ru.ru_stime) }
+}
+
+/// VmHWM (peak resident set size since exec) of a live process, in KiB.
+fn vm_hwm_kb(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 impl Proc {
@@ -211,14 +226,7 @@ impl Proc {
         if let Some(e) = self.exit_info() {
             return e.max_rss_kb;
         }
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-            })
-            .unwrap_or(0)
+        vm_hwm_kb(self.pid).unwrap_or(0)
     }
 }
 

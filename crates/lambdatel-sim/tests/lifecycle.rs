@@ -541,3 +541,18 @@ async fn extensions_dir_starts_every_executable_in_name_order() {
     let err = extensions_in_dir(std::path::Path::new("/nonexistent/extensions")).unwrap_err();
     assert!(err.to_string().starts_with("extensions folder /nonexistent/extensions: "), "{err}");
 }
+
+/// The peak RSS reported is the extension's own: a simulator holding 256 MiB must not lend them to the
+/// child it forks (`wait4`'s figure would, through the pages mapped between fork and exec).
+#[tokio::test]
+async fn peak_rss_is_the_extensions_own() {
+    let ballast: Vec<u8> = vec![1; 256 << 20];
+    let ext = extension("telemetry-ext");
+    let listener = Listener::start().await;
+    let mut sim = Simulator::start(config(vec![ext], vec![("SIM_TEL_PORT", listener.port.to_string())])).await.unwrap();
+    sim.invoke(scripted(ScriptResult::Ok("{}".into()), 0)).await.unwrap();
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let peak_kb = report.extensions[0].peak_rss_kb;
+    assert!(peak_kb > 1024 && peak_kb < 128 * 1024, "peak RSS {peak_kb} KiB");
+    assert_eq!(ballast.iter().map(|b| *b as usize).sum::<usize>(), 256 << 20);
+}
