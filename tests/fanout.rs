@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use lambdatel_e2e::*;
-use lambdatel_sim::{Invocation, OtlpSink, Outcome, Received, ShutdownReason, Simulator};
+use lambdatel_sim::{Invocation, OtlpSink, Outcome, ShutdownReason, Simulator};
 
 /// The flush budget the test configures, and the slack allowed on top for scheduling on a busy machine.
 const BUDGET_MS: f64 = 300.0;
@@ -39,14 +39,6 @@ fn post_runtime(outcome: &Outcome) -> f64 {
     outcome.post_runtime_ms.iter().find(|(name, _)| name == "lambdatel").map(|(_, ms)| *ms).expect("lambdatel ran")
 }
 
-fn invocation_ids(received: &Received) -> Vec<String> {
-    all_spans(received)
-        .iter()
-        .filter(|s| s.name == "orders")
-        .filter_map(|s| attr(&s.attributes, "faas.invocation_id"))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_exporter_holds_back_neither_the_other_nor_the_function_and_catches_up() {
     let live = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -65,7 +57,7 @@ async fn a_down_exporter_holds_back_neither_the_other_nor_the_function_and_catch
         assert_eq!(outcome.status, "success");
         assert!(post_runtime(&outcome) <= BUDGET_MS + SLACK_MS, "{outcome:#?}");
         // The live backend has this invocation already, before the next one starts.
-        let ids = invocation_ids(&live.received());
+        let ids = invocation_ids(&live.received(), "orders");
         assert_eq!(ids.iter().filter(|i| **i == outcome.request_id).count(), 1, "{ids:?}");
         request_ids.push(outcome.request_id);
     }
@@ -74,8 +66,8 @@ async fn a_down_exporter_holds_back_neither_the_other_nor_the_function_and_catch
     let back = OtlpSink::start_with_http("127.0.0.1:0".parse().unwrap(), Some(http_addr)).await.unwrap();
     let outcome = sim.invoke(Invocation::default()).await.unwrap();
     request_ids.push(outcome.request_id);
-    let caught_up = invocation_ids(&back.received());
-    let live_ids = invocation_ids(&live.received());
+    let caught_up = invocation_ids(&back.received(), "orders");
+    let live_ids = invocation_ids(&live.received(), "orders");
     for id in &request_ids {
         assert_eq!(caught_up.iter().filter(|i| *i == id).count(), 1, "{id} once in {caught_up:?}");
         assert_eq!(live_ids.iter().filter(|i| *i == id).count(), 1, "{id} once in {live_ids:?}");

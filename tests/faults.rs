@@ -24,14 +24,6 @@ fn post_runtime(outcome: &Outcome) -> f64 {
     outcome.post_runtime_ms.iter().find(|(name, _)| name == "lambdatel").map(|(_, ms)| *ms).expect("lambdatel ran")
 }
 
-fn invocation_ids(received: &lambdatel_sim::Received) -> Vec<String> {
-    all_spans(received)
-        .iter()
-        .filter(|s| s.name == "orders")
-        .filter_map(|s| attr(&s.attributes, "faas.invocation_id"))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_down_costs_at_most_the_budget_and_loses_nothing() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -53,7 +45,7 @@ async fn backend_down_costs_at_most_the_budget_and_loses_nothing() {
     let outcome = sim.invoke(Invocation::default()).await.unwrap();
     request_ids.push(outcome.request_id);
     let received = sink.received();
-    let ids = invocation_ids(&received);
+    let ids = invocation_ids(&received, "orders");
     for id in &request_ids {
         assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id} exactly once in {ids:?}");
     }
@@ -81,7 +73,7 @@ async fn slow_backend_costs_at_most_the_budget_and_data_arrives_later() {
     sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     // A request the extension gave up on may still complete at the slow server: duplicates are possible,
     // losses are not.
-    let ids = invocation_ids(&sink.received());
+    let ids = invocation_ids(&sink.received(), "orders");
     for id in &request_ids {
         assert!(ids.contains(id), "{id} in {ids:?}");
     }
@@ -99,7 +91,7 @@ async fn rejected_data_is_dropped_and_the_extension_carries_on() {
     sink.set_behaviour(SinkBehaviour::Accept);
     let accepted = sim.invoke(Invocation::default()).await.unwrap();
     sim.shutdown(ShutdownReason::Spindown).await.unwrap();
-    let ids = invocation_ids(&sink.received());
+    let ids = invocation_ids(&sink.received(), "orders");
     assert_eq!(ids.iter().filter(|i| **i == accepted.request_id).count(), 1, "{ids:?}");
     assert!(!ids.contains(&rejected.request_id), "rejected data is not resent: {ids:?}");
 }

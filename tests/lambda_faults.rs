@@ -17,7 +17,6 @@ use lambdatel_sim::{
     http::{body_bytes, response, serve},
     Invocation, LogLine, OtlpSink, Report, Script, ShutdownReason, SimConfig, Simulator, SinkBehaviour,
 };
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, Metric};
 
 /// One request the fake Lambda API received.
 #[derive(Debug, Clone, PartialEq)]
@@ -231,28 +230,6 @@ async fn a_short_shutdown_deadline_is_met_with_the_backend_hanging() {
     assert!(stopped.contains("items could not be delivered before the deadline"), "{stopped}");
 }
 
-/// A counter's latest value for the data points whose attributes include all of `with`.
-fn counter_where(metrics: &[Metric], name: &str, with: &[(&str, &str)]) -> i64 {
-    metrics
-        .iter()
-        .filter(|m| m.name == name)
-        .filter_map(|m| match &m.data {
-            Some(Data::Sum(sum)) => Some(
-                sum.data_points
-                    .iter()
-                    .filter(|p| with.iter().all(|(k, v)| attr(&p.attributes, k).as_deref() == Some(*v)))
-                    .map(|p| match p.value {
-                        Some(number_data_point::Value::AsInt(i)) => i,
-                        _ => 0,
-                    })
-                    .sum::<i64>(),
-            ),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chatty_function_with_the_backend_down_stays_within_the_memory_limit() {
     const INVOCATIONS: usize = 30;
@@ -289,11 +266,13 @@ async fn a_chatty_function_with_the_backend_down_stays_within_the_memory_limit()
         .filter(|r| r.body.as_ref().map(text).is_some_and(|t| t.starts_with("chatty ")))
         .count() as i64;
     let metrics = all_metrics(&received);
-    let dropped_by_receiver = counter_where(&metrics, "lambdatel.receiver.dropped_logs", &[("reason", "memory_limit")]);
+    let dropped_by_receiver =
+        counter_where(&metrics, "lambdatel.receiver.dropped_logs", &[("reason", "memory_limit")]).unwrap_or(0);
     let dropped_by_exporter =
-        counter_where(&metrics, "lambdatel.exporter.dropped", &[("signal", "logs"), ("reason", "memory_limit")]);
+        counter_where(&metrics, "lambdatel.exporter.dropped", &[("signal", "logs"), ("reason", "memory_limit")])
+            .unwrap_or(0);
     let dropped_other =
-        counter_where(&metrics, "lambdatel.exporter.dropped", &[("signal", "logs")]) - dropped_by_exporter;
+        counter_where(&metrics, "lambdatel.exporter.dropped", &[("signal", "logs")]).unwrap_or(0) - dropped_by_exporter;
     let dropped_by_lambda = report.events_dropped as i64;
     println!(
         "memory bound: {emitted} lines emitted, {delivered} delivered, dropped: {dropped_by_receiver} by the receiver \

@@ -59,15 +59,6 @@ async fn run_layer(layer: &Path, env: Vec<(String, String)>) -> Vec<String> {
     ids
 }
 
-/// The ids of the invocation spans that arrived, in no particular order.
-fn invocation_ids(sink: &OtlpSink) -> Vec<String> {
-    all_spans(&sink.received())
-        .iter()
-        .filter(|s| s.name == "layer-check")
-        .filter_map(|s| attr(&s.attributes, "faas.invocation_id"))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs an unpacked layer in LAMBDATEL_LAYER_DIR (.ci/layer runs it)"]
 async fn the_unpacked_layer_exports_every_invocation_span() {
@@ -78,7 +69,7 @@ async fn the_unpacked_layer_exports_every_invocation_span() {
 
     let mut want = run_layer(&layer, vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())]).await;
 
-    let mut got = invocation_ids(&sink);
+    let mut got = invocation_ids(&sink.received(), "layer-check");
     got.sort();
     want.sort();
     assert_eq!(got, want, "one span per invocation, flushed before shutdown ended");
@@ -101,7 +92,7 @@ async fn the_layer_without_a_config_follows_the_otel_variables() {
     ];
     let mut want = run_layer(&layer, env).await;
 
-    let mut got = invocation_ids(&sink);
+    let mut got = invocation_ids(&sink.received(), "layer-check");
     got.sort();
     want.sort();
     assert_eq!(got, want, "one span per invocation, to OTEL_EXPORTER_OTLP_ENDPOINT");

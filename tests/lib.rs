@@ -140,6 +140,11 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The latest value of a counter (cumulative sums: the highest point seen), summed over its data points.
 pub fn counter_value(metrics: &[Metric], name: &str) -> Option<i64> {
+    counter_where(metrics, name, &[])
+}
+
+/// Like [`counter_value`], over the data points whose attributes include all of `with`.
+pub fn counter_where(metrics: &[Metric], name: &str, with: &[(&str, &str)]) -> Option<i64> {
     metrics
         .iter()
         .filter(|m| m.name == name)
@@ -147,6 +152,7 @@ pub fn counter_value(metrics: &[Metric], name: &str) -> Option<i64> {
             Some(Data::Sum(sum)) => Some(
                 sum.data_points
                     .iter()
+                    .filter(|p| with.iter().all(|(k, v)| attr(&p.attributes, k).as_deref() == Some(*v)))
                     .map(|p| match p.value {
                         Some(number_data_point::Value::AsInt(i)) => i,
                         Some(number_data_point::Value::AsDouble(d)) => d as i64,
@@ -157,6 +163,15 @@ pub fn counter_value(metrics: &[Metric], name: &str) -> Option<i64> {
             _ => None,
         })
         .max()
+}
+
+/// The `faas.invocation_id` of every invocation span (named after `function`) received, duplicates included.
+pub fn invocation_ids(received: &Received, function: &str) -> Vec<String> {
+    all_spans(received)
+        .iter()
+        .filter(|s| s.name == function)
+        .filter_map(|s| attr(&s.attributes, "faas.invocation_id"))
+        .collect()
 }
 
 /// The largest histogram count seen for a metric (cumulative: the count of all observations).

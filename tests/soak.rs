@@ -431,15 +431,6 @@ async fn soak_with_random_backend_faults_accounts_for_every_item() {
     assert!(duplicate_lines <= allowed * LOG_LINES_PER_INVOCATION, "{duplicate_lines} duplicate log lines");
 }
 
-/// The invocation span ids the backend holds.
-fn invocation_ids(received: &Received) -> Vec<String> {
-    all_spans(received)
-        .iter()
-        .filter(|s| s.name == FUNCTION)
-        .filter_map(|s| attr(&s.attributes, "faas.invocation_id"))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_died_silently_during_a_freeze_is_replaced_by_the_next_flush() {
     const FROZEN_BUDGET_MS: u64 = 1000;
@@ -458,7 +449,10 @@ async fn a_connection_that_died_silently_during_a_freeze_is_replaced_by_the_next
             .expect("the simulator starts");
 
     let first = sim.invoke(Invocation::default()).await.unwrap();
-    assert!(invocation_ids(&backend.sink().received()).contains(&first.request_id), "delivered before the freeze");
+    assert!(
+        invocation_ids(&backend.sink().received(), FUNCTION).contains(&first.request_id),
+        "delivered before the freeze"
+    );
     assert_eq!(proxy.connections(), 1);
     assert!(sim.is_frozen());
     // While the sandbox is frozen the path to the backend dies without a word (no FIN, no RST).
@@ -473,7 +467,7 @@ async fn a_connection_that_died_silently_during_a_freeze_is_replaced_by_the_next
         let post = outcome.post_runtime_ms.iter().find(|(n, _)| n == "lambdatel").map_or(0.0, |(_, ms)| *ms);
         assert!(post <= FROZEN_BUDGET_MS as f64 + SLACK_MS, "flush {attempt} took {post} ms");
         ids.push(outcome.request_id);
-        let received = invocation_ids(&backend.sink().received());
+        let received = invocation_ids(&backend.sink().received(), FUNCTION);
         if ids.iter().all(|id| received.contains(id)) {
             flushes_until_delivered = Some(attempt);
             break;
