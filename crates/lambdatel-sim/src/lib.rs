@@ -37,7 +37,7 @@ pub mod telemetry;
 
 pub use api::ExtensionError;
 pub use events::TelemetryEvent;
-pub use otlp::{OtlpSink, Received, SinkBehaviour};
+pub use otlp::{OtlpSink, Received, SinkBehaviour, SinkOptions};
 pub use sim::{
     extensions_in_dir, EarlyResponse, ExtensionReport, FunctionSpec, InitRecord, Invocation, InvocationRecord, LogLine,
     Outcome, ProcessFunction, Report, Script, ScriptResult, ScriptedFunction, ShutdownReason, SimConfig, SimError,
