@@ -40,6 +40,6 @@ pub use events::TelemetryEvent;
 pub use otlp::{OtlpSink, Received, SinkBehaviour, SinkOptions};
 pub use sim::{
     extensions_in_dir, EarlyResponse, ExtensionReport, FunctionSpec, InitRecord, Invocation, InvocationRecord, LogLine,
-    Outcome, ProcessFunction, Report, Script, ScriptResult, ScriptedFunction, ShutdownReason, SimConfig, SimError,
-    Simulator, SubscriptionReport,
+    ManagedInstances, Outcome, ProcessFunction, Report, Script, ScriptResult, ScriptedFunction, ShutdownReason,
+    SimConfig, SimError, Simulator, SubscriptionReport,
 };

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+mod managed;
+pub use managed::ManagedInstances;
+
 /// Errors that stop the simulator from running an environment at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -151,6 +154,9 @@ pub struct SimConfig {
     /// Keep every emitted event for [`Simulator::events`] and the report (turn off for very long
     /// runs to bound memory).
     pub record_events: bool,
+    /// Run as a Lambda Managed Instances environment (concurrent invocations, never frozen,
+    /// SHUTDOWN-only extensions, Telemetry schema 2025-01-29 only).
+    pub managed_instances: Option<ManagedInstances>,
 }
 
 impl Default for SimConfig {
@@ -178,6 +184,7 @@ impl Default for SimConfig {
             invoke_api: false,
             record_events: true,
             json_logs: false,
+            managed_instances: None,
         }
     }
 }
@@ -307,6 +314,8 @@ pub struct Outcome {
     pub suppressed_init: bool,
     /// The X-Ray header used.
     pub trace_header: String,
+    /// When the invocation ended (its `platform.report`), in ms since the Unix epoch.
+    pub end_unix_ms: f64,
 }
 
 fn ser_bytes<S: serde::Serializer>(b: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
@@ -436,6 +445,10 @@ pub struct InvocationRecord {
     pub invoke_phase_ms: f64,
     /// Per extension post-runtime time, ms.
     pub post_runtime_ms: HashMap<String, f64>,
+    /// When the invocation ended (its `platform.report`), in ms since the Unix epoch: the start
+    /// of the delay until its telemetry reaches a backend.
+    #[serde(default)]
+    pub end_unix_ms: f64,
 }
 
 struct ExtProc {
@@ -471,6 +484,10 @@ pub struct Simulator {
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn unix_ms(t: SystemTime) -> f64 {
+    ms(t.duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -531,6 +548,7 @@ impl Simulator {
                 account_id: cfg.account_id.clone(),
             },
             hub,
+            cfg.managed_instances.is_some(),
         );
         let invoke_rx = if cfg.invoke_api {
             let (tx, rx) = mpsc::channel(16);
@@ -615,7 +633,7 @@ impl Simulator {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), c.memory_mb.to_string()),
             ("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{}", c.function_name)),
             ("AWS_LAMBDA_LOG_STREAM_NAME".into(), format!("sim/[{}]{}", c.function_version, crate::ids::span_id())),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), if c.snap_start { "snap-start" } else { "on-demand" }.into()),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), self.initialization_type().into()),
             ("AWS_REGION".into(), c.region.clone()),
             ("AWS_DEFAULT_REGION".into(), c.region.clone()),
             ("AWS_EXECUTION_ENV".into(), "AWS_Lambda_provided.al2023".into()),
@@ -627,6 +645,25 @@ impl Simulator {
         }
         env.extend(c.env.iter().cloned());
         env
+    }
+
+    /// `initializationType` of the init events and `AWS_LAMBDA_INITIALIZATION_TYPE`.
+    fn initialization_type(&self) -> &'static str {
+        if self.cfg.managed_instances.is_some() {
+            "lambda-managed-instances"
+        } else if self.cfg.snap_start {
+            "snap-start"
+        } else {
+            "on-demand"
+        }
+    }
+
+    /// The Init limit: on Managed Instances max(the floor, function timeout), else `init_timeout`.
+    fn init_limit(&self) -> Duration {
+        match &self.cfg.managed_instances {
+            Some(mi) => mi.init_timeout_floor.max(self.cfg.timeout),
+            None => self.cfg.init_timeout,
+        }
     }
 
     fn arn(&self) -> String {
@@ -649,7 +686,7 @@ impl Simulator {
     /// Runs an init phase (`init`, `invoke` for a suppressed init, `snap-start`).
     async fn run_init(&mut self, phase: &str) -> Result<(), SimError> {
         let t0 = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.cfg.init_timeout;
+        let deadline = tokio::time::Instant::now() + self.init_limit();
         self.generation += 1;
         self.post_runtime.clear();
         let hub = self.env.hub.clone();
@@ -658,7 +695,7 @@ impl Simulator {
         let names: Vec<String> =
             self.ext_paths.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
         self.env.reset_for_init(names.clone());
-        let init_type = if self.cfg.snap_start { "snap-start" } else { "on-demand" }.to_string();
+        let init_type = self.initialization_type().to_string();
         hub.emit(EventRecord::InitStart(InitStart {
             initialization_type: init_type.clone(),
             phase: phase.into(),
@@ -702,7 +739,7 @@ impl Simulator {
                 self.needs_init = true;
                 return Err(SimError::NeverRegistered {
                     names: still_running,
-                    limit_ms: self.cfg.init_timeout.as_millis() as u64,
+                    limit_ms: self.init_limit().as_millis() as u64,
                 });
             }
         }
@@ -867,14 +904,16 @@ impl Simulator {
             FunctionSpec::Scripted(s) => {
                 let env = self.env.clone();
                 let echo = self.cfg.echo_output;
-                self.scripted = Some(tokio::spawn(scripted_runtime(env, s, echo)));
+                let workers = self.cfg.managed_instances.as_ref().map_or(1, |mi| mi.concurrency.max(1));
+                self.scripted = Some(tokio::spawn(scripted_runtime(env, s, echo, workers)));
             }
         }
         Ok(())
     }
 
     async fn freeze(&mut self) {
-        if !self.cfg.freeze || self.frozen {
+        // Managed Instances environments are never frozen.
+        if !self.cfg.freeze || self.frozen || self.cfg.managed_instances.is_some() {
             return;
         }
         // Delivery stops first: Lambda sends nothing to a frozen sandbox.
@@ -920,6 +959,10 @@ impl Simulator {
         if self.shut_down {
             return Err(SimError::ShutDown);
         }
+        if self.cfg.managed_instances.is_some() {
+            let mut outcomes = self.run_concurrently(vec![(inv, early)]).await?;
+            return outcomes.pop().ok_or(SimError::ShutDown);
+        }
         let t0 = Instant::now();
         let mut suppressed = false;
         if self.needs_init {
@@ -955,12 +998,14 @@ impl Simulator {
                 post_runtime_ms: Vec::new(),
                 suppressed_init: suppressed,
                 trace_header: trace,
+                end_unix_ms: unix_ms(SystemTime::now()),
             }));
         }
         let hub = self.env.hub.clone();
         hub.emit(EventRecord::Start(Start {
             request_id: request_id.clone(),
             version: Some(self.cfg.function_version.clone()),
+            function_arn: None,
             tracing: tracing(&span),
         }));
         let invoke_event = json!({
@@ -975,8 +1020,7 @@ impl Simulator {
         {
             let mut st = self.env.st.lock().unwrap();
             st.phase = Phase::Invoke;
-            st.rt.current = Some(request_id.clone());
-            st.rt.result = None;
+            st.rt.in_flight.insert(request_id.clone());
             rt_next_before = st.rt.next_calls;
             for e in st.exts.iter_mut().filter(|e| e.invoke && !e.failed) {
                 e.busy = true;
@@ -994,10 +1038,11 @@ impl Simulator {
         }
         self.env.bump();
         // Wait for the response (or crash, or timeout).
-        self.env.wait_until(deadline, |st| st.rt.result.is_some() || st.rt.exited).await;
+        self.env.wait_until(deadline, |st| st.rt.results.contains_key(&request_id) || st.rt.exited).await;
         let (result, crashed) = {
-            let st = self.env.st.lock().unwrap();
-            (st.rt.result.clone(), st.rt.exited)
+            let mut st = self.env.st.lock().unwrap();
+            st.rt.in_flight.remove(&request_id);
+            (st.rt.results.remove(&request_id), st.rt.exited)
         };
         let (mut response, mut response_ms, mut function_error, mut resp_at) = (None, None, None, None);
         if let Some((at, r)) = &result {
@@ -1129,9 +1174,9 @@ impl Simulator {
             error_type: error_type.clone(),
             metrics: ReportMetrics {
                 duration_ms: ms(duration),
-                billed_duration_ms: (duration.as_secs_f64() * 1000.0).ceil() as u64,
-                memory_size_mb: self.cfg.memory_mb,
-                max_memory_used_mb: memory,
+                billed_duration_ms: Some((duration.as_secs_f64() * 1000.0).ceil() as u64),
+                memory_size_mb: Some(self.cfg.memory_mb),
+                max_memory_used_mb: Some(memory),
                 init_duration_ms: self.pending_init_ms.take(),
                 restore_duration_ms: self.pending_restore_ms.take(),
             },
@@ -1154,6 +1199,7 @@ impl Simulator {
             post_runtime_ms: post,
             suppressed_init: suppressed,
             trace_header: trace,
+            end_unix_ms: unix_ms(wall(end)),
         };
         if status == "timeout" || status == "failure" {
             let reason = if status == "timeout" { ShutdownReason::Timeout } else { ShutdownReason::Failure };
@@ -1174,6 +1220,7 @@ impl Simulator {
             runtime_ms: o.runtime_ms,
             invoke_phase_ms: o.invoke_phase_ms,
             post_runtime_ms: o.post_runtime_ms.iter().cloned().collect(),
+            end_unix_ms: o.end_unix_ms,
         });
         o
     }
@@ -1383,8 +1430,9 @@ fn resolve_program(cmd: &Path) -> PathBuf {
         .unwrap_or_else(|| cmd.to_path_buf())
 }
 
-/// The built-in function: a runtime loop running each invocation's script.
-async fn scripted_runtime(env: Arc<Env>, spec: ScriptedFunction, echo: bool) {
+/// The built-in function: its init, then `workers` runtime loops (one on-demand; one per
+/// concurrent invocation on Managed Instances) running each invocation's script.
+async fn scripted_runtime(env: Arc<Env>, spec: ScriptedFunction, echo: bool, workers: usize) {
     tokio::time::sleep(spec.init_duration).await;
     if let Some(ty) = spec.init_error {
         {
@@ -1395,9 +1443,27 @@ async fn scripted_runtime(env: Arc<Env>, spec: ScriptedFunction, echo: bool) {
         env.bump();
         return;
     }
+    if workers == 1 {
+        return scripted_worker(env, echo, false).await;
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        // Concurrent invocations write their lines over their whole duration, so they interleave.
+        set.spawn(scripted_worker(env.clone(), echo, true));
+    }
+    // Dropping the set (when this task is aborted at shutdown) aborts the workers too.
+    while set.join_next().await.is_some() {}
+}
+
+/// One runtime worker: `next`, run the script, post the result, repeat.
+async fn scripted_worker(env: Arc<Env>, echo: bool, spread_logs: bool) {
     while let Some(inv) = env.runtime_next().await {
         let script = inv.script.unwrap_or_default();
+        let gap = script.duration / (script.logs.len() as u32 + 1);
         for line in &script.logs {
+            if spread_logs {
+                tokio::time::sleep(gap).await;
+            }
             if echo {
                 eprintln!("[function] {line:?}");
             }
@@ -1412,7 +1478,8 @@ async fn scripted_runtime(env: Arc<Env>, spec: ScriptedFunction, echo: bool) {
             };
             env.hub.emit(EventRecord::Function(rec));
         }
-        tokio::time::sleep(script.duration).await;
+        let spent = if spread_logs { gap * script.logs.len() as u32 } else { Duration::ZERO };
+        tokio::time::sleep(script.duration.saturating_sub(spent)).await;
         match script.result {
             ScriptResult::Ok(body) => {
                 env.runtime_result(&inv.request_id, RuntimeResult::Response(body.into()));
