@@ -1,13 +1,14 @@
 //! The `lambdatel-sim` command line: `run` (N invocations or a scenario, then a summary and the
 //! JSON report) and `serve` (stay up with the Invoke API for curl).
 
-use crate::otlp::OtlpSink;
+use crate::otlp::{OtlpSink, SinkBehaviour, SinkOptions};
 use crate::scenario::Step;
 use crate::sim::{
-    FunctionSpec, Invocation, Outcome, ProcessFunction, Report, Script, ScriptResult, ShutdownReason, SimConfig,
+    FunctionSpec, Invocation, ManagedInstances, ProcessFunction, Script, ScriptResult, ShutdownReason, SimConfig,
     Simulator,
 };
-use std::fmt::Write as _;
+pub use crate::summary::summary;
+use crate::summary::{backend_note, outcome_line};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,7 +24,8 @@ USAGE:
 OPTIONS:
     --extension PATH          start this extension (repeatable)
     --extensions-dir DIR      start every executable in DIR (like /opt/extensions)
-    --invocations N           number of invocations for `run` (default 1)
+    --invocations N           number of invocations for `run` (default 1); with --scenario,
+                              the number of times the scenario runs
     --scenario FILE           JSON or YAML scenario of scripted invocations (see docs)
     --duration-ms MS          duration of each default scripted invocation (default 0)
     --function-command CMD    run this external runtime instead of the built-in function
@@ -35,6 +37,9 @@ OPTIONS:
                               (OTEL_EXPORTER_OTLP_ENDPOINT) and print what arrived
     --otlp-grpc-port PORT     port of the receiver's gRPC listener (default: any free port)
     --otlp-http-port PORT     also accept OTLP/HTTP on this port
+    --otlp-delay-ms MS        the receiver answers every export MS late (a remote backend)
+    --otlp-nagle              leave Nagle's algorithm on for the receiver's connections (real
+                              servers set TCP_NODELAY; this is for comparison only)
     --report FILE             write the JSON report to FILE (`-` for stdout)
     --no-events               leave the event log out of the report (long runs)
     --env K=V                 extra environment for extensions and runtime (repeatable)
@@ -43,6 +48,10 @@ OPTIONS:
     --init-timeout DURATION   init limit (default 10s, as in Lambda)
     --port PORT               Runtime API port (default: any free port)
     --snap-start              initialise as SnapStart does (restore events)
+    --managed-instances       run as Lambda Managed Instances: concurrent invocations, never
+                              frozen, SHUTDOWN-only extensions, Telemetry schema 2025-01-29,
+                              Init limit max(130s, --timeout)
+    --concurrency N           invocations at once with --managed-instances (default 1)
     --json-logs               the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON)
     --echo                    copy process output to stderr
     --quiet                   no progress output
@@ -79,6 +88,14 @@ pub struct Options {
     pub otlp_grpc_port: u16,
     /// HTTP port of the receiver.
     pub otlp_http_port: Option<u16>,
+    /// The receiver answers every export this late.
+    pub otlp_delay: Option<Duration>,
+    /// Leave Nagle's algorithm on for the receiver's connections.
+    pub otlp_nagle: bool,
+    /// Run as Lambda Managed Instances.
+    pub managed_instances: bool,
+    /// Invocations at once on Managed Instances.
+    pub concurrency: Option<usize>,
     /// Report destination.
     pub report: Option<String>,
     /// Keep the event log.
@@ -142,6 +159,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         otlp: false,
         otlp_grpc_port: 0,
         otlp_http_port: None,
+        otlp_delay: None,
+        otlp_nagle: false,
+        managed_instances: false,
+        concurrency: None,
         report: None,
         events: true,
         env: Vec::new(),
@@ -172,6 +193,13 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--otlp" => o.otlp = true,
             "--otlp-grpc-port" => o.otlp_grpc_port = port(flag, value(flag)?)?,
             "--otlp-http-port" => o.otlp_http_port = Some(port(flag, value(flag)?)?),
+            "--otlp-delay-ms" => o.otlp_delay = Some(Duration::from_millis(num(flag, value(flag)?)?)),
+            "--otlp-nagle" => o.otlp_nagle = true,
+            "--managed-instances" => o.managed_instances = true,
+            "--concurrency" => match num(flag, value(flag)?)? {
+                0 => return Err("--concurrency must be at least 1".into()),
+                n => o.concurrency = Some(n as usize),
+            },
             "--report" => o.report = Some(value(flag)?),
             "--no-events" => o.events = false,
             "--env" => {
@@ -190,6 +218,16 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option `{other}`")),
         }
+    }
+    if o.concurrency.is_some() && !o.managed_instances {
+        return Err("--concurrency needs --managed-instances (on-demand sandboxes run one invocation at a time)".into());
+    }
+    if o.managed_instances && o.snap_start {
+        return Err("--managed-instances and --snap-start are different environments; choose one".into());
+    }
+    let receiver_flag = [("--otlp-delay-ms", o.otlp_delay.is_some()), ("--otlp-nagle", o.otlp_nagle)];
+    if let Some((flag, _)) = receiver_flag.iter().find(|(_, set)| *set && !o.otlp) {
+        return Err(format!("{flag} needs --otlp"));
     }
     Ok(o)
 }
@@ -211,6 +249,7 @@ impl Options {
             invoke_api: self.command == "serve",
             record_events: self.events,
             json_logs: self.json_logs,
+            managed_instances: self.managed_instances.then(|| ManagedInstances::new(self.concurrency.unwrap_or(1))),
             ..SimConfig::default()
         };
         if let Some(h) = &self.handler {
@@ -225,130 +264,6 @@ impl Options {
         }
         cfg
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn stats(mut v: Vec<f64>) -> String {
-    if v.is_empty() {
-        return "-".into();
-    }
-    v.sort_by(f64::total_cmp);
-    format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", percentile(&v, 0.5), percentile(&v, 0.99), v[v.len() - 1])
-}
-
-/// The human-readable summary of a report.
-pub fn summary(report: &Report) -> String {
-    let mut s = String::new();
-    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
-    for i in &report.invocations {
-        *by_status.entry(i.status.as_str()).or_default() += 1;
-    }
-    let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let _ = writeln!(
-        s,
-        "{} invocation(s) ({}), {} extension process(es), memory {} MB, timeout {} ms, freeze {}",
-        report.invocations.len(),
-        if statuses.is_empty() { "none".into() } else { statuses.join(", ") },
-        report.extensions.len(),
-        report.memory_mb,
-        report.timeout_ms,
-        if report.freeze { "on" } else { "off" }
-    );
-    for init in &report.inits {
-        let _ = writeln!(
-            s,
-            "init ({}): {} in {:.1} ms{}",
-            init.phase,
-            init.status,
-            init.duration_ms,
-            init.error_type.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default()
-        );
-    }
-    if !report.invocations.is_empty() {
-        let _ = writeln!(
-            s,
-            "response to caller: {}",
-            stats(report.invocations.iter().filter_map(|i| i.response_ms).collect())
-        );
-        let _ = writeln!(
-            s,
-            "invoke phase:       {}",
-            stats(report.invocations.iter().map(|i| i.invoke_phase_ms).collect())
-        );
-    }
-    for e in &report.extensions {
-        let _ = writeln!(s, "extension {} (pid {}, generation {}):", e.name, e.pid, e.generation);
-        let _ = writeln!(
-            s,
-            "  registered {}, events [{}], first next after {}",
-            e.registered,
-            e.events.join(", "),
-            e.time_to_first_next_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into())
-        );
-        let _ = writeln!(s, "  post-runtime: {}", stats(e.post_runtime_ms.clone()));
-        let _ = writeln!(
-            s,
-            "  peak RSS {:.1} MiB, CPU {:.1} ms, shutdown {}, {}{}",
-            e.peak_rss_kb as f64 / 1024.0,
-            e.cpu_ms,
-            e.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
-            e.exit_status.as_ref().map(|x| x.to_string()).unwrap_or("not reaped".into()),
-            if e.killed { " (SIGKILLed)" } else { "" }
-        );
-        for err in &e.errors {
-            let _ = writeln!(
-                s,
-                "  {}/error {}: {}",
-                err.kind,
-                err.error_type,
-                err.message.clone().or(err.body.clone()).unwrap_or_default()
-            );
-        }
-        if let Some(sub) = &e.subscription {
-            let _ = writeln!(
-                s,
-                "  {} API {} [{}]: {} delivered in {} batch(es), {} dropped, {} failed attempt(s) ({} rejected)",
-                sub.api,
-                sub.schema_version,
-                sub.types.join(", "),
-                sub.delivered,
-                sub.batches,
-                sub.dropped,
-                sub.failed_attempts,
-                sub.rejected_attempts
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "telemetry: {} event(s) emitted, {} delivered, {} dropped; shutdown {}",
-        report.events.len(),
-        report.events_delivered,
-        report.events_dropped,
-        report.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into())
-    );
-    s
-}
-
-fn outcome_line(n: u64, total: Option<u64>, o: &Outcome) -> String {
-    let of = total.map(|t| format!("/{t}")).unwrap_or_default();
-    let post: Vec<String> = o.post_runtime_ms.iter().map(|(n, t)| format!("{n} +{t:.1} ms")).collect();
-    format!(
-        "[{n}{of}] {} {}{} response {} invoke {:.1} ms{}",
-        o.request_id,
-        o.status,
-        o.error_type.as_ref().map(|t| format!(" ({t})")).unwrap_or_default(),
-        o.response_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
-        o.invoke_phase_ms,
-        if post.is_empty() { String::new() } else { format!(" [{}]", post.join(", ")) }
-    )
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -368,9 +283,12 @@ async fn start_sink(o: &Options) -> Result<Option<OtlpSink>, String> {
     }
     let grpc = std::net::SocketAddr::from(([127, 0, 0, 1], o.otlp_grpc_port));
     let http = o.otlp_http_port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)));
-    let sink = OtlpSink::start_with_http(grpc, http)
+    let sink = OtlpSink::start_with(grpc, SinkOptions { http, nodelay: !o.otlp_nagle })
         .await
         .map_err(|e| format!("cannot start the OTLP receiver on {grpc}: {e} (is the port in use?)"))?;
+    if let Some(delay) = o.otlp_delay {
+        sink.set_behaviour(SinkBehaviour::Delay(delay));
+    }
     Ok(Some(sink))
 }
 
@@ -378,7 +296,9 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     let steps: Vec<Step> = match &o.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("scenario {}: {e}", path.display()))?;
-            crate::scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))?
+            let once = crate::scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))?;
+            let times = o.invocations as usize;
+            once.iter().cycle().take(once.len() * times).cloned().collect()
         }
         None => (0..o.invocations)
             .map(|_| Step {
@@ -415,6 +335,8 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     let mut labels = std::collections::HashMap::new();
     if o.command == "serve" {
         serve(&mut sim, &o, sink.as_ref(), &mut labels).await;
+    } else if o.managed_instances {
+        run_concurrently(&mut sim, steps, &o, &mut labels).await?;
     } else {
         let total = steps.len() as u64;
         // About twenty progress lines however long the run.
@@ -436,12 +358,15 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     let report = sim.shutdown(ShutdownReason::Spindown).await.map_err(|e| e.to_string())?;
     let to_stdout = o.report.as_deref() == Some("-");
     let mut out = String::new();
-    if !to_stdout {
-        out.push_str(&summary(&report));
-    }
     if let Some(sink) = &sink {
         // Extensions flush at SHUTDOWN; give the last exports a moment to land.
         settle(sink).await;
+    }
+    if !to_stdout {
+        out.push_str(&summary(&report));
+        out.push_str(&backend_note(&o.env, sink.as_ref(), &report).await);
+    }
+    if let Some(sink) = &sink {
         if !to_stdout {
             out.push_str("\nOTLP received:\n");
             out.push_str(&crate::render::render_labeled(&sink.received(), &labels));
@@ -458,6 +383,35 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     }
     let init_failed = report.inits.last().is_some_and(|i| i.status != "success");
     Ok(if init_failed { 2 } else { 0 })
+}
+
+/// `run` on Managed Instances: every invocation handed over at once, `concurrency` at a time.
+async fn run_concurrently(
+    sim: &mut Simulator,
+    steps: Vec<Step>,
+    o: &Options,
+    labels: &mut std::collections::HashMap<String, String>,
+) -> Result<(), String> {
+    if steps.iter().any(|s| !s.idle.is_zero()) && !o.quiet {
+        eprintln!(
+            "note: idleMs is ignored with --managed-instances (invocations run back to back, {} at once)",
+            o.concurrency.unwrap_or(1)
+        );
+    }
+    let total = steps.len() as u64;
+    let invocations = steps.into_iter().map(|s| s.invocation).collect();
+    let outcomes = sim.invoke_concurrently(invocations).await.map_err(|e| e.to_string())?;
+    let every = total.div_ceil(20).max(1);
+    for (i, out) in outcomes.iter().enumerate() {
+        let n = i as u64 + 1;
+        if let Some(id) = crate::render::xray_trace_id(&out.trace_header) {
+            labels.insert(id, format!("invocation {n} {}", out.request_id));
+        }
+        if !o.quiet && (total <= 20 || n % every == 0 || n == total) {
+            eprintln!("{}", outcome_line(n, Some(total), out));
+        }
+    }
+    Ok(())
 }
 
 /// Waits until no new OTLP request arrived for 200 ms (at most 2 s).
@@ -591,11 +545,5 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("x").is_err());
-    }
-
-    #[test]
-    fn percentiles() {
-        assert_eq!(stats(vec![]), "-");
-        assert_eq!(stats(vec![3.0, 1.0, 2.0]), "p50 2.0 ms, p99 3.0 ms, max 3.0 ms");
     }
 }

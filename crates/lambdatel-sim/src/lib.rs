@@ -33,6 +33,7 @@ pub mod process;
 pub mod render;
 pub mod scenario;
 pub mod sim;
+pub mod summary;
 pub mod telemetry;
 
 pub use api::ExtensionError;

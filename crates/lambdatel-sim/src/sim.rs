@@ -407,6 +407,9 @@ pub struct Report {
     pub timeout_ms: u64,
     /// Freeze between invocations.
     pub freeze: bool,
+    /// Concurrency when the environment ran as Lambda Managed Instances.
+    #[serde(default)]
+    pub managed_instances: Option<usize>,
     /// Every init.
     pub inits: Vec<InitRecord>,
     /// Every invocation.
@@ -1367,7 +1370,8 @@ impl Simulator {
             function_name: self.cfg.function_name.clone(),
             memory_mb: self.cfg.memory_mb,
             timeout_ms: self.cfg.timeout.as_millis() as u64,
-            freeze: self.cfg.freeze,
+            freeze: self.cfg.freeze && self.cfg.managed_instances.is_none(),
+            managed_instances: self.cfg.managed_instances.as_ref().map(|mi| mi.concurrency),
             inits: self.inits.clone(),
             invocations: self.invocations.clone(),
             extensions: self.ext_reports.clone(),
