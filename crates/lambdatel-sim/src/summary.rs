@@ -150,7 +150,7 @@ pub async fn backend_note(env: &[(String, String)], sink: Option<&OtlpSink>, rep
         if !delays.is_empty() {
             let _ = writeln!(
                 s,
-                "span arrival after invocation end: {} ({} of {} invocation(s))",
+                "span arrival relative to invocation end (negative: before it ended): {} ({} of {} invocation(s))",
                 stats(delays.clone()),
                 delays.len(),
                 report.invocations.len()
