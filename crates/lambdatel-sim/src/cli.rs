@@ -1,6 +1,7 @@
 //! The `lambdatel-sim` command line: `run` (N invocations or a scenario, then a summary and the
 //! JSON report) and `serve` (stay up with the Invoke API for curl).
 
+use crate::fleet::{run_with_backend, FleetConfig, TrafficPattern};
 use crate::otlp::{OtlpSink, SinkBehaviour, SinkOptions};
 use crate::scenario::Step;
 use crate::sim::{
@@ -20,6 +21,8 @@ USAGE:
     lambdatel-sim run   [OPTIONS]    run invocations, print a summary (and the JSON report)
     lambdatel-sim serve [OPTIONS]    stay up; invoke with
                                      curl -d '{}' http://127.0.0.1:PORT/2015-03-31/functions/function/invocations
+    lambdatel-sim fleet [OPTIONS]    many sandboxes of the function at once, scaled by a traffic pattern,
+                                     all exporting to the embedded OTLP receiver; prints fan-in and losses
 
 OPTIONS:
     --extension PATH          start this extension (repeatable)
@@ -53,6 +56,10 @@ OPTIONS:
                               Init limit max(130s, --timeout)
     --concurrency N           invocations at once with --managed-instances (default 1)
     --json-logs               the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON)
+    --sandboxes N             fleet: most sandboxes alive at once (default 10)
+    --pattern P               fleet: steady, bursty or diurnal (default steady)
+    --rate R                  fleet: mean invocations per second (default 10)
+    --idle-shutdown DURATION  fleet: shut a sandbox down after this long idle (default 10s)
     --echo                    copy process output to stderr
     --quiet                   no progress output
 ";
@@ -96,6 +103,14 @@ pub struct Options {
     pub managed_instances: bool,
     /// Invocations at once on Managed Instances.
     pub concurrency: Option<usize>,
+    /// Fleet: most sandboxes at once.
+    pub sandboxes: usize,
+    /// Fleet: traffic pattern.
+    pub pattern: TrafficPattern,
+    /// Fleet: mean invocations per second.
+    pub rate: f64,
+    /// Fleet: idle time after which a sandbox is shut down.
+    pub idle_shutdown: Duration,
     /// Report destination.
     pub report: Option<String>,
     /// Keep the event log.
@@ -140,9 +155,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut it = args.iter();
     let command = match it.next().map(String::as_str) {
-        Some(c @ ("run" | "serve")) => c.to_string(),
+        Some(c @ ("run" | "serve" | "fleet")) => c.to_string(),
         Some("-h" | "--help" | "help") | None => return Err(String::new()),
-        Some(other) => return Err(format!("unknown command `{other}` (expected run or serve)")),
+        Some(other) => return Err(format!("unknown command `{other}` (expected run, serve or fleet)")),
     };
     let mut o = Options {
         command,
@@ -163,6 +178,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         otlp_nagle: false,
         managed_instances: false,
         concurrency: None,
+        sandboxes: 10,
+        pattern: TrafficPattern::Steady,
+        rate: 10.0,
+        idle_shutdown: Duration::from_secs(10),
         report: None,
         events: true,
         env: Vec::new(),
@@ -196,6 +215,19 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--otlp-delay-ms" => o.otlp_delay = Some(Duration::from_millis(num(flag, value(flag)?)?)),
             "--otlp-nagle" => o.otlp_nagle = true,
             "--managed-instances" => o.managed_instances = true,
+            "--sandboxes" => match num(flag, value(flag)?)? {
+                0 => return Err("--sandboxes must be at least 1".into()),
+                n => o.sandboxes = n as usize,
+            },
+            "--pattern" => o.pattern = value(flag)?.parse()?,
+            "--rate" => {
+                let v = value(flag)?;
+                o.rate = match v.parse::<f64>() {
+                    Ok(r) if r > 0.0 && r.is_finite() => r,
+                    _ => return Err(format!("--rate needs a positive number of invocations per second, got `{v}`")),
+                };
+            }
+            "--idle-shutdown" => o.idle_shutdown = parse_duration(&value(flag)?)?,
             "--concurrency" => match num(flag, value(flag)?)? {
                 0 => return Err("--concurrency must be at least 1".into()),
                 n => o.concurrency = Some(n as usize),
@@ -226,7 +258,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         return Err("--managed-instances and --snap-start are different environments; choose one".into());
     }
     let receiver_flag = [("--otlp-delay-ms", o.otlp_delay.is_some()), ("--otlp-nagle", o.otlp_nagle)];
-    if let Some((flag, _)) = receiver_flag.iter().find(|(_, set)| *set && !o.otlp) {
+    if let Some((flag, _)) = receiver_flag.iter().find(|(_, set)| *set && !o.otlp && o.command != "fleet") {
         return Err(format!("{flag} needs --otlp"));
     }
     Ok(o)
@@ -278,7 +310,7 @@ pub async fn run(o: Options) -> i32 {
 }
 
 async fn start_sink(o: &Options) -> Result<Option<OtlpSink>, String> {
-    if !o.otlp {
+    if !o.otlp && o.command != "fleet" {
         return Ok(None);
     }
     let grpc = std::net::SocketAddr::from(([127, 0, 0, 1], o.otlp_grpc_port));
@@ -293,6 +325,9 @@ async fn start_sink(o: &Options) -> Result<Option<OtlpSink>, String> {
 }
 
 async fn run_inner(o: Options) -> Result<i32, String> {
+    if o.command == "fleet" {
+        return run_fleet(o).await;
+    }
     let steps: Vec<Step> = match &o.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("scenario {}: {e}", path.display()))?;
@@ -383,6 +418,48 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     }
     let init_failed = report.inits.last().is_some_and(|i| i.status != "success");
     Ok(if init_failed { 2 } else { 0 })
+}
+
+/// `fleet`: the sandboxes all export to the embedded receiver (always on).
+async fn run_fleet(o: Options) -> Result<i32, String> {
+    let Some(backend) = start_sink(&o).await? else { return Err("the fleet's OTLP receiver did not start".into()) };
+    let script = match &o.scenario {
+        Some(_) => return Err("fleet runs one kind of invocation: use --duration-ms, not --scenario".into()),
+        None => Script { duration: o.duration, ..Script::default() },
+    };
+    let cfg = FleetConfig {
+        sandbox: o.sim_config(),
+        max_sandboxes: o.sandboxes,
+        invocations: o.invocations as usize,
+        rate: o.rate,
+        pattern: o.pattern,
+        idle_shutdown: o.idle_shutdown,
+        script,
+    };
+    if !o.quiet {
+        eprintln!(
+            "fleet: {} invocation(s), {:?} at {}/s, up to {} sandbox(es); OTLP receiver {}",
+            cfg.invocations,
+            cfg.pattern,
+            cfg.rate,
+            cfg.max_sandboxes,
+            backend.grpc_endpoint()
+        );
+    }
+    let report = run_with_backend(cfg, &backend).await.map_err(|e| e.to_string())?;
+    let to_stdout = o.report.as_deref() == Some("-");
+    if !to_stdout {
+        print!("{}", crate::summary::fleet_summary(&report));
+    }
+    if let Some(dest) = &o.report {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        if to_stdout {
+            println!("{json}");
+        } else {
+            std::fs::write(dest, json).map_err(|e| format!("report {dest}: {e}"))?;
+        }
+    }
+    Ok(0)
 }
 
 /// `run` on Managed Instances: every invocation handed over at once, `concurrency` at a time.
@@ -526,7 +603,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_arguments() {
-        assert_eq!(parse_args(&args("launch")).unwrap_err(), "unknown command `launch` (expected run or serve)");
+        assert_eq!(parse_args(&args("launch")).unwrap_err(), "unknown command `launch` (expected run, serve or fleet)");
         assert_eq!(parse_args(&args("run --bogus")).unwrap_err(), "unknown option `--bogus`");
         assert_eq!(parse_args(&args("run --invocations")).unwrap_err(), "--invocations needs a value");
         assert_eq!(parse_args(&args("run --invocations x")).unwrap_err(), "--invocations needs a number, got `x`");

@@ -26,6 +26,7 @@
 pub mod api;
 pub mod cli;
 pub mod events;
+pub mod fleet;
 pub mod http;
 pub mod ids;
 pub mod otlp;

@@ -1,6 +1,7 @@
 //! The human-readable account of a run: the summary of a [`Report`], one line per invocation,
 //! and what the OTLP backend saw (or that there was none).
 
+use crate::fleet::FleetReport;
 use crate::otlp::{OtlpSink, Received};
 use crate::sim::{Outcome, Report};
 use std::fmt::Write as _;
@@ -213,6 +214,62 @@ fn host_port(endpoint: &str) -> Option<String> {
 async fn listening(addr: &str) -> bool {
     let connect = tokio::net::TcpStream::connect(addr);
     matches!(tokio::time::timeout(Duration::from_millis(500), connect).await, Ok(Ok(_)))
+}
+
+/// The human-readable account of a fleet run.
+pub fn fleet_summary(r: &FleetReport) -> String {
+    let mut s = String::new();
+    let statuses: Vec<String> = r.statuses.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let n = r.invocations().max(1) as f64;
+    let _ = writeln!(
+        s,
+        "{} invocation(s) ({}), {} not run, in {:.1} s; {} sandbox(es) created, at most {} at once, {} cold start(s)",
+        r.invocations(),
+        if statuses.is_empty() { "none".into() } else { statuses.join(", ") },
+        r.not_run,
+        r.duration_ms / 1000.0,
+        r.sandboxes_created,
+        r.max_live_sandboxes,
+        r.cold_starts
+    );
+    let _ = writeln!(s, "post-runtime: {}", stats(r.post_runtime_ms()));
+    let b = &r.backend;
+    let _ = writeln!(
+        s,
+        "backend: {} connection(s), {} request(s) ({:.2} per invocation), {} bytes ({:.0} per invocation)",
+        b.connections,
+        b.requests,
+        b.requests as f64 / n,
+        b.bytes,
+        b.bytes as f64 / n
+    );
+    let _ = writeln!(
+        s,
+        "spans: {} received, {} duplicate(s), {} invocation(s) without a span",
+        b.spans, b.duplicate_spans, b.invocations_without_span
+    );
+    let _ = writeln!(
+        s,
+        "function log lines: {} written, {} lost, {} duplicate(s)",
+        b.log_lines_written, b.log_lines_lost, b.log_lines_duplicated
+    );
+    let by_name: Vec<String> = b.metric_series_by_name.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "metric series: {} ({})", b.metric_series, by_name.join(", "));
+    for sb in &r.sandboxes {
+        let _ = writeln!(
+            s,
+            "sandbox {}: {} invocation(s), init {}, post-runtime {}, extensions {:.1} MiB peak, {:.1} ms CPU, shutdown {}{}",
+            sb.id,
+            sb.invocations,
+            sb.init_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
+            stats(sb.post_runtime_ms.clone()),
+            sb.extension_peak_rss_kb as f64 / 1024.0,
+            sb.extension_cpu_ms,
+            sb.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
+            if sb.killed_extensions > 0 { format!(", {} SIGKILLed", sb.killed_extensions) } else { String::new() }
+        );
+    }
+    s
 }
 
 #[cfg(test)]

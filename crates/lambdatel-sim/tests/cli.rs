@@ -230,3 +230,31 @@ fn serve_answers_curl_style_invokes_until_interrupted() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 invocation(s) (1 success)"));
 }
+
+#[test]
+fn fleet_reports_fan_in_and_losses() {
+    let ext = common::extension("fleet-cli-ext");
+    // The fixture exports over OTLP/HTTP to the port given; the fleet's receiver listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let out = sim()
+        .args(["fleet", "--quiet", "--extension", ext.to_str().unwrap(), "--otlp-http-port", &port])
+        .args(["--env", &format!("SIM_OTLP_HTTP=http://127.0.0.1:{port}")])
+        .args(["--sandboxes", "2", "--invocations", "6", "--pattern", "bursty", "--rate", "20"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("6 invocation(s) (6 success), 0 not run, in "), "{stdout}");
+    assert!(lines[0].ends_with("; 2 sandbox(es) created, at most 2 at once, 2 cold start(s)"), "{stdout}");
+    assert!(lines[2].starts_with("backend: 18 connection(s), 18 request(s) (3.00 per invocation), "), "{stdout}");
+    assert_eq!(lines[3], "spans: 6 received, 0 duplicate(s), 0 invocation(s) without a span");
+    assert_eq!(lines[4], "function log lines: 6 written, 6 lost, 0 duplicate(s)");
+    assert_eq!(lines[5], "metric series: 1 (invocations 1)");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("sandbox ")).count(), 2, "{stdout}");
+
+    let out = sim().args(["fleet", "--pattern", "spiky"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("lambdatel-sim: unknown traffic pattern `spiky` (steady, bursty or diurnal)"));
+}
