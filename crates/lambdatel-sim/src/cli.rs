@@ -5,8 +5,8 @@ use crate::fleet::{run_with_backend, FleetConfig, TrafficPattern};
 use crate::otlp::{OtlpSink, SinkBehaviour, SinkOptions};
 use crate::scenario::Step;
 use crate::sim::{
-    FunctionSpec, Invocation, ManagedInstances, ProcessFunction, Script, ScriptResult, ShutdownReason, SimConfig,
-    Simulator,
+    FunctionSpec, Invocation, ManagedInstances, ProcessFunction, Script, ScriptResult, ScriptedFunction,
+    ShutdownReason, SimConfig, Simulator,
 };
 pub use crate::summary::summary;
 use crate::summary::{backend_note, outcome_line};
@@ -48,7 +48,9 @@ OPTIONS:
     --env K=V                 extra environment for extensions and runtime (repeatable)
     --memory MB               memory size (default 128)
     --timeout DURATION        function timeout, e.g. 3s or 500ms (default 3s)
-    --init-timeout DURATION   init limit (default 10s, as in Lambda)
+    --init-timeout DURATION   init limit (default 10s, as in Lambda; with --managed-instances the
+                              limit is max(this, --timeout), default max(130s, --timeout))
+    --init-duration-ms MS     how long the built-in function's init takes (default 0)
     --port PORT               Runtime API port (default: any free port)
     --snap-start              initialise as SnapStart does (restore events)
     --managed-instances       run as Lambda Managed Instances: concurrent invocations, never
@@ -121,8 +123,10 @@ pub struct Options {
     pub memory_mb: u64,
     /// Timeout.
     pub timeout: Duration,
-    /// Init limit.
-    pub init_timeout: Duration,
+    /// Init limit (on Managed Instances, the floor of max(floor, timeout)); Lambda's when absent.
+    pub init_timeout: Option<Duration>,
+    /// How long the built-in function's init takes.
+    pub init_duration: Duration,
     /// Runtime API port.
     pub port: u16,
     /// SnapStart init.
@@ -187,7 +191,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         env: Vec::new(),
         memory_mb: 128,
         timeout: Duration::from_secs(3),
-        init_timeout: Duration::from_secs(10),
+        init_timeout: None,
+        init_duration: Duration::ZERO,
         port: 0,
         snap_start: false,
         json_logs: false,
@@ -241,7 +246,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--memory" => o.memory_mb = num(flag, value(flag)?)?,
             "--timeout" => o.timeout = parse_duration(&value(flag)?)?,
-            "--init-timeout" => o.init_timeout = parse_duration(&value(flag)?)?,
+            "--init-timeout" => o.init_timeout = Some(parse_duration(&value(flag)?)?),
+            "--init-duration-ms" => o.init_duration = Duration::from_millis(num(flag, value(flag)?)?),
             "--port" => o.port = port(flag, value(flag)?)?,
             "--snap-start" => o.snap_start = true,
             "--json-logs" => o.json_logs = true,
@@ -274,14 +280,18 @@ impl Options {
             freeze: self.freeze,
             memory_mb: self.memory_mb,
             timeout: self.timeout,
-            init_timeout: self.init_timeout,
+            init_timeout: self.init_timeout.unwrap_or(SimConfig::default().init_timeout),
             runtime_api_port: self.port,
             echo_output: self.echo,
             snap_start: self.snap_start,
             invoke_api: self.command == "serve",
             record_events: self.events,
             json_logs: self.json_logs,
-            managed_instances: self.managed_instances.then(|| ManagedInstances::new(self.concurrency.unwrap_or(1))),
+            managed_instances: self.managed_instances.then(|| ManagedInstances {
+                concurrency: self.concurrency.unwrap_or(1),
+                init_timeout_floor: self.init_timeout.unwrap_or(ManagedInstances::INIT_TIMEOUT_FLOOR),
+            }),
+            function: FunctionSpec::Scripted(ScriptedFunction { init_duration: self.init_duration, init_error: None }),
             ..SimConfig::default()
         };
         if let Some(h) = &self.handler {

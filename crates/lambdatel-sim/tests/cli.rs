@@ -166,6 +166,26 @@ fn managed_instances_run_concurrently() {
         .collect();
     assert_eq!(init_types, ["lambda-managed-instances"]);
 
+    // Init may take max(floor, timeout) on Managed Instances, --init-timeout on-demand.
+    let init = |extra: &[&str]| {
+        let out = sim()
+            .args(["run", "--quiet", "--init-duration-ms", "600", "--report", "-", "--no-events"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report["inits"][0]["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(init(&["--init-timeout", "300ms"]), (Some(2), "timeout".to_string()));
+    assert_eq!(
+        init(&["--managed-instances", "--init-timeout", "300ms", "--timeout", "1s"]),
+        (Some(0), "success".to_string())
+    );
+    assert_eq!(
+        init(&["--managed-instances", "--init-timeout", "300ms", "--timeout", "500ms"]),
+        (Some(2), "timeout".to_string())
+    );
+
     let refused = |args: &[&str]| {
         let out = sim().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(64));
