@@ -195,7 +195,8 @@ pub fn arrival_delays(report: &Report, received: &Received) -> Vec<f64> {
         let at_ms = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0;
         first.entry(id).and_modify(|t| *t = t.min(at_ms)).or_insert(at_ms);
     }
-    first.iter().map(|(id, at)| at - ends[id]).collect()
+    // Rounded to the microsecond, like every other figure of the report.
+    first.iter().map(|(id, at)| ((at - ends[id]) * 1000.0).round() / 1000.0).collect()
 }
 
 /// `host:port` of an endpoint URL (the scheme's port when none is given).
@@ -280,6 +281,61 @@ mod tests {
     fn percentiles() {
         assert_eq!(stats(vec![]), "-");
         assert_eq!(stats(vec![3.0, 1.0, 2.0]), "p50 2.0 ms, p99 3.0 ms, max 3.0 ms");
+    }
+
+    #[test]
+    fn arrival_delay_is_the_first_span_of_each_invocation_after_its_end() {
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        use std::time::UNIX_EPOCH;
+        let invocation = |id: &str, end_unix_ms: f64| crate::sim::InvocationRecord {
+            request_id: id.into(),
+            status: "success".into(),
+            error_type: None,
+            response_ms: None,
+            runtime_ms: None,
+            invoke_phase_ms: 0.0,
+            post_runtime_ms: Default::default(),
+            end_unix_ms,
+        };
+        let report = Report {
+            function_name: "f".into(),
+            memory_mb: 128,
+            timeout_ms: 3000,
+            freeze: false,
+            managed_instances: Some(2),
+            inits: vec![],
+            invocations: vec![invocation("a", 1_000.0), invocation("b", 2_000.0), invocation("c", 3_000.0)],
+            extensions: vec![],
+            shutdown_ms: None,
+            shutdown_reason: None,
+            runtime_exit: None,
+            events_delivered: 0,
+            events_dropped: 0,
+            events: vec![],
+        };
+        let span = |id: &str| Span {
+            attributes: vec![KeyValue {
+                key: "faas.invocation_id".into(),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue(id.into())) }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let batch = |ids: &[&str]| ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans: ids.iter().map(|id| span(id)).collect(), ..Default::default() }],
+            ..Default::default()
+        };
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        let received = Received {
+            // "a" arrives twice (the first counts), "b" once, "c" never; "x" is no invocation of the run.
+            spans: vec![batch(&["a", "x"]), batch(&["b", "a"])],
+            span_arrivals: vec![at(1_040), at(2_015)],
+            ..Default::default()
+        };
+        let mut delays = arrival_delays(&report, &received);
+        delays.sort_by(f64::total_cmp);
+        assert_eq!(delays, [15.0, 40.0]);
     }
 
     #[test]
