@@ -4,7 +4,7 @@
 //! Handlers only record what the processes did (registrations, `next` calls, responses, errors)
 //! and wake the controller in `sim.rs`, which owns the lifecycle and emits the platform events.
 
-use crate::events::{EventRecord, Subscription};
+use crate::events::{EventRecord, Schema, Subscription};
 use crate::http::{body_bytes, error, json, response, Resp};
 use crate::telemetry::{parse_subscription, Hub, Subscriber};
 use bytes::Bytes;
@@ -12,9 +12,13 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// The only Telemetry API schema Lambda Managed Instances accept.
+pub const MANAGED_INSTANCES_SCHEMA: &str = "2025-01-29";
 
 /// Lifecycle phase of the sandbox, as the APIs see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +101,10 @@ pub(crate) struct RtSlot {
     pub rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<PendingInvoke>>>,
     pub next_calls: u64,
     pub last_next: Option<Instant>,
-    pub current: Option<String>,
-    pub result: Option<(Instant, RuntimeResult)>,
+    /// Invocations handed to the runtime and not yet answered (several at once on Managed Instances).
+    pub in_flight: HashSet<String>,
+    /// Answers posted, by request id, until the controller takes them.
+    pub results: HashMap<String, (Instant, RuntimeResult)>,
     pub init_error: Option<(String, Bytes)>,
     pub exited: bool,
 }
@@ -111,8 +117,8 @@ impl RtSlot {
             rx: Arc::new(tokio::sync::Mutex::new(rx)),
             next_calls: 0,
             last_next: None,
-            current: None,
-            result: None,
+            in_flight: HashSet::new(),
+            results: HashMap::new(),
             init_error: None,
             exited: false,
         }
@@ -155,11 +161,14 @@ pub struct Env {
     /// The telemetry hub.
     pub hub: Arc<Hub>,
     pub(crate) info: FunctionInfo,
+    /// Lambda Managed Instances rules: SHUTDOWN is the only extension event, Telemetry schema
+    /// 2025-01-29 only, no Logs API.
+    pub(crate) managed_instances: bool,
     pub(crate) invoke_tx: Mutex<Option<mpsc::Sender<InvokeRequest>>>,
 }
 
 impl Env {
-    pub(crate) fn new(info: FunctionInfo, hub: Arc<Hub>) -> Arc<Env> {
+    pub(crate) fn new(info: FunctionInfo, hub: Arc<Hub>, managed_instances: bool) -> Arc<Env> {
         Arc::new(Env {
             st: Mutex::new(State {
                 phase: Phase::Idle,
@@ -170,6 +179,7 @@ impl Env {
             changed: watch::channel(0).0,
             hub,
             info,
+            managed_instances,
             invoke_tx: Mutex::new(None),
         })
     }
@@ -215,13 +225,14 @@ impl Env {
         rx.recv().await
     }
 
-    /// The built-in runtime's `response` / `error`. False if `request_id` is not current.
+    /// The built-in runtime's `response` / `error`. False if `request_id` is not in flight or
+    /// was already answered.
     pub(crate) fn runtime_result(&self, request_id: &str, result: RuntimeResult) -> bool {
         let mut st = self.st.lock().unwrap();
-        if st.rt.current.as_deref() != Some(request_id) || st.rt.result.is_some() {
+        if !st.rt.in_flight.remove(request_id) {
             return false;
         }
-        st.rt.result = Some((Instant::now(), result));
+        st.rt.results.insert(request_id.to_string(), (Instant::now(), result));
         drop(st);
         self.bump();
         true
@@ -246,6 +257,11 @@ impl Env {
                 self.ext_error(req, &kind).await
             }
             (&Method::PUT, ["2022-07-01", "telemetry"]) => self.subscribe(req, false).await,
+            (&Method::PUT, ["2020-08-15", "logs"]) if self.managed_instances => error(
+                StatusCode::NOT_FOUND,
+                "InvalidRequest",
+                "the Logs API does not exist on Lambda Managed Instances; use the Telemetry API (schema 2025-01-29)",
+            ),
             (&Method::PUT, ["2020-08-15", "logs"]) => self.subscribe(req, true).await,
             (&Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => self.rt_next().await,
             (&Method::POST, ["2018-06-01", "runtime", "invocation", id, kind @ ("response" | "error")]) => {
@@ -281,6 +297,14 @@ impl Env {
             };
             for e in v.get("events").and_then(Value::as_array).into_iter().flatten() {
                 match e.as_str() {
+                    // As Lambda (and AWS's emulator) does on Managed Instances: only SHUTDOWN exists.
+                    Some(ev @ "INVOKE") if self.managed_instances => {
+                        return error(
+                            StatusCode::FORBIDDEN,
+                            "Extension.InvalidEventType",
+                            &format!("{ev}: ErrorInvalidEventType"),
+                        );
+                    }
                     Some("INVOKE") => invoke = true,
                     Some("SHUTDOWN") => shutdown = true,
                     _ => return error(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("unknown event {e}")),
@@ -419,6 +443,16 @@ impl Env {
             Ok(r) => r,
             Err(msg) => return error(StatusCode::BAD_REQUEST, vtype, &msg),
         };
+        if self.managed_instances {
+            if let Schema::Telemetry(v) = &request.schema {
+                if v != MANAGED_INSTANCES_SCHEMA {
+                    let msg = format!(
+                        "schemaVersion {v} is not supported on Lambda Managed Instances; use {MANAGED_INSTANCES_SCHEMA}"
+                    );
+                    return error(StatusCode::BAD_REQUEST, vtype, &msg);
+                }
+            }
+        }
         let name = {
             let st = self.st.lock().unwrap();
             let Some(ext) = st.exts.iter().find(|e| e.id == id) else {
@@ -480,7 +514,7 @@ impl Env {
         if self.runtime_result(id, result) {
             json(StatusCode::ACCEPTED, &json!({"status": "OK"}))
         } else {
-            error(StatusCode::BAD_REQUEST, "InvalidRequestID", &format!("{id} is not the current invocation"))
+            error(StatusCode::BAD_REQUEST, "InvalidRequestID", &format!("{id} is not an invocation in flight"))
         }
     }
 

@@ -1,13 +1,15 @@
 //! The `lambdatel-sim` command line: `run` (N invocations or a scenario, then a summary and the
 //! JSON report) and `serve` (stay up with the Invoke API for curl).
 
-use crate::otlp::OtlpSink;
+use crate::fleet::{run_with_backend, FleetConfig, TrafficPattern};
+use crate::otlp::{OtlpSink, SinkBehaviour, SinkOptions};
 use crate::scenario::Step;
 use crate::sim::{
-    FunctionSpec, Invocation, Outcome, ProcessFunction, Report, Script, ScriptResult, ShutdownReason, SimConfig,
-    Simulator,
+    FunctionSpec, Invocation, ManagedInstances, ProcessFunction, Script, ScriptResult, ScriptedFunction,
+    ShutdownReason, SimConfig, Simulator,
 };
-use std::fmt::Write as _;
+pub use crate::summary::summary;
+use crate::summary::{backend_note, outcome_line};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,11 +21,14 @@ USAGE:
     lambdatel-sim run   [OPTIONS]    run invocations, print a summary (and the JSON report)
     lambdatel-sim serve [OPTIONS]    stay up; invoke with
                                      curl -d '{}' http://127.0.0.1:PORT/2015-03-31/functions/function/invocations
+    lambdatel-sim fleet [OPTIONS]    many sandboxes of the function at once, scaled by a traffic pattern,
+                                     all exporting to the embedded OTLP receiver; prints fan-in and losses
 
 OPTIONS:
     --extension PATH          start this extension (repeatable)
     --extensions-dir DIR      start every executable in DIR (like /opt/extensions)
-    --invocations N           number of invocations for `run` (default 1)
+    --invocations N           number of invocations for `run` (default 1); with --scenario,
+                              the number of times the scenario runs
     --scenario FILE           JSON or YAML scenario of scripted invocations (see docs)
     --duration-ms MS          duration of each default scripted invocation (default 0)
     --function-command CMD    run this external runtime instead of the built-in function
@@ -35,15 +40,28 @@ OPTIONS:
                               (OTEL_EXPORTER_OTLP_ENDPOINT) and print what arrived
     --otlp-grpc-port PORT     port of the receiver's gRPC listener (default: any free port)
     --otlp-http-port PORT     also accept OTLP/HTTP on this port
+    --otlp-delay-ms MS        the receiver answers every export MS late (a remote backend)
+    --otlp-nagle              leave Nagle's algorithm on for the receiver's connections (real
+                              servers set TCP_NODELAY; this is for comparison only)
     --report FILE             write the JSON report to FILE (`-` for stdout)
     --no-events               leave the event log out of the report (long runs)
     --env K=V                 extra environment for extensions and runtime (repeatable)
     --memory MB               memory size (default 128)
     --timeout DURATION        function timeout, e.g. 3s or 500ms (default 3s)
-    --init-timeout DURATION   init limit (default 10s, as in Lambda)
+    --init-timeout DURATION   init limit (default 10s, as in Lambda; with --managed-instances the
+                              limit is max(this, --timeout), default max(130s, --timeout))
+    --init-duration-ms MS     how long the built-in function's init takes (default 0)
     --port PORT               Runtime API port (default: any free port)
     --snap-start              initialise as SnapStart does (restore events)
+    --managed-instances       run as Lambda Managed Instances: concurrent invocations, never
+                              frozen, SHUTDOWN-only extensions, Telemetry schema 2025-01-29,
+                              Init limit max(130s, --timeout)
+    --concurrency N           invocations at once with --managed-instances (default 1)
     --json-logs               the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON)
+    --sandboxes N             fleet: most sandboxes alive at once (default 10)
+    --pattern P               fleet: steady, bursty or diurnal (default steady)
+    --rate R                  fleet: mean invocations per second (default 10)
+    --idle-shutdown DURATION  fleet: shut a sandbox down after this long idle (default 10s)
     --echo                    copy process output to stderr
     --quiet                   no progress output
 ";
@@ -79,6 +97,22 @@ pub struct Options {
     pub otlp_grpc_port: u16,
     /// HTTP port of the receiver.
     pub otlp_http_port: Option<u16>,
+    /// The receiver answers every export this late.
+    pub otlp_delay: Option<Duration>,
+    /// Leave Nagle's algorithm on for the receiver's connections.
+    pub otlp_nagle: bool,
+    /// Run as Lambda Managed Instances.
+    pub managed_instances: bool,
+    /// Invocations at once on Managed Instances.
+    pub concurrency: Option<usize>,
+    /// Fleet: most sandboxes at once.
+    pub sandboxes: usize,
+    /// Fleet: traffic pattern.
+    pub pattern: TrafficPattern,
+    /// Fleet: mean invocations per second.
+    pub rate: f64,
+    /// Fleet: idle time after which a sandbox is shut down.
+    pub idle_shutdown: Duration,
     /// Report destination.
     pub report: Option<String>,
     /// Keep the event log.
@@ -89,8 +123,10 @@ pub struct Options {
     pub memory_mb: u64,
     /// Timeout.
     pub timeout: Duration,
-    /// Init limit.
-    pub init_timeout: Duration,
+    /// Init limit (on Managed Instances, the floor of max(floor, timeout)); Lambda's when absent.
+    pub init_timeout: Option<Duration>,
+    /// How long the built-in function's init takes.
+    pub init_duration: Duration,
     /// Runtime API port.
     pub port: u16,
     /// SnapStart init.
@@ -123,9 +159,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut it = args.iter();
     let command = match it.next().map(String::as_str) {
-        Some(c @ ("run" | "serve")) => c.to_string(),
+        Some(c @ ("run" | "serve" | "fleet")) => c.to_string(),
         Some("-h" | "--help" | "help") | None => return Err(String::new()),
-        Some(other) => return Err(format!("unknown command `{other}` (expected run or serve)")),
+        Some(other) => return Err(format!("unknown command `{other}` (expected run, serve or fleet)")),
     };
     let mut o = Options {
         command,
@@ -142,12 +178,21 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         otlp: false,
         otlp_grpc_port: 0,
         otlp_http_port: None,
+        otlp_delay: None,
+        otlp_nagle: false,
+        managed_instances: false,
+        concurrency: None,
+        sandboxes: 10,
+        pattern: TrafficPattern::Steady,
+        rate: 10.0,
+        idle_shutdown: Duration::from_secs(10),
         report: None,
         events: true,
         env: Vec::new(),
         memory_mb: 128,
         timeout: Duration::from_secs(3),
-        init_timeout: Duration::from_secs(10),
+        init_timeout: None,
+        init_duration: Duration::ZERO,
         port: 0,
         snap_start: false,
         json_logs: false,
@@ -172,6 +217,26 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--otlp" => o.otlp = true,
             "--otlp-grpc-port" => o.otlp_grpc_port = port(flag, value(flag)?)?,
             "--otlp-http-port" => o.otlp_http_port = Some(port(flag, value(flag)?)?),
+            "--otlp-delay-ms" => o.otlp_delay = Some(Duration::from_millis(num(flag, value(flag)?)?)),
+            "--otlp-nagle" => o.otlp_nagle = true,
+            "--managed-instances" => o.managed_instances = true,
+            "--sandboxes" => match num(flag, value(flag)?)? {
+                0 => return Err("--sandboxes must be at least 1".into()),
+                n => o.sandboxes = n as usize,
+            },
+            "--pattern" => o.pattern = value(flag)?.parse()?,
+            "--rate" => {
+                let v = value(flag)?;
+                o.rate = match v.parse::<f64>() {
+                    Ok(r) if r > 0.0 && r.is_finite() => r,
+                    _ => return Err(format!("--rate needs a positive number of invocations per second, got `{v}`")),
+                };
+            }
+            "--idle-shutdown" => o.idle_shutdown = parse_duration(&value(flag)?)?,
+            "--concurrency" => match num(flag, value(flag)?)? {
+                0 => return Err("--concurrency must be at least 1".into()),
+                n => o.concurrency = Some(n as usize),
+            },
             "--report" => o.report = Some(value(flag)?),
             "--no-events" => o.events = false,
             "--env" => {
@@ -181,7 +246,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--memory" => o.memory_mb = num(flag, value(flag)?)?,
             "--timeout" => o.timeout = parse_duration(&value(flag)?)?,
-            "--init-timeout" => o.init_timeout = parse_duration(&value(flag)?)?,
+            "--init-timeout" => o.init_timeout = Some(parse_duration(&value(flag)?)?),
+            "--init-duration-ms" => o.init_duration = Duration::from_millis(num(flag, value(flag)?)?),
             "--port" => o.port = port(flag, value(flag)?)?,
             "--snap-start" => o.snap_start = true,
             "--json-logs" => o.json_logs = true,
@@ -190,6 +256,16 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option `{other}`")),
         }
+    }
+    if o.concurrency.is_some() && !o.managed_instances {
+        return Err("--concurrency needs --managed-instances (on-demand sandboxes run one invocation at a time)".into());
+    }
+    if o.managed_instances && o.snap_start {
+        return Err("--managed-instances and --snap-start are different environments; choose one".into());
+    }
+    let receiver_flag = [("--otlp-delay-ms", o.otlp_delay.is_some()), ("--otlp-nagle", o.otlp_nagle)];
+    if let Some((flag, _)) = receiver_flag.iter().find(|(_, set)| *set && !o.otlp && o.command != "fleet") {
+        return Err(format!("{flag} needs --otlp"));
     }
     Ok(o)
 }
@@ -204,13 +280,18 @@ impl Options {
             freeze: self.freeze,
             memory_mb: self.memory_mb,
             timeout: self.timeout,
-            init_timeout: self.init_timeout,
+            init_timeout: self.init_timeout.unwrap_or(SimConfig::default().init_timeout),
             runtime_api_port: self.port,
             echo_output: self.echo,
             snap_start: self.snap_start,
             invoke_api: self.command == "serve",
             record_events: self.events,
             json_logs: self.json_logs,
+            managed_instances: self.managed_instances.then(|| ManagedInstances {
+                concurrency: self.concurrency.unwrap_or(1),
+                init_timeout_floor: self.init_timeout.unwrap_or(ManagedInstances::INIT_TIMEOUT_FLOOR),
+            }),
+            function: FunctionSpec::Scripted(ScriptedFunction { init_duration: self.init_duration, init_error: None }),
             ..SimConfig::default()
         };
         if let Some(h) = &self.handler {
@@ -227,130 +308,6 @@ impl Options {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn stats(mut v: Vec<f64>) -> String {
-    if v.is_empty() {
-        return "-".into();
-    }
-    v.sort_by(f64::total_cmp);
-    format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", percentile(&v, 0.5), percentile(&v, 0.99), v[v.len() - 1])
-}
-
-/// The human-readable summary of a report.
-pub fn summary(report: &Report) -> String {
-    let mut s = String::new();
-    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
-    for i in &report.invocations {
-        *by_status.entry(i.status.as_str()).or_default() += 1;
-    }
-    let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let _ = writeln!(
-        s,
-        "{} invocation(s) ({}), {} extension process(es), memory {} MB, timeout {} ms, freeze {}",
-        report.invocations.len(),
-        if statuses.is_empty() { "none".into() } else { statuses.join(", ") },
-        report.extensions.len(),
-        report.memory_mb,
-        report.timeout_ms,
-        if report.freeze { "on" } else { "off" }
-    );
-    for init in &report.inits {
-        let _ = writeln!(
-            s,
-            "init ({}): {} in {:.1} ms{}",
-            init.phase,
-            init.status,
-            init.duration_ms,
-            init.error_type.as_ref().map(|t| format!(" [{t}]")).unwrap_or_default()
-        );
-    }
-    if !report.invocations.is_empty() {
-        let _ = writeln!(
-            s,
-            "response to caller: {}",
-            stats(report.invocations.iter().filter_map(|i| i.response_ms).collect())
-        );
-        let _ = writeln!(
-            s,
-            "invoke phase:       {}",
-            stats(report.invocations.iter().map(|i| i.invoke_phase_ms).collect())
-        );
-    }
-    for e in &report.extensions {
-        let _ = writeln!(s, "extension {} (pid {}, generation {}):", e.name, e.pid, e.generation);
-        let _ = writeln!(
-            s,
-            "  registered {}, events [{}], first next after {}",
-            e.registered,
-            e.events.join(", "),
-            e.time_to_first_next_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into())
-        );
-        let _ = writeln!(s, "  post-runtime: {}", stats(e.post_runtime_ms.clone()));
-        let _ = writeln!(
-            s,
-            "  peak RSS {:.1} MiB, CPU {:.1} ms, shutdown {}, {}{}",
-            e.peak_rss_kb as f64 / 1024.0,
-            e.cpu_ms,
-            e.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
-            e.exit_status.as_ref().map(|x| x.to_string()).unwrap_or("not reaped".into()),
-            if e.killed { " (SIGKILLed)" } else { "" }
-        );
-        for err in &e.errors {
-            let _ = writeln!(
-                s,
-                "  {}/error {}: {}",
-                err.kind,
-                err.error_type,
-                err.message.clone().or(err.body.clone()).unwrap_or_default()
-            );
-        }
-        if let Some(sub) = &e.subscription {
-            let _ = writeln!(
-                s,
-                "  {} API {} [{}]: {} delivered in {} batch(es), {} dropped, {} failed attempt(s) ({} rejected)",
-                sub.api,
-                sub.schema_version,
-                sub.types.join(", "),
-                sub.delivered,
-                sub.batches,
-                sub.dropped,
-                sub.failed_attempts,
-                sub.rejected_attempts
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "telemetry: {} event(s) emitted, {} delivered, {} dropped; shutdown {}",
-        report.events.len(),
-        report.events_delivered,
-        report.events_dropped,
-        report.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into())
-    );
-    s
-}
-
-fn outcome_line(n: u64, total: Option<u64>, o: &Outcome) -> String {
-    let of = total.map(|t| format!("/{t}")).unwrap_or_default();
-    let post: Vec<String> = o.post_runtime_ms.iter().map(|(n, t)| format!("{n} +{t:.1} ms")).collect();
-    format!(
-        "[{n}{of}] {} {}{} response {} invoke {:.1} ms{}",
-        o.request_id,
-        o.status,
-        o.error_type.as_ref().map(|t| format!(" ({t})")).unwrap_or_default(),
-        o.response_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
-        o.invoke_phase_ms,
-        if post.is_empty() { String::new() } else { format!(" [{}]", post.join(", ")) }
-    )
-}
-
 /// Runs the parsed command; returns the process exit code.
 pub async fn run(o: Options) -> i32 {
     match run_inner(o).await {
@@ -363,22 +320,30 @@ pub async fn run(o: Options) -> i32 {
 }
 
 async fn start_sink(o: &Options) -> Result<Option<OtlpSink>, String> {
-    if !o.otlp {
+    if !o.otlp && o.command != "fleet" {
         return Ok(None);
     }
     let grpc = std::net::SocketAddr::from(([127, 0, 0, 1], o.otlp_grpc_port));
     let http = o.otlp_http_port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)));
-    let sink = OtlpSink::start_with_http(grpc, http)
+    let sink = OtlpSink::start_with(grpc, SinkOptions { http, nodelay: !o.otlp_nagle })
         .await
         .map_err(|e| format!("cannot start the OTLP receiver on {grpc}: {e} (is the port in use?)"))?;
+    if let Some(delay) = o.otlp_delay {
+        sink.set_behaviour(SinkBehaviour::Delay(delay));
+    }
     Ok(Some(sink))
 }
 
 async fn run_inner(o: Options) -> Result<i32, String> {
+    if o.command == "fleet" {
+        return run_fleet(o).await;
+    }
     let steps: Vec<Step> = match &o.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("scenario {}: {e}", path.display()))?;
-            crate::scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))?
+            let once = crate::scenario::parse(&text).map_err(|e| format!("scenario {}: {e}", path.display()))?;
+            let times = o.invocations as usize;
+            once.iter().cycle().take(once.len() * times).cloned().collect()
         }
         None => (0..o.invocations)
             .map(|_| Step {
@@ -415,6 +380,8 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     let mut labels = std::collections::HashMap::new();
     if o.command == "serve" {
         serve(&mut sim, &o, sink.as_ref(), &mut labels).await;
+    } else if o.managed_instances {
+        run_concurrently(&mut sim, steps, &o, &mut labels).await?;
     } else {
         let total = steps.len() as u64;
         // About twenty progress lines however long the run.
@@ -436,12 +403,15 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     let report = sim.shutdown(ShutdownReason::Spindown).await.map_err(|e| e.to_string())?;
     let to_stdout = o.report.as_deref() == Some("-");
     let mut out = String::new();
-    if !to_stdout {
-        out.push_str(&summary(&report));
-    }
     if let Some(sink) = &sink {
         // Extensions flush at SHUTDOWN; give the last exports a moment to land.
         settle(sink).await;
+    }
+    if !to_stdout {
+        out.push_str(&summary(&report));
+        out.push_str(&backend_note(&o.env, sink.as_ref(), &report).await);
+    }
+    if let Some(sink) = &sink {
         if !to_stdout {
             out.push_str("\nOTLP received:\n");
             out.push_str(&crate::render::render_labeled(&sink.received(), &labels));
@@ -458,6 +428,77 @@ async fn run_inner(o: Options) -> Result<i32, String> {
     }
     let init_failed = report.inits.last().is_some_and(|i| i.status != "success");
     Ok(if init_failed { 2 } else { 0 })
+}
+
+/// `fleet`: the sandboxes all export to the embedded receiver (always on).
+async fn run_fleet(o: Options) -> Result<i32, String> {
+    let Some(backend) = start_sink(&o).await? else { return Err("the fleet's OTLP receiver did not start".into()) };
+    let script = match &o.scenario {
+        Some(_) => return Err("fleet runs one kind of invocation: use --duration-ms, not --scenario".into()),
+        None => Script { duration: o.duration, ..Script::default() },
+    };
+    let cfg = FleetConfig {
+        sandbox: o.sim_config(),
+        max_sandboxes: o.sandboxes,
+        invocations: o.invocations as usize,
+        rate: o.rate,
+        pattern: o.pattern,
+        idle_shutdown: o.idle_shutdown,
+        script,
+    };
+    if !o.quiet {
+        eprintln!(
+            "fleet: {} invocation(s), {:?} at {}/s, up to {} sandbox(es); OTLP receiver {}",
+            cfg.invocations,
+            cfg.pattern,
+            cfg.rate,
+            cfg.max_sandboxes,
+            backend.grpc_endpoint()
+        );
+    }
+    let report = run_with_backend(cfg, &backend).await.map_err(|e| e.to_string())?;
+    let to_stdout = o.report.as_deref() == Some("-");
+    if !to_stdout {
+        print!("{}", crate::summary::fleet_summary(&report));
+    }
+    if let Some(dest) = &o.report {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        if to_stdout {
+            println!("{json}");
+        } else {
+            std::fs::write(dest, json).map_err(|e| format!("report {dest}: {e}"))?;
+        }
+    }
+    Ok(0)
+}
+
+/// `run` on Managed Instances: every invocation handed over at once, `concurrency` at a time.
+async fn run_concurrently(
+    sim: &mut Simulator,
+    steps: Vec<Step>,
+    o: &Options,
+    labels: &mut std::collections::HashMap<String, String>,
+) -> Result<(), String> {
+    if steps.iter().any(|s| !s.idle.is_zero()) && !o.quiet {
+        eprintln!(
+            "note: idleMs is ignored with --managed-instances (invocations run back to back, {} at once)",
+            o.concurrency.unwrap_or(1)
+        );
+    }
+    let total = steps.len() as u64;
+    let invocations = steps.into_iter().map(|s| s.invocation).collect();
+    let outcomes = sim.invoke_concurrently(invocations).await.map_err(|e| e.to_string())?;
+    let every = total.div_ceil(20).max(1);
+    for (i, out) in outcomes.iter().enumerate() {
+        let n = i as u64 + 1;
+        if let Some(id) = crate::render::xray_trace_id(&out.trace_header) {
+            labels.insert(id, format!("invocation {n} {}", out.request_id));
+        }
+        if !o.quiet && (total <= 20 || n % every == 0 || n == total) {
+            eprintln!("{}", outcome_line(n, Some(total), out));
+        }
+    }
+    Ok(())
 }
 
 /// Waits until no new OTLP request arrived for 200 ms (at most 2 s).
@@ -572,7 +613,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_arguments() {
-        assert_eq!(parse_args(&args("launch")).unwrap_err(), "unknown command `launch` (expected run or serve)");
+        assert_eq!(parse_args(&args("launch")).unwrap_err(), "unknown command `launch` (expected run, serve or fleet)");
         assert_eq!(parse_args(&args("run --bogus")).unwrap_err(), "unknown option `--bogus`");
         assert_eq!(parse_args(&args("run --invocations")).unwrap_err(), "--invocations needs a value");
         assert_eq!(parse_args(&args("run --invocations x")).unwrap_err(), "--invocations needs a number, got `x`");
@@ -591,11 +632,5 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("x").is_err());
-    }
-
-    #[test]
-    fn percentiles() {
-        assert_eq!(stats(vec![]), "-");
-        assert_eq!(stats(vec![3.0, 1.0, 2.0]), "p50 2.0 ms, p99 3.0 ms, max 3.0 ms");
     }
 }

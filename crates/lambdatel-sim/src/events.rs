@@ -247,6 +247,9 @@ pub struct Start {
     /// Function version.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub version: Option<String>,
+    /// Function ARN (sent on Lambda Managed Instances).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub function_arn: Option<String>,
     /// Trace context.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tracing: Option<TraceContext>,
@@ -285,20 +288,21 @@ pub struct RuntimeDone {
     pub tracing: Option<TraceContext>,
 }
 
-/// Metrics of `platform.report`.
+/// Metrics of `platform.report`. On Lambda Managed Instances only `durationMs` is sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportMetrics {
     /// Invoke phase duration in ms.
     pub duration_ms: f64,
     /// Billed duration (rounded up to the ms).
-    pub billed_duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub billed_duration_ms: Option<u64>,
     /// Configured memory.
-    #[serde(rename = "memorySizeMB")]
-    pub memory_size_mb: u64,
+    #[serde(rename = "memorySizeMB", skip_serializing_if = "Option::is_none", default)]
+    pub memory_size_mb: Option<u64>,
     /// Peak memory used.
-    #[serde(rename = "maxMemoryUsedMB")]
-    pub max_memory_used_mb: u64,
+    #[serde(rename = "maxMemoryUsedMB", skip_serializing_if = "Option::is_none", default)]
+    pub max_memory_used_mb: Option<u64>,
     /// Duration of the init that preceded this first invoke.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub init_duration_ms: Option<f64>,
@@ -537,7 +541,12 @@ mod tests {
     fn envelope_shape_and_round_trip() {
         let ev = TelemetryEvent::at(
             UNIX_EPOCH,
-            EventRecord::Start(Start { request_id: "r1".into(), version: Some("$LATEST".into()), tracing: None }),
+            EventRecord::Start(Start {
+                request_id: "r1".into(),
+                version: Some("$LATEST".into()),
+                function_arn: None,
+                tracing: None,
+            }),
         );
         let v = serde_json::to_value(&ev).unwrap();
         assert_eq!(
@@ -576,9 +585,9 @@ mod tests {
                 error_type: None,
                 metrics: ReportMetrics {
                     duration_ms: 1.5,
-                    billed_duration_ms: 2,
-                    memory_size_mb: 128,
-                    max_memory_used_mb: 30,
+                    billed_duration_ms: Some(2),
+                    memory_size_mb: Some(128),
+                    max_memory_used_mb: Some(30),
                     init_duration_ms: None,
                     restore_duration_ms: None,
                 },

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// The response type of every handler.
@@ -35,8 +35,26 @@ pub fn error(status: StatusCode, error_type: &str, message: &str) -> Resp {
 }
 
 /// Serves HTTP/1.1 on `listener`, calling `handler` for every request, until the task is aborted.
+/// Accepted connections have Nagle's algorithm off, as real servers do.
 pub fn serve<H, F>(listener: TcpListener, handler: H) -> JoinHandle<()>
 where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Resp> + Send + 'static,
+{
+    serve_with(
+        listener,
+        |stream: &TcpStream| {
+            let _ = stream.set_nodelay(true);
+        },
+        handler,
+    )
+}
+
+/// Like [`serve`], with `on_accept` setting up each accepted connection (socket options,
+/// connection counting) before its first request is read.
+pub fn serve_with<A, H, F>(listener: TcpListener, on_accept: A, handler: H) -> JoinHandle<()>
+where
+    A: Fn(&TcpStream) + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Resp> + Send + 'static,
 {
@@ -48,7 +66,7 @@ where
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
-            let _ = stream.set_nodelay(true);
+            on_accept(&stream);
             let handler = handler.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {

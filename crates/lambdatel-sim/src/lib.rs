@@ -26,6 +26,7 @@
 pub mod api;
 pub mod cli;
 pub mod events;
+pub mod fleet;
 pub mod http;
 pub mod ids;
 pub mod otlp;
@@ -33,13 +34,14 @@ pub mod process;
 pub mod render;
 pub mod scenario;
 pub mod sim;
+pub mod summary;
 pub mod telemetry;
 
 pub use api::ExtensionError;
 pub use events::TelemetryEvent;
-pub use otlp::{OtlpSink, Received, SinkBehaviour};
+pub use otlp::{OtlpSink, Received, SinkBehaviour, SinkOptions};
 pub use sim::{
     extensions_in_dir, EarlyResponse, ExtensionReport, FunctionSpec, InitRecord, Invocation, InvocationRecord, LogLine,
-    Outcome, ProcessFunction, Report, Script, ScriptResult, ScriptedFunction, ShutdownReason, SimConfig, SimError,
-    Simulator, SubscriptionReport,
+    ManagedInstances, Outcome, ProcessFunction, Report, Script, ScriptResult, ScriptedFunction, ShutdownReason,
+    SimConfig, SimError, Simulator, SubscriptionReport,
 };

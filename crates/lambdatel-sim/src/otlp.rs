@@ -19,12 +19,17 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
@@ -47,11 +52,31 @@ pub enum SinkBehaviour {
     Throttle(Duration),
 }
 
+/// How the sink's listeners treat connections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkOptions {
+    /// Also accept OTLP/HTTP on this address.
+    pub http: Option<SocketAddr>,
+    /// Set `TCP_NODELAY` on accepted connections, as the Collector (Go) and gRPC C-core servers
+    /// do (the default). Off leaves Nagle's algorithm on: a small write that follows an
+    /// unacknowledged one waits for the client's delayed ACK (up to ~40 ms on Linux), which
+    /// penalises clients that send several requests at once on one connection.
+    pub nodelay: bool,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions { http: None, nodelay: true }
+    }
+}
+
 /// Everything the sink accepted, in arrival order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Received {
     /// Resource spans.
     pub spans: Vec<ResourceSpans>,
+    /// When each entry of `spans` arrived (same index).
+    pub span_arrivals: Vec<SystemTime>,
     /// Resource metrics.
     pub metrics: Vec<ResourceMetrics>,
     /// Resource logs.
@@ -79,6 +104,20 @@ impl Received {
         self.logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum()
     }
 
+    fn add_spans(&mut self, spans: Vec<ResourceSpans>) {
+        let now = SystemTime::now();
+        self.span_arrivals.extend(std::iter::repeat_n(now, spans.len()));
+        self.spans.extend(spans);
+    }
+
+    /// Every span with its resource and arrival time.
+    pub fn spans_with_arrival(&self) -> impl Iterator<Item = (&ResourceSpans, &Span, SystemTime)> {
+        self.spans.iter().enumerate().flat_map(move |(i, r)| {
+            let at = self.span_arrivals.get(i).copied().unwrap_or(UNIX_EPOCH);
+            r.scope_spans.iter().flat_map(|s| &s.spans).map(move |span| (r, span, at))
+        })
+    }
+
     /// True when nothing arrived.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty() && self.metrics.is_empty() && self.logs.is_empty()
@@ -89,10 +128,28 @@ struct Inner {
     behaviour: Mutex<SinkBehaviour>,
     received: Mutex<Received>,
     requests: AtomicUsize,
+    request_bytes: AtomicU64,
+    connections: AtomicUsize,
+    connections_nodelay: AtomicUsize,
     changed: watch::Sender<u64>,
 }
 
 impl Inner {
+    /// Applies the socket options to an accepted connection and counts it; the option is read
+    /// back from the socket so that the count reflects what the kernel actually uses.
+    fn accepted(&self, stream: &TcpStream, nodelay: bool) {
+        let _ = stream.set_nodelay(nodelay);
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        if stream.nodelay().unwrap_or(false) {
+            self.connections_nodelay.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts the protobuf size of an export request (uncompressed, whatever the transport).
+    fn count_bytes(&self, request: &impl Message) {
+        self.request_bytes.fetch_add(request.encoded_len() as u64, Ordering::SeqCst);
+    }
+
     /// Applies the behaviour to one request: Ok(rejected items for partial success) or a status.
     async fn admit(&self) -> Result<i64, tonic::Status> {
         self.requests.fetch_add(1, Ordering::SeqCst);
@@ -141,8 +198,9 @@ impl TraceService for Svc {
         &self,
         req: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.count_bytes(req.get_ref());
         let rejected = self.0.admit().await?;
-        self.0.store(|r| r.spans.extend(req.into_inner().resource_spans));
+        self.0.store(|r| r.add_spans(req.into_inner().resource_spans));
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
                 rejected_spans: rejected,
@@ -159,6 +217,7 @@ impl MetricsService for Svc {
         req: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsPartialSuccess;
+        self.0.count_bytes(req.get_ref());
         let rejected = self.0.admit().await?;
         self.0.store(|r| r.metrics.extend(req.into_inner().resource_metrics));
         Ok(tonic::Response::new(ExportMetricsServiceResponse {
@@ -177,6 +236,7 @@ impl LogsService for Svc {
         req: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+        self.0.count_bytes(req.get_ref());
         let rejected = self.0.admit().await?;
         self.0.store(|r| r.logs.extend(req.into_inner().resource_logs));
         Ok(tonic::Response::new(ExportLogsServiceResponse {
@@ -218,15 +278,25 @@ impl OtlpSink {
 
     /// Starts the gRPC receiver on `grpc`, and OTLP/HTTP on `http` when given.
     pub async fn start_with_http(grpc: SocketAddr, http: Option<SocketAddr>) -> std::io::Result<OtlpSink> {
+        Self::start_with(grpc, SinkOptions { http, ..SinkOptions::default() }).await
+    }
+
+    /// Starts the gRPC receiver on `grpc` with these options.
+    pub async fn start_with(grpc: SocketAddr, options: SinkOptions) -> std::io::Result<OtlpSink> {
         let inner = Arc::new(Inner {
             behaviour: Mutex::new(SinkBehaviour::Accept),
             received: Mutex::new(Received::default()),
             requests: AtomicUsize::new(0),
+            request_bytes: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            connections_nodelay: AtomicUsize::new(0),
             changed: watch::channel(0).0,
         });
+        let nodelay = options.nodelay;
         let listener = tokio::net::TcpListener::bind(grpc).await?;
         let grpc_addr = listener.local_addr()?;
         let svc = Svc(inner.clone());
+        let accept_inner = inner.clone();
         let (tx, rx) = oneshot::channel::<()>();
         // Generous limits: a Lambda extension may send large batches at shutdown.
         let limit = 64 * 1024 * 1024;
@@ -247,17 +317,18 @@ impl OtlpSink {
                         .accept_compressed(CompressionEncoding::Gzip)
                         .max_decoding_message_size(limit),
                 )
-                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async {
+                .serve_with_incoming_shutdown(Accepting { listener, inner: accept_inner, nodelay }, async {
                     let _ = rx.await;
                 })
                 .await;
         });
-        let (http_addr, http_task) = match http {
+        let (http_addr, http_task) = match options.http {
             Some(addr) => {
                 let l = tokio::net::TcpListener::bind(addr).await?;
                 let a = l.local_addr()?;
-                let i = inner.clone();
-                (Some(a), Some(crate::http::serve(l, move |req| handle_http(i.clone(), req))))
+                let (i, counter) = (inner.clone(), inner.clone());
+                let on_accept = move |stream: &TcpStream| counter.accepted(stream, nodelay);
+                (Some(a), Some(crate::http::serve_with(l, on_accept, move |req| handle_http(i.clone(), req))))
             }
             None => (None, None),
         };
@@ -299,6 +370,22 @@ impl OtlpSink {
         self.inner.requests.load(Ordering::SeqCst)
     }
 
+    /// Connections accepted (gRPC and HTTP): with a client that reuses its connection, one per
+    /// client lifetime plus reconnects.
+    pub fn connections_accepted(&self) -> usize {
+        self.inner.connections.load(Ordering::SeqCst)
+    }
+
+    /// Of those, connections whose socket has `TCP_NODELAY` set (read back from the socket).
+    pub fn connections_with_nodelay(&self) -> usize {
+        self.inner.connections_nodelay.load(Ordering::SeqCst)
+    }
+
+    /// Protobuf bytes of the export requests seen (uncompressed size, rejected ones included).
+    pub fn request_bytes(&self) -> u64 {
+        self.inner.request_bytes.load(Ordering::SeqCst)
+    }
+
     /// Waits until `pred` holds on what was received, up to `timeout`. Returns whether it held.
     pub async fn wait_for(&self, pred: impl Fn(&Received) -> bool, timeout: Duration) -> bool {
         let mut rx = self.inner.changed.subscribe();
@@ -338,6 +425,29 @@ impl Drop for OtlpSink {
         self.grpc_task.abort();
         if let Some(t) = &self.http_task {
             t.abort();
+        }
+    }
+}
+
+/// The gRPC listener's stream of accepted connections, each set up by [`Inner::accepted`].
+struct Accepting {
+    listener: tokio::net::TcpListener,
+    inner: Arc<Inner>,
+    nodelay: bool,
+}
+
+impl tokio_stream::Stream for Accepting {
+    type Item = std::io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, _))) => {
+                self.inner.accepted(&stream, self.nodelay);
+                Poll::Ready(Some(Ok(stream)))
+            }
+            // tonic logs an accept error and keeps serving.
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -421,13 +531,15 @@ async fn handle_http(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
     match path.as_str() {
         "/v1/traces" => match decode::<ExportTraceServiceRequest>(&body, json, gzip) {
             Ok(r) => {
-                inner.store(|rec| rec.spans.extend(r.resource_spans));
+                inner.count_bytes(&r);
+                inner.store(|rec| rec.add_spans(r.resource_spans));
                 ok(ExportTraceServiceResponse::default().encode_to_vec())
             }
             Err(e) => bad(e),
         },
         "/v1/metrics" => match decode::<ExportMetricsServiceRequest>(&body, json, gzip) {
             Ok(r) => {
+                inner.count_bytes(&r);
                 inner.store(|rec| rec.metrics.extend(r.resource_metrics));
                 ok(ExportMetricsServiceResponse::default().encode_to_vec())
             }
@@ -435,6 +547,7 @@ async fn handle_http(inner: Arc<Inner>, req: Request<Incoming>) -> Resp {
         },
         _ => match decode::<ExportLogsServiceRequest>(&body, json, gzip) {
             Ok(r) => {
+                inner.count_bytes(&r);
                 inner.store(|rec| rec.logs.extend(r.resource_logs));
                 ok(ExportLogsServiceResponse::default().encode_to_vec())
             }

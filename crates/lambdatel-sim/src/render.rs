@@ -268,6 +268,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
+            span_arrivals: vec![std::time::UNIX_EPOCH],
             metrics: vec![ResourceMetrics {
                 scope_metrics: vec![ScopeMetrics {
                     metrics: vec![Metric {

@@ -97,6 +97,109 @@ fn otlp_mode_prints_what_the_extension_exported() {
     assert!(lines.iter().any(|l| l.ends_with("| invoke 5.0 ms UNSET")), "{received}");
     assert!(lines.contains(&"  invocations: 1"), "{received}");
     assert_eq!(lines.iter().filter(|l| l.starts_with("  INFO  handled ")).count(), 2, "{received}");
+    // urllib opens a connection per request: 3 signals x 2 invocations.
+    assert!(stdout.contains("\nOTLP receiver: 6 export request(s) on 6 connection(s), "), "{stdout}");
+}
+
+#[test]
+fn scenario_repeats_with_invocations() {
+    let ext = common::extension("repeat-ext");
+    let scenario = ext.parent().unwrap().join("twice.yaml");
+    std::fs::write(&scenario, "invocations:\n  - repeat: 2\n  - result: {error: {type: ValueError, message: bad}}\n")
+        .unwrap();
+    let out = sim()
+        .args(["run", "--quiet", "--no-freeze", "--extension", ext.to_str().unwrap(), "--invocations", "3"])
+        .args(["--scenario", scenario.to_str().unwrap(), "--report", "-", "--no-events"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors: Vec<bool> =
+        report["invocations"].as_array().unwrap().iter().map(|i| i["error_type"] == "ValueError").collect();
+    assert_eq!(errors, [false, false, true, false, false, true, false, false, true]);
+}
+
+#[test]
+fn a_missing_backend_is_named_in_the_summary() {
+    let ext = common::extension("lonely-ext");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{closed}");
+    let out = sim()
+        .args(["run", "--quiet", "--no-freeze", "--extension", ext.to_str().unwrap()])
+        .args(["--env", &format!("OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let warning = format!(
+        "warning: nothing listens at {endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT): the extensions' exports fail and \
+         their retries count as post-runtime time; --otlp starts an embedded receiver\n"
+    );
+    assert!(stdout.contains(&warning), "{stdout}");
+
+    let out =
+        sim().args(["run", "--quiet", "--no-freeze", "--otlp", "--extension", ext.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nOTLP receiver: no export arrived\n"));
+}
+
+#[test]
+fn managed_instances_run_concurrently() {
+    let ext = common::extension("lmi-cli-ext");
+    let out = sim()
+        .args(["run", "--quiet", "--managed-instances", "--concurrency", "4", "--invocations", "8"])
+        .args(["--duration-ms", "50", "--extension", ext.to_str().unwrap(), "--env", "SIM_EXT_EVENTS=SHUTDOWN"])
+        .args(["--report", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["managed_instances"].as_u64(), report["freeze"].as_bool()), (Some(4), Some(false)));
+    assert_eq!(report["invocations"].as_array().unwrap().len(), 8);
+    assert_eq!(report["extensions"][0]["events"], serde_json::json!(["SHUTDOWN"]));
+    let init_types: Vec<&str> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "platform.initStart")
+        .map(|e| e["record"]["initializationType"].as_str().unwrap())
+        .collect();
+    assert_eq!(init_types, ["lambda-managed-instances"]);
+
+    // Init may take max(floor, timeout) on Managed Instances, --init-timeout on-demand.
+    let init = |extra: &[&str]| {
+        let out = sim()
+            .args(["run", "--quiet", "--init-duration-ms", "600", "--report", "-", "--no-events"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report["inits"][0]["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(init(&["--init-timeout", "300ms"]), (Some(2), "timeout".to_string()));
+    assert_eq!(
+        init(&["--managed-instances", "--init-timeout", "300ms", "--timeout", "1s"]),
+        (Some(0), "success".to_string())
+    );
+    assert_eq!(
+        init(&["--managed-instances", "--init-timeout", "300ms", "--timeout", "500ms"]),
+        (Some(2), "timeout".to_string())
+    );
+
+    let refused = |args: &[&str]| {
+        let out = sim().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(64));
+        String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or_default().to_string()
+    };
+    assert_eq!(
+        refused(&["run", "--concurrency", "2"]),
+        "lambdatel-sim: --concurrency needs --managed-instances (on-demand sandboxes run one invocation at a time)"
+    );
+    assert_eq!(
+        refused(&["run", "--managed-instances", "--concurrency", "0"]),
+        "lambdatel-sim: --concurrency must be at least 1"
+    );
+    assert_eq!(refused(&["run", "--otlp-nagle"]), "lambdatel-sim: --otlp-nagle needs --otlp");
 }
 
 #[test]
@@ -146,4 +249,32 @@ fn serve_answers_curl_style_invokes_until_interrupted() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 invocation(s) (1 success)"));
+}
+
+#[test]
+fn fleet_reports_fan_in_and_losses() {
+    let ext = common::extension("fleet-cli-ext");
+    // The fixture exports over OTLP/HTTP to the port given; the fleet's receiver listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let out = sim()
+        .args(["fleet", "--quiet", "--extension", ext.to_str().unwrap(), "--otlp-http-port", &port])
+        .args(["--env", &format!("SIM_OTLP_HTTP=http://127.0.0.1:{port}")])
+        .args(["--sandboxes", "2", "--invocations", "6", "--pattern", "bursty", "--rate", "20"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("6 invocation(s) (6 success), 0 not run, in "), "{stdout}");
+    assert!(lines[0].ends_with("; 2 sandbox(es) created, at most 2 at once, 2 cold start(s)"), "{stdout}");
+    assert!(lines[2].starts_with("backend: 18 connection(s), 18 request(s) (3.00 per invocation), "), "{stdout}");
+    assert_eq!(lines[3], "spans: 6 received, 0 duplicate(s), 0 invocation(s) without a span");
+    assert_eq!(lines[4], "function log lines: 6 written, 6 lost, 0 duplicate(s)");
+    assert_eq!(lines[5], "metric series: 1 (invocations 1)");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("sandbox ")).count(), 2, "{stdout}");
+
+    let out = sim().args(["fleet", "--pattern", "spiky"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("lambdatel-sim: unknown traffic pattern `spiky` (steady, bursty or diurnal)"));
 }

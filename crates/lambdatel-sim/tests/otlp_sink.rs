@@ -1,6 +1,6 @@
 //! The embedded OTLP receiver: gRPC and HTTP intake, fault injection, stop and restart.
 
-use lambdatel_sim::otlp::{OtlpSink, SinkBehaviour};
+use lambdatel_sim::otlp::{OtlpSink, SinkBehaviour, SinkOptions};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -105,4 +105,59 @@ async fn throttle_answers_resource_exhausted_with_retry_info_and_http_retry_afte
     sink.set_behaviour(SinkBehaviour::Accept);
     export(sink.grpc_endpoint(), "accepted").await.unwrap();
     assert_eq!(sink.received().span_names(), vec!["accepted"]);
+}
+
+/// Sends one trace export over gRPC and one over HTTP, each on a new connection.
+async fn export_both_ways(sink: &OtlpSink) {
+    export(sink.grpc_endpoint(), "grpc").await.unwrap();
+    let http: std::net::SocketAddr = sink.http_endpoint().unwrap().trim_start_matches("http://").parse().unwrap();
+    let headers = [("Content-Type", "application/x-protobuf")];
+    let body = request("http").encode_to_vec();
+    let (status, _) =
+        lambdatel_sim::http::post(http, "/v1/traces", &headers, body, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn accepted_connections_have_nodelay_like_real_servers_unless_asked_for_nagle() {
+    let any = || Some("127.0.0.1:0".parse().unwrap());
+    let real =
+        OtlpSink::start_with("127.0.0.1:0".parse().unwrap(), SinkOptions { http: any(), nodelay: true }).await.unwrap();
+    export_both_ways(&real).await;
+    assert_eq!((real.connections_accepted(), real.connections_with_nodelay()), (2, 2));
+
+    let nagle = OtlpSink::start_with("127.0.0.1:0".parse().unwrap(), SinkOptions { http: any(), nodelay: false })
+        .await
+        .unwrap();
+    export_both_ways(&nagle).await;
+    assert_eq!((nagle.connections_accepted(), nagle.connections_with_nodelay()), (2, 0));
+    assert_eq!(nagle.received().span_names(), vec!["grpc", "http"]);
+}
+
+#[tokio::test]
+async fn records_request_bytes_and_span_arrival_times() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let before = std::time::SystemTime::now();
+    export(sink.grpc_endpoint(), "timed").await.unwrap();
+    let after = std::time::SystemTime::now();
+    assert_eq!(sink.request_bytes(), request("timed").encoded_len() as u64);
+    let got = sink.received();
+    let arrivals: Vec<_> = got.spans_with_arrival().map(|(_, span, at)| (span.name.clone(), at)).collect();
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(arrivals[0].0, "timed");
+    assert!(arrivals[0].1 >= before && arrivals[0].1 <= after);
+}
+
+#[tokio::test]
+async fn delay_answers_every_export_late_like_a_remote_backend() {
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    sink.set_behaviour(SinkBehaviour::Delay(Duration::from_millis(20)));
+    let mut client = TraceServiceClient::connect(sink.grpc_endpoint()).await.unwrap();
+    for name in ["a", "b"] {
+        let t0 = std::time::Instant::now();
+        client.export(request(name)).await.unwrap();
+        assert!(t0.elapsed() >= Duration::from_millis(20), "{name} answered after {:?}", t0.elapsed());
+    }
+    assert_eq!(sink.connections_accepted(), 1);
+    assert_eq!(sink.received().span_names(), vec!["a", "b"]);
 }
