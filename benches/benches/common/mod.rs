@@ -85,7 +85,7 @@ pub fn many_invocations(invocations: usize) -> Vec<u8> {
 pub fn convert(batches: &[Vec<u8>]) -> Signals {
     let mut converter = converter();
     for body in batches {
-        converter.ingest_telemetry(body);
+        converter.ingest(body);
     }
     converter.drain()
 }

@@ -211,7 +211,6 @@ impl BoundListener {
             converter: Mutex::new(Converter::new(resource, options)),
             batches,
             stats: Mutex::new(ListenerStats::default()),
-            api: self.config.api,
             max_body_bytes: self.config.max_body_bytes(),
         });
         let local_addr = self.local_addr();
@@ -235,7 +234,6 @@ struct Shared {
     /// Counts accepted batches, so waiters wake on each one.
     batches: watch::Sender<u64>,
     stats: Mutex<ListenerStats>,
-    api: Api,
     max_body_bytes: usize,
 }
 
@@ -368,10 +366,7 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
     };
     let stats = {
         let mut converter = shared.converter.lock().unwrap_or_else(|e| e.into_inner());
-        match shared.api {
-            Api::Telemetry => converter.ingest_telemetry(&body),
-            Api::Logs => converter.ingest_logs_api(&body),
-        }
+        converter.ingest(&body)
     };
     {
         let mut totals = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
