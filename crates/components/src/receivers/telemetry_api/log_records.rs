@@ -44,7 +44,12 @@ impl Converter {
                     None => (SeverityNumber::Unspecified, String::new()),
                 };
                 let request_id = line.request_id.map(str::to_owned);
-                let record = new_record(observed, observed, string(text), severity, severity_text);
+                // The runtime's prefix is in the record's fields already: the body is the message after it.
+                let body = match line.message {
+                    Some(message) => message.to_owned(),
+                    None => text,
+                };
+                let record = new_record(observed, observed, string(body), severity, severity_text);
                 self.push_log(record, request_id, log_type);
             }
             LogPayload::Json(map) => self.on_json_log(observed, map, log_type),
