@@ -134,6 +134,12 @@ impl Invocations {
         &mut self.list[idx]
     }
 
+    /// Invocations remembered.
+    #[cfg(test)]
+    pub fn tracked(&self) -> usize {
+        self.list.len()
+    }
+
     /// Started and not ended.
     pub fn open_count(&self) -> usize {
         self.list.iter().filter(|inv| inv.start.is_some() && !inv.span_done).count()

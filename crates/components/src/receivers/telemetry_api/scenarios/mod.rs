@@ -1,6 +1,8 @@
 //! Scenario tests of the converter: whole batches in, exact spans, metrics and log records out.
 
+mod managed_instances;
 mod on_demand;
+mod snapstart;
 
 use super::{
     convert::{ConvertOptions, Converter, IngestStats, InvokeContext, ResourceInfo, Temporality},
