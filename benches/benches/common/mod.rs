@@ -29,6 +29,7 @@ pub fn converter() -> Converter {
         account_id: Some("123456789012".into()),
         memory_mb: Some(128),
         extra: Vec::new(),
+        initialization_type: Some("on-demand".into()),
     };
     Converter::new(info, ConvertOptions::default())
 }

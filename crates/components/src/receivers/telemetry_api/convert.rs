@@ -126,6 +126,7 @@ impl Converter {
             .unwrap_or_else(|| "lambda".to_owned());
         Converter {
             resource: resource.to_resource(&uuid_v4()),
+            managed_instances: resource.is_managed_instances(),
             info: resource,
             options,
             scope: InstrumentationScope {
@@ -137,7 +138,6 @@ impl Converter {
             invocations: Invocations::default(),
             init: None,
             restore: None,
-            managed_instances: false,
             cold_pending: false,
             init_duration_recorded: false,
             metrics: MetricState::new(options.temporality),
@@ -151,9 +151,10 @@ impl Converter {
         }
     }
 
-    /// Declares the sandbox a Lambda Managed Instances one (the caller knows it from
-    /// `AWS_LAMBDA_INITIALIZATION_TYPE`; `platform.initStart` tells the converter too). Invocations overlap
-    /// there, so a record without a request id is attributed only when a single invocation is open.
+    /// Declares the sandbox a Lambda Managed Instances one, or not (a test or a config forcing the mode). By
+    /// default the converter knows it from [`ResourceInfo::initialization_type`], and from
+    /// `platform.initStart`. Invocations overlap there, so a record without a request id is attributed only
+    /// when a single invocation is open.
     pub fn set_managed_instances(&mut self, managed_instances: bool) {
         self.managed_instances = managed_instances;
     }

@@ -334,3 +334,19 @@ fn sustained_concurrency_stays_within_the_memory_bounds() {
     assert_eq!(c.open_invocations(), 0);
     assert_eq!(c.invocations.tracked(), 256, "ended invocations are forgotten past the bound");
 }
+
+#[test]
+fn the_environment_says_managed_instances_before_any_event() {
+    let env = ResourceInfo { initialization_type: Some("lambda-managed-instances".into()), ..info() };
+    let mut c = Converter::new(env, ConvertOptions::default());
+    // Invocation 0 has no end yet and invocation 1 has started: a bare line is nobody's.
+    c.ingest(&batch(&[start_event(0), start_event(1), event(start_ms(1) + 1, "function", json!("bare"))]));
+    let out = c.drain();
+    assert_eq!(attribution(&out), vec![(s("bare"), 0, None, vec![], vec![])]);
+    // The same events on demand: the latest started invocation takes it (the on-demand rule).
+    let mut c = converter();
+    c.ingest(&batch(&[start_event(0), start_event(1), event(start_ms(1) + 1, "function", json!("bare"))]));
+    let out = c.drain();
+    let got: Vec<_> = attribution(&out).into_iter().map(|(_, _, id, _, _)| id).collect();
+    assert_eq!(got, vec![Some(s(&request_id(1)))]);
+}
