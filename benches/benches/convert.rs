@@ -1,4 +1,4 @@
-//! Telemetry API batch parse + conversion to OTLP (`Converter::ingest_telemetry` then `drain`), in records per
+//! Telemetry API batch parse + conversion to OTLP (`Converter::ingest` then `drain`), in records per
 //! second, for platform-heavy and log-heavy batches; and the whole path of a log batch from the listener's
 //! body to encoded OTLP request bytes (what the ≥ 200,000 records/s/core target is about).
 
@@ -30,7 +30,7 @@ fn convert(c: &mut Criterion) {
                 common::converter,
                 |mut converter| {
                     for body in batches {
-                        black_box(converter.ingest_telemetry(black_box(body)));
+                        black_box(converter.ingest(black_box(body)));
                     }
                     converter.drain()
                 },
@@ -51,7 +51,7 @@ fn listener_to_encoded(c: &mut Criterion) {
         b.iter_batched(
             common::converter,
             |mut converter| {
-                converter.ingest_telemetry(black_box(&body));
+                converter.ingest(black_box(&body));
                 let mut signals = converter.drain();
                 batch.process_logs(&mut signals.logs);
                 buf.clear();

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(events + stats.skipped_events, 0);
     }
 
-    // The converter on the same body, through both APIs, with both temporalities and a tiny log budget.
+    // The converter on the same body, as on-demand and Managed Instances sandboxes, with both temporalities and a tiny log budget.
     let (selector, body) = data.split_first().unwrap_or((&0, data));
     let options = ConvertOptions {
         platform_logs: selector & 1 == 1,
@@ -28,8 +28,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut converter = Converter::new(ResourceInfo::default(), options);
     converter.set_log_budget(4096);
+    converter.set_managed_instances(selector & 4 == 4);
     converter.on_invoke(InvokeContext { request_id: "fuzz-request".into(), ..Default::default() });
-    let stats = if selector & 4 == 4 { converter.ingest_logs_api(body) } else { converter.ingest_telemetry(body) };
+    let stats = converter.ingest(body);
     assert!(stats.events + stats.skipped_events <= body.len());
     let _ = converter.drain();
     let _ = converter.finish();

@@ -29,6 +29,7 @@ pub fn converter() -> Converter {
         account_id: Some("123456789012".into()),
         memory_mb: Some(128),
         extra: Vec::new(),
+        initialization_type: Some("on-demand".into()),
     };
     Converter::new(info, ConvertOptions::default())
 }
@@ -85,7 +86,7 @@ pub fn many_invocations(invocations: usize) -> Vec<u8> {
 pub fn convert(batches: &[Vec<u8>]) -> Signals {
     let mut converter = converter();
     for body in batches {
-        converter.ingest_telemetry(body);
+        converter.ingest(body);
     }
     converter.drain()
 }

@@ -3,10 +3,7 @@
 use std::{io::Read, process::ExitCode};
 
 use lambdatel_components::{
-    receivers::telemetry_api::{
-        convert::{ConvertOptions, Converter, ResourceInfo},
-        listener::Api,
-    },
+    receivers::telemetry_api::convert::{ConvertOptions, Converter, ResourceInfo},
     Registry,
 };
 use lambdatel_config::Config;
@@ -126,10 +123,7 @@ fn convert(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<St
         } else {
             std::fs::read(name).map_err(|e| format!("{name}: {e}"))?
         };
-        let stats = match receiver.api {
-            Api::Telemetry => converter.ingest_telemetry(&body),
-            Api::Logs => converter.ingest_logs_api(&body),
-        };
+        let stats = converter.ingest(&body);
         if stats.malformed_batches > 0 || stats.skipped_events > 0 || stats.skipped_fields > 0 {
             eprintln!(
                 "{name}: {} events, {} skipped, {} fields defaulted, {} malformed batches",

@@ -211,7 +211,6 @@ impl BoundListener {
             converter: Mutex::new(Converter::new(resource, options)),
             batches,
             stats: Mutex::new(ListenerStats::default()),
-            api: self.config.api,
             max_body_bytes: self.config.max_body_bytes(),
         });
         let local_addr = self.local_addr();
@@ -235,7 +234,6 @@ struct Shared {
     /// Counts accepted batches, so waiters wake on each one.
     batches: watch::Sender<u64>,
     stats: Mutex<ListenerStats>,
-    api: Api,
     max_body_bytes: usize,
 }
 
@@ -272,6 +270,31 @@ impl TelemetryApiReceiver {
                 _ => return self.converter().runtime_done_seen(request_id),
             }
         }
+    }
+
+    /// Waits until an invocation has ended since the last drain, or `deadline`. Returns whether one has:
+    /// on Lambda Managed Instances, where nothing waits for `event/next`, a background flush loop drains then.
+    pub async fn wait_ended(&self, deadline: Instant) -> bool {
+        let mut batches = self.shared.batches.subscribe();
+        loop {
+            if self.converter().ended_since_drain() > 0 {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, batches.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return self.converter().ended_since_drain() > 0,
+            }
+        }
+    }
+
+    /// Declares the sandbox a Lambda Managed Instances one (see [`Converter::set_managed_instances`]).
+    pub fn set_managed_instances(&self, managed_instances: bool) {
+        self.converter().set_managed_instances(managed_instances);
+    }
+
+    /// Whether a SnapStart restore happened since the previous call (see [`Converter::take_restored`]).
+    pub fn take_restored(&self) -> bool {
+        self.converter().take_restored()
     }
 
     /// Waits until no batch has arrived for `quiet`, or `deadline`: at shutdown, Lambda sends what it still
@@ -368,10 +391,7 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
     };
     let stats = {
         let mut converter = shared.converter.lock().unwrap_or_else(|e| e.into_inner());
-        match shared.api {
-            Api::Telemetry => converter.ingest_telemetry(&body),
-            Api::Logs => converter.ingest_logs_api(&body),
-        }
+        converter.ingest(&body)
     };
     {
         let mut totals = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -455,5 +475,36 @@ mod tests {
             err,
             format!("port {port} is already in use on 127.0.0.1; choose another with receivers.telemetryapi.port")
         );
+    }
+    #[tokio::test]
+    async fn wait_ended_wakes_when_a_posted_report_ends_an_invocation() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let config = TelemetryApiConfig {
+            port: 0,
+            listen_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ..TelemetryApiConfig::default()
+        };
+        let receiver = BoundListener::bind(&config).await.unwrap().start(ResourceInfo::default());
+        receiver.set_managed_instances(true);
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert!(!receiver.wait_ended(soon).await, "nothing has ended");
+        let id = "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa";
+        let body = format!(
+            r#"[{{"time":"2025-03-01T09:01:00.000Z","type":"platform.start","record":{{"requestId":"{id}"}}}},
+               {{"time":"2025-03-01T09:01:00.050Z","type":"platform.report","record":{{"requestId":"{id}","status":"success","metrics":{{"durationMs":50.0}}}}}}]"#
+        );
+        let mut stream = tokio::net::TcpStream::connect(receiver.local_addr()).await.unwrap();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(receiver.wait_ended(Instant::now() + Duration::from_secs(5)).await);
+        assert_eq!(receiver.drain().span_count(), 1);
+        assert!(!receiver.wait_ended(Instant::now() + Duration::from_millis(20)).await, "the drain took it");
+        assert!(!receiver.take_restored());
     }
 }

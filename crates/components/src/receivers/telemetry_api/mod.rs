@@ -2,7 +2,8 @@
 //! converted to OTLP following otlp-mapping.md.
 //!
 //! Everything but [`listener`] is synchronous and network-free: [`events`] parses a POST body,
-//! [`convert::Converter`] turns events into [`lambdatel_pipeline::Signals`].
+//! [`convert::Converter`] turns events into [`lambdatel_pipeline::Signals`] (its parts: invocation state,
+//! init/restore phases, span building, log records and their memory budget, platform lines).
 //!
 //! Names of our own, where the semantic conventions say nothing (keep them stable):
 //! - span attributes `aws.lambda.invoked_arn`, `aws.lambda.produced_bytes`, `aws.lambda.initialization_type`,
@@ -14,10 +15,21 @@
 
 pub mod convert;
 pub mod events;
+mod invocations;
 pub mod listener;
+mod log_buffer;
+mod log_records;
 pub mod logs;
 pub mod metrics;
+mod phases;
+mod platform_lines;
 pub mod resource;
+mod spans;
 pub mod xray;
 
-pub use convert::{ConvertOptions, Converter, IngestStats, InvokeContext, ResourceInfo, Temporality};
+#[cfg(test)]
+mod scenarios;
+
+pub use convert::{
+    ConvertOptions, Converter, ConverterCounters, IngestStats, InvokeContext, ResourceInfo, Temporality,
+};

@@ -22,11 +22,15 @@ pub struct ResourceInfo {
     pub memory_mb: Option<u64>,
     /// `OTEL_RESOURCE_ATTRIBUTES`, parsed and percent-decoded, in order.
     pub extra: Vec<(String, String)>,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE` (`on-demand`, `provisioned-concurrency`, `snap-start`,
+    /// `lambda-managed-instances`).
+    pub initialization_type: Option<String>,
 }
 
 impl ResourceInfo {
     /// Reads AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, AWS_REGION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-    /// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES (k=v,k=v percent-decoded) through `lookup`.
+    /// AWS_LAMBDA_INITIALIZATION_TYPE, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES (k=v,k=v percent-decoded)
+    /// through `lookup`.
     ///
     /// Empty values count as unset; an unparsable memory size is ignored.
     pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Self {
@@ -39,7 +43,13 @@ impl ResourceInfo {
             account_id: None,
             memory_mb: get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.parse().ok()),
             extra: get("OTEL_RESOURCE_ATTRIBUTES").map(|v| parse_resource_attributes(&v)).unwrap_or_default(),
+            initialization_type: get("AWS_LAMBDA_INITIALIZATION_TYPE"),
         }
+    }
+
+    /// Whether the environment is a Lambda Managed Instances one, where invocations run concurrently.
+    pub fn is_managed_instances(&self) -> bool {
+        self.initialization_type.as_deref() == Some("lambda-managed-instances")
     }
 
     /// Builds the OTLP resource, with `instance_id` as `service.instance.id`.
@@ -167,6 +177,7 @@ mod tests {
                     "AWS_LAMBDA_FUNCTION_VERSION" => "$LATEST",
                     "AWS_REGION" => "eu-west-1",
                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => "512",
+                    "AWS_LAMBDA_INITIALIZATION_TYPE" => "lambda-managed-instances",
                     "OTEL_SERVICE_NAME" => "",
                     "OTEL_RESOURCE_ATTRIBUTES" => "deployment.environment=prod, team=a%2Cb%3Dc ,broken,=x,pct=100%",
                     _ => return None,
@@ -188,8 +199,12 @@ mod tests {
                     ("team".into(), "a,b=c".into()),
                     ("pct".into(), "100%".into()),
                 ],
+                initialization_type: Some("lambda-managed-instances".into()),
             }
         );
+        assert!(info.is_managed_instances());
+        assert!(!ResourceInfo::from_env(|_| Some("on-demand".into())).is_managed_instances());
+        assert!(!ResourceInfo::default().is_managed_instances());
     }
 
     #[test]
@@ -202,6 +217,7 @@ mod tests {
             account_id: Some("123456789012".into()),
             memory_mb: Some(128),
             extra: vec![("cloud.region".into(), "override".into()), ("team".into(), "x".into())],
+            initialization_type: Some("on-demand".into()),
         };
         let r = info.to_resource("inst");
         let keys: Vec<_> = r.attributes.iter().map(|kv| kv.key.as_str()).collect();
