@@ -74,8 +74,12 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
         connections.spawn(async move {
             let service = service_fn(move |request| handle(request, shared.clone()));
             // No header timeout: the runtime's `next` call waits as long as the sandbox is idle, frozen included.
-            let _ =
-                http1::Builder::new().preserve_header_case(true).serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .preserve_header_case(true)
+                // The Runtime API's own `Date` passes through; the proxy adds none.
+                .auto_date_header(false)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -71,6 +71,12 @@ where
                 if let (Some(tap), Some(data)) = (this.tap.as_mut(), frame.data_ref()) {
                     tap.copy(data);
                 }
+                // Trailers end a body: hyper may stop polling right after them.
+                if frame.is_trailers() {
+                    if let Some(tap) = this.tap.take() {
+                        tap.finish();
+                    }
+                }
             }
             Poll::Ready(None) => {
                 if let Some(tap) = this.tap.take() {
