@@ -137,6 +137,8 @@ fn serve_connection(
     chunk_tx: mpsc::Sender<usize>,
     resume: Arc<Mutex<mpsc::Receiver<()>>>,
 ) {
+    // Like a real server: no Nagle delay between a head and a body written apart.
+    stream.set_nodelay(true).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_message(&mut reader, |size| {
@@ -196,6 +198,7 @@ impl RawClient {
     pub fn connect(address: SocketAddr) -> std::io::Result<RawClient> {
         let stream = TcpStream::connect(address)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
         Ok(RawClient { writer: stream.try_clone()?, reader: BufReader::new(stream) })
     }
 
@@ -224,6 +227,8 @@ impl RawClient {
 /// A proxy serving on a thread of its own; dropping `stop` (or calling [`RunningProxy::stop`]) ends it.
 pub struct RunningProxy {
     pub address: SocketAddr,
+    /// The Linux thread id of the proxy's thread (its CPU time is in `/proc/self/task/<tid>/schedstat`).
+    pub thread_id: Option<String>,
     pub triggers: TriggerStore,
     pub stats: Arc<ProxyStats>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -238,7 +243,10 @@ impl RunningProxy {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
                 let bound = RuntimeProxy::bind(config).await.unwrap();
-                bound_info_tx.send((bound.local_addr(), bound.triggers(), bound.stats())).unwrap();
+                let thread_id = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .and_then(|link| link.file_name().map(|tid| tid.to_string_lossy().into_owned()));
+                bound_info_tx.send((bound.local_addr(), bound.triggers(), bound.stats(), thread_id)).unwrap();
                 let upstream = upstream.to_string();
                 tokio::select! {
                     result = bound.serve(&upstream) => panic!("the proxy stopped: {result:?}"),
@@ -246,8 +254,14 @@ impl RunningProxy {
                 }
             });
         });
-        let (address, triggers, stats) = bound_info_rx.recv().expect("the proxy did not bind");
-        RunningProxy { address, triggers, stats, stop: Some(stop), thread: Some(thread) }
+        let (address, triggers, stats, thread_id) = bound_info_rx.recv().expect("the proxy did not bind");
+        RunningProxy { address, triggers, stats, thread_id, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// CPU time the proxy's thread has used so far, where Linux tells it.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{}/schedstat", self.thread_id.as_ref()?)).ok()?;
+        Some(Duration::from_nanos(stat.split_whitespace().next()?.parse().ok()?))
     }
 
     /// Stops the proxy as a killed lambdatel would: its port closes and open connections drop.
