@@ -77,6 +77,20 @@ mod runtime_proxy {
             ],
         },
         Case {
+            // A target group with multi-value headers on: only `multiValueHeaders`, plain HTTP.
+            event: "alb-lambda-target-request-multivalue-headers.json",
+            response: Some("plain:not an ALB response"),
+            trigger: FaasTrigger::Http,
+            attributes: &[
+                ("http.request.method", "GET"),
+                ("url.path", "/"),
+                ("url.scheme", "http"),
+                ("user_agent.original", "curl/7.54.0"),
+                ("client.address", "72.21.198.67"),
+                ("server.address", "lambda-test-alb-1234567.us-east-1.elb.amazonaws.com"),
+            ],
+        },
+        Case {
             event: "lambda-urls-request.json",
             response: Some("lambda-urls-response.json"),
             trigger: FaasTrigger::Http,

@@ -7,6 +7,14 @@
 //! the event of `invocation/next` and the first bytes of `invocation/{id}/response`. From them
 //! [`trigger::extract_trigger`] makes a [`TriggerInfo`] per request id, kept in a bounded [`TriggerStore`].
 //!
+//! What "unchanged" means on the wire: the request line, header names (with their case), values and order,
+//! the body bytes and the trailers all arrive as sent; chunk boundaries may differ (HTTP/1.1 does not preserve
+//! them), trailer names arrive lowercased, and, as in any HTTP/1.1 implementation that follows RFC 9110,
+//! trailers are passed on only when the message declares them in a `Trailer` header, as Lambda's runtime
+//! clients do for `Lambda-Runtime-Function-Error-Type` and `-Body`. Memory: each event being delivered holds a
+//! copy of at most [`ProxyConfig::max_event_bytes`], each response at most
+//! [`ProxyConfig::max_response_bytes`].
+//!
 //! OS-only runtimes (`provided.al2`, `provided.al2023`, and custom runtimes in general) ignore
 //! `AWS_LAMBDA_EXEC_WRAPPER`: there the proxy sees nothing and every invocation keeps `faas.trigger = other`.
 //!

@@ -8,8 +8,8 @@ use super::{str_at, str_attr, FaasTrigger, ResponseFormat, TriggerInfo};
 /// An HTTP event, told apart by its `requestContext`; `None` when it is none of them (for example a WebSocket
 /// API event, which has no HTTP method).
 pub(super) fn from_http_event(event: &Map<String, Value>, context: &Map<String, Value>) -> Option<TriggerInfo> {
-    let headers = event.get("headers").and_then(Value::as_object);
-    let header = |name: &str| header_value(headers, name);
+    let headers = Headers::of(event);
+    let header = |name: &str| headers.get(name);
     let mut info = TriggerInfo::new(FaasTrigger::Http);
     let mut add = |key: &str, value: Option<&str>| {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -47,18 +47,18 @@ pub(super) fn from_http_event(event: &Map<String, Value>, context: &Map<String, 
         add("server.address", str_at(context, "domainName").or_else(|| header("host")));
         info.response = ResponseFormat::StatusCodeRequired;
     }
-    info.parent = caller_context(headers);
+    info.parent = caller_context(&headers);
     Some(info)
 }
 
 /// The caller's span: W3C `traceparent` first (what OpenTelemetry SDKs send), else X-Ray's header.
-fn caller_context(headers: Option<&Map<String, Value>>) -> Option<RemoteContext> {
-    if let Some(traceparent) = header_value(headers, "traceparent") {
-        if let Some(context) = parse_traceparent(traceparent, header_value(headers, "tracestate")) {
+fn caller_context(headers: &Headers<'_>) -> Option<RemoteContext> {
+    if let Some(traceparent) = headers.get("traceparent") {
+        if let Some(context) = parse_traceparent(traceparent, headers.get("tracestate")) {
             return Some(context);
         }
     }
-    parse_xray_context(header_value(headers, "x-amzn-trace-id")?)
+    parse_xray_context(headers.get("x-amzn-trace-id")?)
 }
 
 /// `GET /pets/{id}` -> `/pets/{id}`; `$default` and other keys without a path are no route.
@@ -67,9 +67,32 @@ fn route_of_key(route_key: Option<&str>) -> Option<&str> {
     path.starts_with('/').then_some(path)
 }
 
-/// A header by name, whatever its case: API Gateway REST APIs keep the client's case, the others lowercase.
-fn header_value<'a>(headers: Option<&'a Map<String, Value>>, name: &str) -> Option<&'a str> {
-    headers?.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).and_then(|(_, value)| value.as_str())
+/// An event's request headers: `headers`, or only `multiValueHeaders` when an ALB target group has
+/// multi-value headers on.
+struct Headers<'a> {
+    single: Option<&'a Map<String, Value>>,
+    multi: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> Headers<'a> {
+    fn of(event: &'a Map<String, Value>) -> Self {
+        Headers {
+            single: event.get("headers").and_then(Value::as_object),
+            multi: event.get("multiValueHeaders").and_then(Value::as_object),
+        }
+    }
+
+    /// A header by name, whatever its case (REST APIs keep the client's case, the others lowercase); of a
+    /// repeated header, the first value.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        let find = |map: Option<&'a Map<String, Value>>| {
+            map?.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value)
+        };
+        if let Some(value) = find(self.single) {
+            return value.as_str();
+        }
+        find(self.multi)?.as_array()?.first()?.as_str()
+    }
 }
 
 #[cfg(test)]

@@ -159,8 +159,7 @@ fn dynamodb(records: &[Value], first: &Map<String, Value>) -> TriggerInfo {
         "REMOVE" => Some("delete"),
         _ => None,
     };
-    let first_operation = operation_of(&Value::Object(first.clone()));
-    if let Some(operation) = first_operation {
+    if let Some(operation) = records.first().and_then(operation_of) {
         if records.iter().all(|record| operation_of(record) == Some(operation)) {
             info.attributes.push(str_attr("faas.document.operation", operation));
         }
