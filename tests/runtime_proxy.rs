@@ -7,7 +7,7 @@ mod runtime_proxy {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::Ordering;
 
-    use lambdatel_components::runtime_proxy::{FaasTrigger, ProxyConfig, RuntimeProxy};
+    use lambdatel_components::runtime_proxy::{FaasTrigger, ProxyConfig, RuntimeProxy, TriggerStore};
     use lambdatel_e2e::{free_port, TempDir};
     use lambdatel_sim::{FunctionSpec, Invocation, ProcessFunction, ShutdownReason, SimConfig, Simulator};
     use serde_json::Value;
@@ -42,6 +42,29 @@ mod runtime_proxy {
         response["echo"].clone()
     }
 
+    const TIMED: usize = 100;
+
+    /// Invocation times (invoke to response) of `TIMED` SQS invocations; with the proxy up, the store is
+    /// drained as the extension would.
+    async fn response_times(sim: &mut Simulator, triggers: &TriggerStore) -> Vec<f64> {
+        let mut times = Vec::new();
+        for _ in 0..TIMED {
+            let outcome = sim
+                .invoke(Invocation { payload: event("sqs-event.json").into(), ..Invocation::default() })
+                .await
+                .unwrap();
+            assert_eq!(outcome.status, "success", "{outcome:?}");
+            let _ = triggers.take(&outcome.request_id);
+            times.push(outcome.response_ms.expect("a response time"));
+        }
+        times.sort_by(f64::total_cmp);
+        times
+    }
+
+    fn percentile(sorted: &[f64], p: f64) -> f64 {
+        sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_runtime_started_through_the_wrapper_works_with_and_after_the_proxy() {
         let dir = TempDir::new("runtime-proxy");
@@ -73,9 +96,11 @@ mod runtime_proxy {
             let info = triggers.take(&outcome.request_id).unwrap_or_else(|| panic!("{name}: no trigger was read"));
             assert_eq!(info.trigger, trigger, "{name}");
         }
+        let proxied_ms = response_times(&mut sim, &triggers).await;
+
         // Every call went through the proxy: a `next` and a response per invocation answered so far (the
         // runtime's latest `next` is still waiting for an event).
-        assert_eq!(stats.forwarded.load(Ordering::Relaxed), 2 * cases.len() as u64);
+        assert_eq!(stats.forwarded.load(Ordering::Relaxed), 2 * (cases.len() + TIMED) as u64);
 
         // lambdatel dies while the runtime waits in `next` through it.
         proxy.abort();
@@ -94,6 +119,10 @@ mod runtime_proxy {
         // later invocation works.
         assert_eq!(statuses, ["failure", "success", "success", "success"]);
         assert_eq!(sim.last_init().unwrap().status, "success");
+        let direct_ms = response_times(&mut sim, &triggers).await;
+        println!("invoke-to-response time of the same runtime, {TIMED} invocations each, in ms (p50, p99):");
+        println!("through the proxy: {:.3}, {:.3}", percentile(&proxied_ms, 0.5), percentile(&proxied_ms, 0.99));
+        println!("direct:            {:.3}, {:.3}", percentile(&direct_ms, 0.5), percentile(&direct_ms, 0.99));
         sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     }
 }
