@@ -149,7 +149,7 @@ mod runtime_proxy {
         let proxy = RunningProxy::start(config_with_file(None), closed);
         let answer = RawClient::connect(proxy.address).unwrap().round_trip(&next_request("sqs-event.json", ""));
         assert!(answer.head.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", answer.head);
-        assert_eq!(answer.body, b"the Runtime API cannot be reached");
+        assert_eq!(answer.body, b"the call to the Runtime API failed");
         assert_eq!(proxy.stats.upstream_errors.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 

@@ -26,12 +26,14 @@
 //! [`PROBE_PATH`] and switches the variable only when the answer carries [`PROBE_HEADER`]: a missing file, a
 //! stale one (lambdatel crashed or was stopped), or a port now used by something else all leave
 //! `AWS_LAMBDA_RUNTIME_API` untouched, so the function never depends on lambdatel. When lambdatel dies
-//! mid-run, the runtime's next call fails, Lambda restarts the sandbox, and the wrapper's next run finds no
-//! proxy.
+//! mid-run, the runtime's next call fails and the sandbox is reset (an extension's death resets it anyway);
+//! the wrapper's next run points the runtime at whatever answers then: the restarted proxy, or Lambda itself.
 //!
 //! Lifecycle (for the extension that embeds it): [`RuntimeProxy::bind`] before `register`, then spawn
-//! [`Bound::serve`] with the real `AWS_LAMBDA_RUNTIME_API`, and [`TriggerStore::take`] each request id once
-//! its invocation is done.
+//! [`Bound::serve`] with the real `AWS_LAMBDA_RUNTIME_API` on the extension's runtime, where it must keep
+//! running while the extension waits in `event/next`; [`TriggerStore::take`] each request id once its
+//! invocation is done (after `platform.runtimeDone`), and put [`TriggerInfo::trigger`] as `faas.trigger`, its
+//! attributes, parent and links on the invocation span.
 
 mod server;
 mod store;

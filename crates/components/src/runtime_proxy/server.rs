@@ -35,7 +35,8 @@ type Upstream = Client<HttpConnector, TapBody<Incoming>>;
 pub struct ProxyStats {
     /// Requests forwarded and answered by the Runtime API.
     pub forwarded: AtomicU64,
-    /// Requests the Runtime API could not be reached for (answered 502 to the runtime).
+    /// Calls that failed between the proxy and the Runtime API (unreachable, or a connection or body broken
+    /// midway): answered 502 to the runtime.
     pub upstream_errors: AtomicU64,
     /// Events read for their trigger.
     pub events_read: AtomicU64,
@@ -110,7 +111,7 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
         Ok(response) => response,
         Err(_) => {
             shared.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
-            return Ok(bad_gateway("the Runtime API cannot be reached"));
+            return Ok(bad_gateway("the call to the Runtime API failed"));
         }
     };
     shared.stats.forwarded.fetch_add(1, Ordering::Relaxed);
