@@ -249,6 +249,23 @@ mod tests {
     }
 
     #[test]
+    fn sns_links_come_from_traceparent_message_attributes() {
+        let event = br#"{"Records":[
+            {"EventSource":"aws:sns","Sns":{"TopicArn":"arn:aws:sns:us-east-1:1:orders","MessageId":"m1",
+             "MessageAttributes":{"traceparent":{"Type":"String","Value":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"},
+                                  "tracestate":{"Type":"String","Value":"k=v"}}}},
+            {"EventSource":"aws:sns","Sns":{"MessageAttributes":{"traceparent":{"Type":"String","Value":"garbage"}}}}]}"#;
+        let info = extract_trigger(event);
+        assert_eq!(info.links.len(), 1);
+        assert_eq!(
+            (info.links[0].span_id, info.links[0].trace_state.as_str(), info.links[0].sampled),
+            ([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7], "k=v", Some(false))
+        );
+        assert_eq!(info.attribute("messaging.destination.name"), str_attr("x", "orders").value.as_ref());
+        assert_eq!(info.attribute("messaging.batch.message_count"), int_attr("x", 2).value.as_ref());
+    }
+
+    #[test]
     fn links_stop_at_the_limit() {
         let record = r#"{"eventSource":"aws:sqs","attributes":{"AWSTraceHeader":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8"}}"#;
         let event = format!(r#"{{"Records":[{}]}}"#, vec![record; MAX_LINKS + 5].join(","));
