@@ -4,5 +4,6 @@ pub mod exporters;
 pub mod processors;
 pub mod receivers;
 pub mod registry;
+pub mod runtime_proxy;
 
 pub use registry::{ProcessorFactory, ReceiverConfig, Registry};
