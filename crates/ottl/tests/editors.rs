@@ -4,15 +4,12 @@ mod common;
 
 use common::*;
 use lambdatel_ottl::EvalError;
+use opentelemetry_proto::tonic::common::v1::AnyValue;
+
+type Attrs = Vec<(&'static str, AnyValue)>;
 
 /// Runs each `(statement, input attributes, expected attributes)` on a log record's attributes.
-fn check_table(
-    table: Vec<(
-        &str,
-        Vec<(&str, opentelemetry_proto::tonic::common::v1::AnyValue)>,
-        Vec<(&str, opentelemetry_proto::tonic::common::v1::AnyValue)>,
-    )>,
-) {
+fn check_table(table: Vec<(&str, Attrs, Attrs)>) {
     for (statement, input, expected) in table {
         let mut log = log_with(input);
         run_log(statement, &mut log).unwrap_or_else(|e| panic!("{statement}: {e}"));
@@ -20,7 +17,7 @@ fn check_table(
     }
 }
 
-fn fixture() -> Vec<(&'static str, opentelemetry_proto::tonic::common::v1::AnyValue)> {
+fn fixture() -> Attrs {
     vec![("test", s("hello world")), ("test2", s("hello")), ("test3", s("goodbye")), ("int", i(1))]
 }
 
