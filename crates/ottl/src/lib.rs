@@ -18,6 +18,7 @@
 //! ```
 
 mod access;
+mod assign;
 mod compile;
 mod context;
 mod converters;
