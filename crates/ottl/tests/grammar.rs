@@ -291,3 +291,34 @@ fn context_is_inferred_from_path_prefixes() {
         assert_eq!(Condition::parse(condition, None).unwrap().context(), expected, "{condition}");
     }
 }
+
+#[test]
+fn filter_processor_conditions() {
+    for context in [ContextKind::Span, ContextKind::SpanEvent, ContextKind::DataPoint, ContextKind::Log] {
+        Condition::parse(r#"attributes["test"] == "pass""#, Some(context)).unwrap_or_else(|e| panic!("{e}"));
+        let error = Condition::parse(r#"attributes[test] == "pass""#, Some(context)).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "syntax error at offset 11: a key must be a string or an integer literal in `attributes[test] == \"pass\"`"
+        );
+    }
+    Condition::parse(r#"name == "pass""#, Some(ContextKind::Metric)).unwrap();
+    let error = Condition::parse(r#"resource.attributes[test] == "pass""#, Some(ContextKind::Metric)).err().unwrap();
+    assert!(error.to_string().starts_with("syntax error at offset 20: a key must be"), "{error}");
+    // A YAML folded scalar keeps line breaks inside the condition.
+    let multiline = "\n    attributes[\"test\"] == \"pass\" or\n    attributes[\"test\"] == \"also pass\"";
+    assert!(!evaluate(multiline), "the fixture has no `test` attribute");
+    let mut span = span();
+    span.attributes = attrs(vec![("test", s("also pass"))]);
+    let condition = Condition::parse(multiline, Some(ContextKind::Span)).unwrap();
+    let (mut resource, mut scope) = (resource(), InstrumentationScope::default());
+    assert_eq!(
+        condition.evaluate(&mut SpanContext { resource: &mut resource, scope: &mut scope, span: &mut span }),
+        Ok(true)
+    );
+    span.attributes = attrs(vec![("test", s("fail"))]);
+    assert_eq!(
+        condition.evaluate(&mut SpanContext { resource: &mut resource, scope: &mut scope, span: &mut span }),
+        Ok(false)
+    );
+}
