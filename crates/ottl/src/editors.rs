@@ -14,6 +14,7 @@ use crate::error::{EvalError, ParseErrorKind};
 use crate::glob;
 use crate::parser::{CallAst, ValueAst};
 use crate::paths::{ContextKind, Path};
+use crate::replace::Replacement;
 use crate::value::Value;
 
 pub(crate) enum MergeStrategy {
@@ -28,8 +29,8 @@ pub(crate) enum Editor {
     DeleteMatchingKeys { target: Path, pattern: Regex },
     KeepKeys { target: Path, keys: Vec<String> },
     KeepMatchingKeys { target: Path, pattern: Regex },
-    ReplacePattern { target: Path, pattern: Regex, replacement: String },
-    ReplaceAllPatterns { target: Path, keys: bool, pattern: Regex, replacement: String },
+    ReplacePattern { target: Path, pattern: Regex, replacement: Replacement },
+    ReplaceAllPatterns { target: Path, keys: bool, pattern: Regex, replacement: Replacement },
     ReplaceMatch { target: Path, glob: Regex, replacement: String },
     ReplaceAllMatches { target: Path, glob: Regex, replacement: String },
     TruncateAll { target: Path, limit: usize },
@@ -113,12 +114,11 @@ pub(crate) fn compile_editor(context: ContextKind, call: &CallAst) -> CompileRes
         let value = literal_int(name, what, arg(index))?;
         usize::try_from(value).map_err(|_| invalid_argument(name, format!("`{what}` cannot be negative: {value}")))
     };
-    if name.starts_with("replace_") && args[args.len() - 2..].iter().any(Option::is_some) {
-        return Err(invalid_argument(
-            name,
-            "the optional `function` and `replacementFormat` arguments are not supported",
-        ));
-    }
+    // The `replace_*` editors end with the optional `function` and `replacementFormat`.
+    let replacement = |index: usize| {
+        let optional = &args[args.len() - 2..];
+        Replacement::compile(name, arg(index), optional[0], optional[1])
+    };
     Ok(match name {
         "set" => Editor::Set { target, value: compile_expr(context, arg(1))? },
         "delete_key" => Editor::DeleteKey { target, key: string(1, "key")? },
@@ -126,7 +126,7 @@ pub(crate) fn compile_editor(context: ContextKind, call: &CallAst) -> CompileRes
         "keep_keys" => Editor::KeepKeys { target, keys: literal_strings(name, "keys", arg(1))? },
         "keep_matching_keys" => Editor::KeepMatchingKeys { target, pattern: pattern(1, "pattern")? },
         "replace_pattern" => {
-            Editor::ReplacePattern { target, pattern: pattern(1, "regex")?, replacement: string(2, "replacement")? }
+            Editor::ReplacePattern { target, pattern: pattern(1, "regex")?, replacement: replacement(2)? }
         }
         "replace_all_patterns" => Editor::ReplaceAllPatterns {
             target,
@@ -138,12 +138,12 @@ pub(crate) fn compile_editor(context: ContextKind, call: &CallAst) -> CompileRes
                 }
             },
             pattern: pattern(2, "regex")?,
-            replacement: string(3, "replacement")?,
+            replacement: replacement(3)?,
         },
         "replace_match" | "replace_all_matches" => {
             let glob = glob::compile(literal_str(name, "pattern", arg(1))?)
                 .map_err(|e| invalid_argument(name, format!("invalid glob pattern: {e}")))?;
-            let replacement = string(2, "replacement")?;
+            let replacement = replacement(2)?.constant();
             if name == "replace_match" {
                 Editor::ReplaceMatch { target, glob, replacement }
             } else {
@@ -290,10 +290,7 @@ impl Editor {
             }
             Editor::ReplacePattern { target: path, pattern, replacement } => {
                 let replaced = match target.get(path)? {
-                    Value::Str(text) => match pattern.replace_all(&text, replacement.as_str()) {
-                        Cow::Owned(replaced) => Some(replaced),
-                        Cow::Borrowed(_) => None,
-                    },
+                    Value::Str(text) => replacement.replace_all(pattern, &text),
                     _ => None,
                 };
                 match replaced {
@@ -323,7 +320,7 @@ impl Editor {
                     if map.iter().any(|kv| pattern.is_match(&kv.key)) {
                         let mut renamed = Vec::with_capacity(map.len());
                         for kv in map.drain(..) {
-                            let key = pattern.replace_all(&kv.key, replacement.as_str()).into_owned();
+                            let key = replacement.replace_all(pattern, &kv.key).unwrap_or(kv.key);
                             put(&mut renamed, key, kv.value);
                         }
                         *map = renamed;
@@ -331,7 +328,7 @@ impl Editor {
                 } else {
                     for kv in map.iter_mut() {
                         if let Some(text) = string_value_mut(kv) {
-                            if let Cow::Owned(replaced) = pattern.replace_all(text, replacement.as_str()) {
+                            if let Some(replaced) = replacement.replace_all(pattern, text) {
                                 *text = replaced;
                             }
                         }

@@ -28,6 +28,7 @@ mod glob;
 mod lexer;
 mod parser;
 mod paths;
+mod replace;
 mod value;
 
 use compile::{collect_condition_paths, collect_paths, compile_condition, infer_context, BoolExpr};

@@ -388,3 +388,84 @@ fn flatten() {
         "`flatten`: invalid depth -1: cannot be negative"
     );
 }
+
+const SHA256_HELLO: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+const SHA256_X: &str = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+
+#[test]
+fn replace_editors_with_a_function_and_a_format() {
+    let hashed = |prefix: &str, hash: &str| s(&format!("{prefix}{hash}"));
+    check_table(vec![
+        (
+            r#"replace_pattern(attributes["test"], "^(\\w+) world$", "$1", SHA256)"#,
+            vec![("test", s("hello world"))],
+            vec![("test", s(SHA256_HELLO))],
+        ),
+        (
+            r#"replace_pattern(attributes["test"], "^(\\w+) world$", "$1", SHA256, "h:%s")"#,
+            vec![("test", s("hello world"))],
+            vec![("test", hashed("h:", SHA256_HELLO))],
+        ),
+        (
+            r#"replace_pattern(attributes["test"], "user=(\\w+)", "$1", function = SHA256, replacementFormat = "user=%s")"#,
+            vec![("test", s("login user=hello ok"))],
+            vec![("test", s(&format!("login user={SHA256_HELLO} ok")))],
+        ),
+        (
+            r#"replace_pattern(attributes["test"], "o", "o", ToUpperCase)"#,
+            vec![("test", s("foo boo"))],
+            vec![("test", s("fOO bOO"))],
+        ),
+        (
+            r#"replace_pattern(attributes["test"], "nothing", "$1", SHA256)"#,
+            vec![("test", s("foo"))],
+            vec![("test", s("foo"))],
+        ),
+        (
+            r#"replace_all_patterns(attributes, "value", "^hello$", "$0", SHA256)"#,
+            vec![("a", s("hello")), ("b", s("bye")), ("c", i(1))],
+            vec![("a", s(SHA256_HELLO)), ("b", s("bye")), ("c", i(1))],
+        ),
+        (
+            r#"replace_all_patterns(attributes, "key", "^(\\w+)$", "$1", ToUpperCase)"#,
+            vec![("a", s("hello")), ("b.c", s("bye"))],
+            vec![("A", s("hello")), ("b.c", s("bye"))],
+        ),
+        // Glob editors apply the function to the replacement itself.
+        (
+            r#"replace_match(attributes["test"], "hello*", "x", SHA256)"#,
+            vec![("test", s("hello world"))],
+            vec![("test", s(SHA256_X))],
+        ),
+        (
+            r#"replace_all_matches(attributes, "hello*", "x", SHA256, "%s!")"#,
+            vec![("a", s("hello")), ("b", s("bye"))],
+            vec![("a", hashed("", &format!("{SHA256_X}!"))), ("b", s("bye"))],
+        ),
+    ]);
+    let log = Some(lambdatel_ottl::ContextKind::Log);
+    for (statement, expected) in [
+        (
+            r#"replace_pattern(attributes["t"], "a", "b", SHA1)"#,
+            "`replace_pattern`: `function` `SHA1` is not supported (SHA256, ToLowerCase or ToUpperCase)",
+        ),
+        (
+            r#"replace_pattern(attributes["t"], "a", "b", "SHA256")"#,
+            "`replace_pattern`: `function` must be a converter name such as SHA256",
+        ),
+        (
+            r#"replace_pattern(attributes["t"], "a", "b", SHA256, "%d")"#,
+            "`replace_pattern`: `replacementFormat` must contain one `%s` and no other format specifier",
+        ),
+        (
+            r#"replace_pattern(attributes["t"], "a", "b", SHA256, "%s-%s")"#,
+            "`replace_pattern`: `replacementFormat` must contain one `%s` and no other format specifier",
+        ),
+        (
+            r#"replace_match(attributes["t"], "a", "b", replacementFormat = "%s")"#,
+            "`replace_match`: `replacementFormat` needs `function`",
+        ),
+    ] {
+        assert_eq!(parse_error(statement, log), expected, "{statement}");
+    }
+}
