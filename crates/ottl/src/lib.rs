@@ -16,6 +16,16 @@
 //! assert!(statement.execute(&mut context).unwrap());
 //! assert_eq!(log.severity_text, "WARN");
 //! ```
+//!
+//! Where this differs from the Collector, and why:
+//! - patterns, replacements, key lists, modes and strategies must be literals, so that regexes compile
+//!   once; a path there is a parse error;
+//! - map literals (`{...}`), arithmetic and functions outside the subset are parse errors naming them;
+//! - `truncate_all` and `Substring` never split a UTF-8 character (Go strings may hold invalid UTF-8,
+//!   OTLP strings may not): `truncate_all` cuts at the last boundary within the limit, `Substring` fails;
+//! - `ParseJSON` returns object keys sorted (Go's map order is unspecified);
+//! - `Now()` returns Unix nanoseconds, fit for the `*_unix_nano` paths (there is no time type here);
+//! - the `function` argument of the `replace_*` editors takes `SHA256`, `ToLowerCase` or `ToUpperCase`.
 
 mod access;
 mod assign;
@@ -33,15 +43,14 @@ mod value;
 
 use compile::{collect_condition_paths, collect_paths, compile_condition, infer_context, BoolExpr};
 use editors::{compile_editor, editor_name, Editor};
+use value::Value;
 
 pub use context::{
     DataPointContext, EvalContext, LogContext, MetricContext, ResourceContext, ScopeContext, SpanContext,
     SpanEventContext,
 };
 pub use error::{EvalError, ParseError, ParseErrorKind};
-pub use lexer::CmpOp;
 pub use paths::ContextKind;
-pub use value::Value;
 
 /// An editor call with an optional `where` clause, such as
 /// `set(attributes["env"], "prod") where resource.attributes["service.name"] == "api"`.
