@@ -216,10 +216,8 @@ impl Target<'_> {
                 // An empty body reads as "", as pdata's AsString gives.
                 None | Some(Value::Nil) => Value::str(""),
                 Some(Value::Bytes(b)) => owned_str(base64(&b)),
-                Some(other) => match other.to_string_like() {
-                    Some(Cow::Owned(s)) => owned_str(s),
-                    _ => other,
-                },
+                Some(Value::Str(s)) => Value::Str(s),
+                Some(other) => owned_str(other.to_string_like().map(Cow::into_owned).unwrap_or_default()),
             },
             Field::LogTraceId => Value::Bytes(Cow::Borrowed(&log()?.trace_id)),
             Field::LogTraceIdString => owned_str(encode_hex(&log()?.trace_id)),

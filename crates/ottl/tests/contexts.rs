@@ -155,7 +155,16 @@ fn log_paths() {
     );
 
     // A string body: body.string is the body; a bytes body reads as base64, as pdata's AsString.
-    for (body, expected) in [(s("plain"), "plain"), (i(5), "5"), (bytes(b"hi!"), "aGkh"), (bytes(b"a"), "YQ==")] {
+    for (body, expected) in [
+        (s("plain"), "plain"),
+        (i(5), "5"),
+        (d(1.5), "1.5"),
+        (b(true), "true"),
+        (list(vec![s("a"), i(1)]), r#"["a",1]"#),
+        (bytes(b"hi!"), "aGkh"),
+        (bytes(b"a"), "YQ=="),
+        (opentelemetry_proto::tonic::common::v1::AnyValue::default(), ""),
+    ] {
         let mut log = LogRecord { body: Some(body), ..Default::default() };
         let mut context = LogContext { resource: &mut resource, scope: &mut scope, log: &mut log };
         statement(r#"set(attributes["b"], body.string)"#, ContextKind::Log).execute(&mut context).unwrap();
@@ -283,4 +292,13 @@ fn a_failing_condition_stops_the_statement() {
     let error = run_log(r#"set(attributes["x"], 1) where Int(attributes["n"])"#, &mut log).unwrap_err();
     assert_eq!(error.to_string(), "`Int`: expected bool, got int");
     assert_eq!(pairs(&log.attributes), expect_pairs(vec![("n", i(1))]));
+}
+
+#[test]
+fn parsed_statements_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Statement>();
+    assert_send_sync::<Condition>();
+    assert_send_sync::<lambdatel_ottl::ParseError>();
+    assert_send_sync::<EvalError>();
 }
