@@ -229,19 +229,21 @@ fn map_mut<'t>(
     path: &Path,
     function: &'static str,
 ) -> Result<&'t mut Vec<KeyValue>, EvalError> {
+    let not_a_map = |actual: &'static str| EvalError::Type { function, expected: "map", actual };
     if path.keys.is_empty() && target.is_attributes(path.field) {
-        return Ok(target.attributes_mut(path.field).expect("checked above"));
+        return target.attributes_mut(path.field).ok_or_else(|| not_a_map("nil"));
     }
+    // Read first: reaching the slot for writing would create a missing entry.
     let actual = match target.get(path)? {
         Value::Map(_) => None,
         other => Some(other.type_name()),
     };
     if let Some(actual) = actual {
-        return Err(EvalError::Type { function, expected: "map", actual });
+        return Err(not_a_map(actual));
     }
     match target.slot_mut(path)? {
         Some(any_value::Value::KvlistValue(map)) => Ok(&mut map.values),
-        _ => unreachable!("checked to be a map above"),
+        other => Err(not_a_map(other.as_ref().map_or("nil", |v| Value::from_any_inner(v).type_name()))),
     }
 }
 
