@@ -1,0 +1,33 @@
+//! AWS building blocks for lambdatel, with no AWS SDK: SigV4 request signing, credentials (environment,
+//! container endpoint, STS AssumeRole), minimal Secrets Manager / SSM / S3 clients over the workspace's
+//! hyper + rustls stack, `${secretsmanager:...}` / `${ssm:...}` config references, config sources
+//! (`s3://`, `https://`, `env:`, files) and CloudWatch Embedded Metric Format encoding.
+//!
+//! Nothing here prints a credential or a fetched value: they are [`Secret`]s or redacting types, and errors
+//! name the call or reference, never the value.
+
+mod client;
+pub mod config_source;
+pub mod credentials;
+pub mod endpoints;
+pub mod env;
+mod error;
+pub mod http;
+pub mod references;
+mod s3;
+mod secret;
+mod secrets_manager;
+pub mod sigv4;
+mod ssm;
+mod sts;
+mod time;
+mod xml;
+
+pub use client::{AwsClient, DEFAULT_TIMEOUT};
+pub use config_source::{fetch_config, ConfigSourceError, ConfigText};
+pub use credentials::{AssumeRoleConfig, Credentials, CredentialsProvider};
+pub use env::Env;
+pub use error::AwsError;
+pub use references::{Reference, ReferenceError, Resolved};
+pub use secret::Secret;
+pub use sigv4::{service_from_host, sign, SigningError, SigningParams};
