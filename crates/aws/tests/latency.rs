@@ -1,0 +1,95 @@
+//! Start-up cost of remote config with 50 ms injected into every AWS call (fixtures/delay_proxy.py in front
+//! of moto): an S3 config plus 3 secrets and 1 parameter must take 2 round trips (GetObject, then
+//! BatchGetSecretValue and GetParameters side by side) plus at most 10 ms.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use lambdatel_aws::{fetch_config, references, AwsClient, Env};
+use serde_json::json;
+
+const DELAY_MS: u64 = 50;
+const CONFIG: &str = "exporters:\n  otlphttp:\n    headers:\n      a: ${secretsmanager:one#key}\n      \
+                      b: ${secretsmanager:two}\n      c: ${secretsmanager:three}\n      d: ${ssm:/four}\n      \
+                      e: ${secretsmanager:one#key}\n";
+
+fn client(port: u16) -> AwsClient {
+    let url = format!("http://127.0.0.1:{port}");
+    AwsClient::from_env(Env::from_pairs([
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_ENDPOINT_URL", url),
+    ]))
+}
+
+/// Fetches the config and resolves its references, as start-up does; returns the time taken.
+async fn start_up(client: &AwsClient) -> Duration {
+    let started = Instant::now();
+    let config = fetch_config("s3://bucket/config.yaml", client).await.unwrap();
+    let found = references::find_references(&config.text).unwrap();
+    let resolved = references::resolve(client, &found).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(found.len(), 4);
+    assert_eq!(
+        resolved
+            .expand("${secretsmanager:one#key}/${secretsmanager:two}/${secretsmanager:three}/${ssm:/four}")
+            .unwrap()
+            .expose(),
+        "v1/v2/v3/v4"
+    );
+    elapsed
+}
+
+#[tokio::test]
+async fn s3_config_three_secrets_one_parameter_in_two_round_trips() {
+    if !common::python_ready("s3_config_three_secrets_one_parameter_in_two_round_trips") {
+        return;
+    }
+    let moto = common::start_moto();
+    common::seed_moto(
+        moto.port,
+        &json!({
+            "region": "us-east-1",
+            "secrets": { "one": r#"{"key":"v1"}"#, "two": "v2", "three": "v3" },
+            "parameters": { "/four": "v4" },
+            "objects": { "bucket/config.yaml": CONFIG },
+        }),
+    );
+    let proxy = common::start_fixture("delay_proxy.py", &[&moto.port.to_string(), &DELAY_MS.to_string()]);
+
+    // Each measurement uses a fresh client: a cold start has no pooled connection.
+    let direct = start_up(&client(moto.port)).await;
+    let delayed = start_up(&client(proxy.port)).await;
+    let overhead = delayed.saturating_sub(Duration::from_millis(2 * DELAY_MS));
+    // Without delay the time is moto's own processing (Python) plus the client's: what remains of the
+    // delayed run after 2 round trips and that is the client's share.
+    println!(
+        "S3 config + 3 secrets + 1 parameter: {} ms with {DELAY_MS} ms per AWS call = 2 x {DELAY_MS} ms + {} ms; \
+         the same without delay (moto's processing and the client): {} ms",
+        delayed.as_millis(),
+        overhead.as_millis(),
+        direct.as_millis(),
+    );
+
+    let forwarded = lambdatel_aws::http::HttpClient::new(Duration::from_secs(5))
+        .send(
+            hyper::Request::get(format!("http://127.0.0.1:{}/__requests", proxy.port))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+            "proxy log",
+        )
+        .await
+        .unwrap();
+    let mut forwarded: Vec<String> = serde_json::from_slice(&forwarded.body).unwrap();
+    forwarded.sort();
+    assert_eq!(
+        forwarded,
+        ["GET /bucket/config.yaml", "POST / AmazonSSM.GetParameters", "POST / secretsmanager.BatchGetSecretValue"],
+        "each AWS API called once"
+    );
+    assert!(delayed >= Duration::from_millis(2 * DELAY_MS));
+    // The target is +10 ms; the bound leaves room for a loaded CI machine running moto in Python.
+    assert!(delayed < Duration::from_millis(2 * DELAY_MS + 150), "took {} ms", delayed.as_millis());
+}
