@@ -9,6 +9,7 @@
 mod client;
 pub mod config_source;
 pub mod credentials;
+pub mod emf;
 pub mod endpoints;
 pub mod env;
 mod error;
@@ -26,6 +27,7 @@ mod xml;
 pub use client::{AwsClient, DEFAULT_TIMEOUT};
 pub use config_source::{fetch_config, ConfigSourceError, ConfigText};
 pub use credentials::{AssumeRoleConfig, Credentials, CredentialsProvider};
+pub use emf::{EmfConfig, EmfEncoder};
 pub use env::Env;
 pub use error::AwsError;
 pub use references::{Reference, ReferenceError, Resolved};
