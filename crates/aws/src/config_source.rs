@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, Uri};
 
-use crate::{client::AwsClient, sigv4::region_from_host, AwsError};
+use crate::{client::AwsClient, env::Env, sigv4::region_from_host, AwsError};
 
 /// A config's text and where it came from, for the start-up line.
 #[derive(Clone, PartialEq, Eq)]
@@ -73,6 +73,18 @@ pub enum ConfigSourceError {
     /// An AWS or transport failure.
     #[error(transparent)]
     Aws(#[from] AwsError),
+}
+
+/// The variables that name a config, in the order they are read: lambdatel's own, then the OpenTelemetry
+/// Lambda layer's current and older one.
+pub const CONFIG_VARIABLES: [&str; 3] =
+    ["LAMBDATEL_CONFIG", "OPENTELEMETRY_COLLECTOR_CONFIG_URI", "OPENTELEMETRY_COLLECTOR_CONFIG_FILE"];
+
+/// The first of [`CONFIG_VARIABLES`] that is set, with its value: (variable, location).
+pub fn config_location(env: &Env) -> Option<(&'static str, &str)> {
+    CONFIG_VARIABLES
+        .iter()
+        .find_map(|variable| Some((*variable, env.get(variable)?.trim())).filter(|(_, v)| !v.is_empty()))
 }
 
 /// Reads a config from `location`. `env:` reads the client's environment snapshot; `s3://` signs with its
@@ -180,7 +192,25 @@ fn text(body: Bytes, source: String) -> Result<ConfigText, ConfigSourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::Env;
+
+    #[test]
+    fn config_variables_in_order() {
+        let all = Env::from_pairs([
+            ("OPENTELEMETRY_COLLECTOR_CONFIG_FILE", "/opt/old.yaml"),
+            ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", "s3://b.s3.eu-west-1.amazonaws.com/c.yaml"),
+            ("LAMBDATEL_CONFIG", "env:YAML"),
+        ]);
+        assert_eq!(config_location(&all), Some(("LAMBDATEL_CONFIG", "env:YAML")));
+        let layer = Env::from_pairs([
+            ("OPENTELEMETRY_COLLECTOR_CONFIG_FILE", "/opt/old.yaml"),
+            ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", " s3://b/c.yaml "),
+            ("LAMBDATEL_CONFIG", ""),
+        ]);
+        assert_eq!(config_location(&layer), Some(("OPENTELEMETRY_COLLECTOR_CONFIG_URI", "s3://b/c.yaml")));
+        let old = Env::from_pairs([("OPENTELEMETRY_COLLECTOR_CONFIG_FILE", "/opt/old.yaml")]);
+        assert_eq!(config_location(&old), Some(("OPENTELEMETRY_COLLECTOR_CONFIG_FILE", "/opt/old.yaml")));
+        assert_eq!(config_location(&Env::default()), None);
+    }
 
     #[test]
     fn s3_locations() {

@@ -134,13 +134,13 @@ fn container_uri(variable: &str, text: &str) -> Result<Uri, AwsError> {
 #[derive(Clone)]
 pub struct CredentialsProvider {
     inner: Arc<Inner>,
+    refresh_margin: Duration,
 }
 
 struct Inner {
     source: Mutex<Result<BaseSource, AwsError>>,
     assume_role: Option<AssumeRole>,
     http: HttpClient,
-    refresh_margin: Duration,
     base: Cache,
     assumed: Cache,
 }
@@ -158,44 +158,44 @@ impl CredentialsProvider {
     /// Credentials as `env` describes them; nothing is fetched until [`credentials`](Self::credentials).
     /// A misconfigured source is reported by every call.
     pub fn from_env(env: &Env, http: HttpClient) -> Self {
-        Self::build(env, http, None, DEFAULT_REFRESH_MARGIN)
+        Self::build(env, http, None)
     }
 
     /// Credentials of the role `config.arn`, assumed with the credentials `env` describes.
     pub fn assuming_role(env: &Env, http: HttpClient, config: AssumeRoleConfig) -> Self {
         let assume_role = AssumeRole { config, env: env.clone(), default_region: env.region().map(str::to_string) };
-        Self::build(env, http, Some(assume_role), DEFAULT_REFRESH_MARGIN)
+        Self::build(env, http, Some(assume_role))
     }
 
-    fn build(env: &Env, http: HttpClient, assume_role: Option<AssumeRole>, refresh_margin: Duration) -> Self {
+    fn build(env: &Env, http: HttpClient, assume_role: Option<AssumeRole>) -> Self {
         CredentialsProvider {
             inner: Arc::new(Inner {
                 source: Mutex::new(BaseSource::from_env(env)),
                 assume_role,
                 http,
-                refresh_margin,
                 base: Cache::default(),
                 assumed: Cache::default(),
             }),
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
         }
     }
 
-    /// The same provider refreshing `margin` before expiration instead of [`DEFAULT_REFRESH_MARGIN`].
+    /// This handle refreshes `margin` before expiration instead of [`DEFAULT_REFRESH_MARGIN`] (the cache stays
+    /// shared with its clones).
     pub fn with_refresh_margin(self, margin: Duration) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("with_refresh_margin before sharing"));
-        CredentialsProvider { inner: Arc::new(Inner { refresh_margin: margin, ..inner }) }
+        CredentialsProvider { refresh_margin: margin, ..self }
     }
 
     /// Current credentials, from the cache while they are fresh. Concurrent callers share one fetch.
     pub async fn credentials(&self) -> Result<Credentials, AwsError> {
         let inner = &self.inner;
-        let base = inner.base.get(inner.refresh_margin, || self.fetch_base()).await?;
+        let base = inner.base.get(self.refresh_margin, || self.fetch_base()).await?;
         match &inner.assume_role {
             None => Ok(base),
             Some(role) => {
                 inner
                     .assumed
-                    .get(inner.refresh_margin, || crate::sts::assume_role(&inner.http, role_args(role), base))
+                    .get(self.refresh_margin, || crate::sts::assume_role(&inner.http, role_args(role), base))
                     .await
             }
         }

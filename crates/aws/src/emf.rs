@@ -19,7 +19,8 @@ use opentelemetry_proto::tonic::{
     common::v1::{any_value::Value as AnyValue, KeyValue},
     metrics::v1::{
         exponential_histogram_data_point::Buckets, metric::Data, number_data_point::Value as NumberValue,
-        AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, ResourceMetrics, SummaryDataPoint,
+        AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, Metric, ResourceMetrics,
+        SummaryDataPoint,
     },
 };
 use serde::Deserialize;
@@ -109,139 +110,134 @@ impl EmfEncoder {
             let resource_attributes =
                 resource_metrics.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
             let resource_labels = labels_of(resource_attributes);
-            let namespace = self.namespace(&resource_labels);
             let resource_key: Vec<(String, String)> = resource_labels.clone().into_iter().collect();
-            let to_telemetry = self.config.resource_to_telemetry_conversion;
             let mut groups: Vec<Group> = Vec::new();
             for scope_metrics in &resource_metrics.scope_metrics {
                 let scope_name = scope_metrics.scope.as_ref().map(|s| s.name.as_str()).unwrap_or_default();
                 for metric in &scope_metrics.metrics {
                     let unit = cloudwatch_unit(&metric.unit);
-                    let Some(data) = &metric.data else { continue };
-                    let mut add = |attributes: &[KeyValue], time: u64, value: Value| {
-                        let mut labels = if to_telemetry { resource_labels.clone() } else { Labels::new() };
+                    for (attributes, time, value) in self.values(&resource_key, metric) {
+                        let mut labels = match self.config.resource_to_telemetry_conversion {
+                            true => resource_labels.clone(),
+                            false => Labels::new(),
+                        };
                         labels.extend(labels_of(attributes));
                         if !scope_name.is_empty() {
                             labels.insert(OTEL_LIB_DIMENSION.to_string(), scope_name.to_string());
                         }
                         let timestamp_ms = if time == 0 { now_ms } else { time / 1_000_000 };
-                        let at = groups.iter().position(|g| g.labels == labels && g.timestamp_ms == timestamp_ms);
-                        let group = match at {
-                            Some(at) => &mut groups[at],
-                            None => {
-                                groups.push(Group { labels, timestamp_ms, metrics: BTreeMap::new() });
-                                groups.last_mut().expect("just pushed")
-                            }
-                        };
+                        let group =
+                            match groups.iter().position(|g| g.labels == labels && g.timestamp_ms == timestamp_ms) {
+                                Some(at) => &mut groups[at],
+                                None => {
+                                    groups.push(Group { labels, timestamp_ms, metrics: BTreeMap::new() });
+                                    groups.last_mut().expect("just pushed")
+                                }
+                            };
                         group.metrics.insert(metric.name.clone(), (value, unit));
-                    };
-                    let key = |attributes: &[KeyValue]| SeriesKey {
-                        resource: resource_key.clone(),
-                        metric: metric.name.clone(),
-                        labels: labels_of(attributes).into_iter().collect(),
-                    };
-                    match data {
-                        Data::Gauge(gauge) => {
-                            for point in &gauge.data_points {
-                                if let Some(value) = number(point.value) {
-                                    add(&point.attributes, point.time_unix_nano, value);
-                                }
-                            }
-                        }
-                        Data::Sum(sum) => {
-                            let to_delta = sum.is_monotonic
-                                && sum.aggregation_temporality == AggregationTemporality::Cumulative as i32;
-                            for point in &sum.data_points {
-                                let Some(value) = number(point.value) else { continue };
-                                if !to_delta {
-                                    add(&point.attributes, point.time_unix_nano, value);
-                                    continue;
-                                }
-                                let current = value.as_f64().unwrap_or_default();
-                                let Some((delta, _)) =
-                                    self.delta(key(&point.attributes), point.start_time_unix_nano, current, 0)
-                                else {
-                                    continue;
-                                };
-                                // Integer counters stay integers (exact below 2^53, far above real counts).
-                                let delta = match point.value {
-                                    Some(NumberValue::AsInt(_)) => Some(Value::from(delta.round() as i64)),
-                                    _ => finite(delta),
-                                };
-                                if let Some(delta) = delta {
-                                    add(&point.attributes, point.time_unix_nano, delta);
-                                }
-                            }
-                        }
-                        Data::Histogram(histogram) => {
-                            let cumulative =
-                                histogram.aggregation_temporality == AggregationTemporality::Cumulative as i32;
-                            for point in &histogram.data_points {
-                                let sum = point.sum.unwrap_or_default();
-                                let stats = if cumulative {
-                                    self.delta(key(&point.attributes), point.start_time_unix_nano, sum, point.count)
-                                } else {
-                                    Some((sum, point.count))
-                                };
-                                let Some((sum, count)) = stats else { continue };
-                                let (min, max) = histogram_range(point);
-                                if let Some(value) = statistic_set(count, sum, min, max) {
-                                    add(&point.attributes, point.time_unix_nano, value);
-                                }
-                            }
-                        }
-                        Data::ExponentialHistogram(histogram) => {
-                            let cumulative =
-                                histogram.aggregation_temporality == AggregationTemporality::Cumulative as i32;
-                            for point in &histogram.data_points {
-                                let sum = point.sum.unwrap_or_default();
-                                let mean = if point.count > 0 { sum / point.count as f64 } else { 0.0 };
-                                let (min, max) = (point.min.unwrap_or(mean), point.max.unwrap_or(mean));
-                                let value = if cumulative {
-                                    // Bucket-wise deltas would need both points at the same scale: only the
-                                    // statistics are made deltas.
-                                    let Some((sum, count)) = self.delta(
-                                        key(&point.attributes),
-                                        point.start_time_unix_nano,
-                                        sum,
-                                        point.count,
-                                    ) else {
-                                        continue;
-                                    };
-                                    statistic_set(count, sum, min, max)
-                                } else {
-                                    statistic_set(point.count, sum, min, max).map(|set| with_values(set, point))
-                                };
-                                if let Some(value) = value {
-                                    add(&point.attributes, point.time_unix_nano, value);
-                                }
-                            }
-                        }
-                        Data::Summary(summary) => {
-                            for point in &summary.data_points {
-                                // Summaries are cumulative by definition.
-                                let Some((sum, count)) = self.delta(
-                                    key(&point.attributes),
-                                    point.start_time_unix_nano,
-                                    point.sum,
-                                    point.count,
-                                ) else {
-                                    continue;
-                                };
-                                let (min, max) = summary_range(point);
-                                if let Some(value) = statistic_set(count, sum, min, max) {
-                                    add(&point.attributes, point.time_unix_nano, value);
-                                }
-                            }
-                        }
                     }
                 }
             }
+            let namespace = self.namespace(&resource_labels);
             for group in groups {
                 lines.extend(self.objects(&namespace, group));
             }
         }
         lines
+    }
+
+    /// The EMF value of each data point of `metric` that has one: (attributes, time, value).
+    fn values<'m>(&mut self, resource: &[(String, String)], metric: &'m Metric) -> Vec<(&'m [KeyValue], u64, Value)> {
+        let key = |attributes: &[KeyValue]| SeriesKey {
+            resource: resource.to_vec(),
+            metric: metric.name.clone(),
+            labels: labels_of(attributes).into_iter().collect(),
+        };
+        let cumulative = |temporality: i32| temporality == AggregationTemporality::Cumulative as i32;
+        let mut values = Vec::new();
+        match &metric.data {
+            None => {}
+            Some(Data::Gauge(gauge)) => {
+                for point in &gauge.data_points {
+                    if let Some(value) = number(point.value) {
+                        values.push((point.attributes.as_slice(), point.time_unix_nano, value));
+                    }
+                }
+            }
+            Some(Data::Sum(sum)) => {
+                let to_delta = sum.is_monotonic && cumulative(sum.aggregation_temporality);
+                for point in &sum.data_points {
+                    let Some(value) = number(point.value) else { continue };
+                    let value = if to_delta {
+                        let current = value.as_f64().unwrap_or_default();
+                        let Some((delta, _)) =
+                            self.delta(key(&point.attributes), point.start_time_unix_nano, current, 0)
+                        else {
+                            continue;
+                        };
+                        // Integer counters stay integers (exact below 2^53, far above real counts).
+                        match point.value {
+                            Some(NumberValue::AsInt(_)) => Value::from(delta.round() as i64),
+                            _ => match finite(delta) {
+                                Some(delta) => delta,
+                                None => continue,
+                            },
+                        }
+                    } else {
+                        value
+                    };
+                    values.push((point.attributes.as_slice(), point.time_unix_nano, value));
+                }
+            }
+            Some(Data::Histogram(histogram)) => {
+                for point in &histogram.data_points {
+                    let sum = point.sum.unwrap_or_default();
+                    let stats = match cumulative(histogram.aggregation_temporality) {
+                        true => self.delta(key(&point.attributes), point.start_time_unix_nano, sum, point.count),
+                        false => Some((sum, point.count)),
+                    };
+                    let Some((sum, count)) = stats else { continue };
+                    let (min, max) = histogram_range(point);
+                    if let Some(value) = statistic_set(count, sum, min, max) {
+                        values.push((point.attributes.as_slice(), point.time_unix_nano, value));
+                    }
+                }
+            }
+            Some(Data::ExponentialHistogram(histogram)) => {
+                for point in &histogram.data_points {
+                    let sum = point.sum.unwrap_or_default();
+                    let mean = if point.count > 0 { sum / point.count as f64 } else { 0.0 };
+                    let (min, max) = (point.min.unwrap_or(mean), point.max.unwrap_or(mean));
+                    let value = if cumulative(histogram.aggregation_temporality) {
+                        // Bucket-wise deltas would need both points at the same scale: only the statistics
+                        // are made deltas.
+                        let Some((sum, count)) =
+                            self.delta(key(&point.attributes), point.start_time_unix_nano, sum, point.count)
+                        else {
+                            continue;
+                        };
+                        statistic_set(count, sum, min, max)
+                    } else {
+                        statistic_set(point.count, sum, min, max).map(|set| with_values(set, point))
+                    };
+                    if let Some(value) = value {
+                        values.push((point.attributes.as_slice(), point.time_unix_nano, value));
+                    }
+                }
+            }
+            Some(Data::Summary(summary)) => {
+                for point in &summary.data_points {
+                    // Summaries are cumulative by definition.
+                    let delta = self.delta(key(&point.attributes), point.start_time_unix_nano, point.sum, point.count);
+                    let Some((sum, count)) = delta else { continue };
+                    let (min, max) = summary_range(point);
+                    if let Some(value) = statistic_set(count, sum, min, max) {
+                        values.push((point.attributes.as_slice(), point.time_unix_nano, value));
+                    }
+                }
+            }
+        }
+        values
     }
 
     /// The change of a cumulative series since its previous point, remembering this one; `None` for the

@@ -6,6 +6,7 @@
 //! Nothing here prints a credential or a fetched value: they are [`Secret`]s or redacting types, and errors
 //! name the call or reference, never the value.
 
+pub mod auth;
 mod client;
 pub mod config_source;
 pub mod credentials;
@@ -24,8 +25,9 @@ mod sts;
 mod time;
 mod xml;
 
+pub use auth::{SigV4AuthConfig, SigV4Signer};
 pub use client::{AwsClient, DEFAULT_TIMEOUT};
-pub use config_source::{fetch_config, ConfigSourceError, ConfigText};
+pub use config_source::{config_location, fetch_config, ConfigSourceError, ConfigText};
 pub use credentials::{AssumeRoleConfig, Credentials, CredentialsProvider};
 pub use emf::{EmfConfig, EmfEncoder};
 pub use env::Env;

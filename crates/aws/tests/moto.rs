@@ -43,6 +43,7 @@ fn seed(moto: &common::Process) -> serde_json::Value {
             },
             "parameters": { "/lambdatel/token": "ssm-secret-value" },
             "objects": { "configs/lambdatel.yaml": CONFIG, "configs/dir/with space.yaml": "a: 1\n" },
+            "public_objects": { "configs/public.yaml": CONFIG },
         }),
     )
 }
@@ -63,6 +64,15 @@ async fn s3_config_with_secret_and_parameter_references() {
     assert_eq!(virtual_host.source, "S3 object s3://configs/lambdatel.yaml (us-east-1)");
     let spaced = fetch_config("s3://configs/dir/with space.yaml", &client).await.unwrap();
     assert_eq!(spaced.text, "a: 1\n");
+    // A public object is a plain http:// config source (unsigned GET); the query stays out of the source.
+    let url = format!("http://127.0.0.1:{}/configs/public.yaml?versionId=null", moto.port);
+    let over_http = fetch_config(&url, &client).await.unwrap();
+    assert_eq!(over_http.text, CONFIG);
+    assert_eq!(over_http.source, format!("http://127.0.0.1:{}/configs/public.yaml", moto.port));
+    let private = format!("http://127.0.0.1:{}/configs/lambdatel.yaml", moto.port);
+    assert_eq!(fetch_config(&private, &client).await.unwrap_err().to_string(), format!("{private}: HTTP 403"));
+    let absent = format!("http://127.0.0.1:{}/configs/absent.yaml", moto.port);
+    assert_eq!(fetch_config(&absent, &client).await.unwrap_err().to_string(), format!("{absent}: HTTP 404"));
 
     let mut references = find_references(&config.text).unwrap();
     let arn = arns["db/password"].as_str().unwrap().to_string();
