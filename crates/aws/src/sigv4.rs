@@ -126,21 +126,31 @@ fn canonical_headers(headers: &HeaderMap) -> Result<(String, String), SigningErr
     Ok((canonical, names.join(";")))
 }
 
-/// The path as sent, percent-encoded once more for every service but S3 (which signs it as sent).
-fn canonical_uri(path: &str, encode_again: bool) -> String {
-    let path = if path.is_empty() { "/" } else { path };
-    if encode_again {
-        let mut out = String::with_capacity(path.len());
-        for segment in path.split('/').enumerate() {
-            if segment.0 > 0 {
-                out.push('/');
-            }
-            percent_encode_into(segment.1.as_bytes(), &mut out);
-        }
-        out
-    } else {
-        path.to_string()
+/// The path as sent for S3; for every other service normalised (RFC 3986 dot segments and empty segments
+/// removed) and percent-encoded once more.
+fn canonical_uri(path: &str, normalize: bool) -> String {
+    if !normalize {
+        return if path.is_empty() { "/".to_string() } else { path.to_string() };
     }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = String::with_capacity(path.len() + 1);
+    for segment in &segments {
+        out.push('/');
+        percent_encode_into(segment.as_bytes(), &mut out);
+    }
+    if out.is_empty() || (path.ends_with('/') && !segments.is_empty()) {
+        out.push('/');
+    }
+    out
 }
 
 /// Parameters decoded, re-encoded with SigV4's unreserved set, and sorted by name then value.
@@ -310,9 +320,11 @@ mod tests {
     }
 
     #[test]
-    fn canonical_uri_encodes_twice_except_for_s3() {
+    fn canonical_uri_normalises_and_encodes_twice_except_for_s3() {
         assert_eq!(canonical_uri("/a%20b/c", true), "/a%2520b/c");
         assert_eq!(canonical_uri("/a%20b/c", false), "/a%20b/c");
         assert_eq!(canonical_uri("", true), "/");
+        assert_eq!(canonical_uri("/a/./b/../c//d/", true), "/a/c/d/");
+        assert_eq!(canonical_uri("/a/./b//", false), "/a/./b//");
     }
 }

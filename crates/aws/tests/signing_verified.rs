@@ -65,6 +65,22 @@ async fn botocore_verifies_env_credentials_and_rejects_a_wrong_secret() {
     let (status, answer) = post_signed(&http, &format!("{base}/v1/logs?a=1&b=%2F"), "logs", &credentials).await;
     assert_eq!((status, answer["service"].as_str()), (200, Some("logs")), "{answer}");
 
+    // S3 signs the path as sent (no second encoding) and the payload hash header.
+    let uri: Uri = format!("{base}/bucket/dir/with%20space%2B.yaml?versionId=3").parse().unwrap();
+    let mut headers = HeaderMap::new();
+    let params = SigningParams {
+        credentials: &credentials,
+        region: "eu-west-1",
+        service: "s3",
+        time: std::time::SystemTime::now(),
+    };
+    sign(&Method::GET, &uri, &mut headers, b"", &params).unwrap();
+    let mut request = Request::builder().method(Method::GET).uri(uri).body(Full::new(Bytes::new())).unwrap();
+    *request.headers_mut() = headers;
+    let response = http.send(request, "verifier").await.unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!((response.status.as_u16(), answer["service"].as_str()), (200, Some("s3")), "{answer}");
+
     let wrong = Credentials::new(ACCESS_KEY, "not-the-secret-key", None);
     let (status, answer) = post_signed(&http, &format!("{base}/v1/traces"), "xray", &wrong).await;
     assert_eq!((status, answer["message"].as_str()), (403, Some("signature mismatch")));

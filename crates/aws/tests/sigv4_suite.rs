@@ -32,10 +32,11 @@ const BASE: Case = Case {
     signature: "",
 };
 
+const VANILLA: &str = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
 const UNRESERVED: &str = "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 const CASES: &[Case] = &[
-    Case { name: "get-vanilla", signature: "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31", ..BASE },
+    Case { name: "get-vanilla", signature: VANILLA, ..BASE },
     Case {
         name: "get-vanilla-empty-query-key",
         query: &[("Param1", "value1")],
@@ -64,6 +65,29 @@ const CASES: &[Case] = &[
         name: "get-unreserved",
         path: "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
         signature: "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f",
+        ..BASE
+    },
+    Case { name: "get-relative", path: "/example/..", signature: VANILLA, ..BASE },
+    Case { name: "get-relative-relative", path: "/example1/example2/../..", signature: VANILLA, ..BASE },
+    Case { name: "get-slash", path: "//", signature: VANILLA, ..BASE },
+    Case { name: "get-slash-dot-slash", path: "/./", signature: VANILLA, ..BASE },
+    Case {
+        name: "get-slash-pointless-dot",
+        path: "/./example",
+        signature: "ef75d96142cf21edca26f06005da7988e4f8dc83a165a80865db7089db637ec5",
+        ..BASE
+    },
+    Case {
+        name: "get-slashes",
+        path: "//example//",
+        signature: "9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84",
+        ..BASE
+    },
+    Case {
+        name: "get-header-key-duplicate (three header lines)",
+        headers: &[("My-Header1", "value2"), ("My-Header1", "value2"), ("My-Header1", "value1")],
+        signed_headers: "host;my-header1;x-amz-date",
+        signature: "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea",
         ..BASE
     },
     Case {
