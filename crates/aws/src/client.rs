@@ -149,3 +149,28 @@ pub(crate) fn arn_region(id: &str) -> Option<&str> {
     let region = parts.nth(2)?;
     (!region.is_empty()).then_some(region)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_no_credential() {
+        let client = AwsClient::from_env(Env::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+            ("AWS_SESSION_TOKEN", "SESSIONTOKEN"),
+        ]));
+        let printed = format!("{client:?}");
+        for secret in ["AKIDEXAMPLE\"", "wJalrXUtnFEMI", "SESSIONTOKEN"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+    }
+
+    #[test]
+    fn regions_of_arns() {
+        assert_eq!(arn_region("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"), Some("eu-west-1"));
+        assert_eq!(arn_region("arn:aws:iam::123456789012:role/r"), None);
+        assert_eq!(arn_region("plain/name"), None);
+    }
+}

@@ -1,5 +1,5 @@
 //! `${secretsmanager:NAME_OR_ARN}`, `${secretsmanager:NAME_OR_ARN#json_key}` and `${ssm:/parameter/name}`
-//! references in config values: found and checked offline ([`find_references`]), resolved at start-up all
+//! references in config values: found and checked offline ([`validate`]), resolved at start-up all
 //! at once, each distinct secret or parameter fetched once ([`resolve`]), substituted by [`Resolved::expand`].
 //!
 //! Other `${...}` forms (`${env:VAR}`, `${VAR}`) and the `$${` escape are left as they are for the config
@@ -88,9 +88,9 @@ struct Found {
     end: usize,
 }
 
-/// Every `${secretsmanager:...}` and `${ssm:...}` reference of `text`, in order of first appearance and
-/// without repeats; no network. The config loader's offline `validate` uses this.
-pub fn find_references(text: &str) -> Result<Vec<Reference>, ReferenceError> {
+/// The offline check: every `${secretsmanager:...}` and `${ssm:...}` reference of `text` parsed, in order
+/// of first appearance and without repeats, or the first malformed one; nothing is fetched.
+pub fn validate(text: &str) -> Result<Vec<Reference>, ReferenceError> {
     let mut references: Vec<Reference> = Vec::new();
     for found in scan(text)? {
         if !references.contains(&found.reference) {
@@ -299,19 +299,19 @@ mod tests {
                     c: ${secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf}\n\
                     d: $${ssm:/literal} ${secretsmanager:vendor/api#key} ${PLAIN}";
         assert_eq!(
-            find_references(text).unwrap(),
+            validate(text).unwrap(),
             vec![
                 secret("vendor/api", Some("key")),
                 Reference::Ssm { name: "/team/token".into() },
                 secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf", None),
             ]
         );
-        assert_eq!(find_references("no references: ${env:X} $$ ${").unwrap(), vec![]);
+        assert_eq!(validate("no references: ${env:X} $$ ${").unwrap(), vec![]);
     }
 
     #[test]
     fn malformed_references_name_line_and_reference() {
-        let error = |text: &str| find_references(text).unwrap_err().to_string();
+        let error = |text: &str| validate(text).unwrap_err().to_string();
         assert_eq!(error("a: 1\nb: ${secretsmanager:}"), "line 2: ${secretsmanager:}: the secret name or ARN is empty");
         assert_eq!(error("${secretsmanager:name#}"), "line 1: ${secretsmanager:name#}: the JSON key after # is empty");
         assert_eq!(
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn display_round_trips() {
         for text in ["${secretsmanager:a/b#k}", "${secretsmanager:a}", "${ssm:/x/y}"] {
-            assert_eq!(find_references(text).unwrap()[0].to_string(), text);
+            assert_eq!(validate(text).unwrap()[0].to_string(), text);
         }
     }
 

@@ -28,7 +28,7 @@ fn client(port: u16) -> AwsClient {
 async fn start_up(client: &AwsClient) -> Duration {
     let started = Instant::now();
     let config = fetch_config("s3://bucket/config.yaml", client).await.unwrap();
-    let found = references::find_references(&config.text).unwrap();
+    let found = references::validate(&config.text).unwrap();
     let resolved = references::resolve(client, &found).await.unwrap();
     let elapsed = started.elapsed();
     assert_eq!(found.len(), 4);

@@ -5,7 +5,7 @@ mod common;
 
 use lambdatel_aws::{
     fetch_config,
-    references::{find_references, resolve},
+    references::{resolve, validate},
     AssumeRoleConfig, AwsClient, CredentialsProvider, Env, Reference, ReferenceError,
 };
 use serde_json::json;
@@ -74,7 +74,7 @@ async fn s3_config_with_secret_and_parameter_references() {
     let absent = format!("http://127.0.0.1:{}/configs/absent.yaml", moto.port);
     assert_eq!(fetch_config(&absent, &client).await.unwrap_err().to_string(), format!("{absent}: HTTP 404"));
 
-    let mut references = find_references(&config.text).unwrap();
+    let mut references = validate(&config.text).unwrap();
     let arn = arns["db/password"].as_str().unwrap().to_string();
     references.extend([
         Reference::SecretsManager { secret_id: arn.clone(), json_key: None },
