@@ -36,6 +36,12 @@ pub enum ConfigSourceError {
         /// The location as given.
         location: String,
     },
+    /// An `http(s)://` location that is not a valid URL.
+    #[error("{location}: not a valid URL")]
+    BadUrl {
+        /// The location, without its query.
+        location: String,
+    },
     /// An `s3://` location without bucket or key.
     #[error("{location}: expected s3://bucket/key or s3://bucket.s3.region.amazonaws.com/key")]
     BadS3Location {
@@ -114,7 +120,9 @@ pub async fn fetch_config(location: &str, client: &AwsClient) -> Result<ConfigTe
     }
     let path = match location.strip_prefix("file:") {
         Some(path) => path.strip_prefix("//").unwrap_or(path),
-        None if has_scheme(location) => return Err(ConfigSourceError::UnsupportedScheme { location: location.into() }),
+        None if has_scheme(location) => {
+            return Err(ConfigSourceError::UnsupportedScheme { location: describe_url(location) })
+        }
         None => location,
     };
     let bytes = tokio::fs::read(path)
@@ -149,8 +157,7 @@ fn parse_s3(rest: &str) -> Option<(&str, &str, Option<&str>)> {
 }
 
 async fn fetch_http(location: &str, client: &AwsClient) -> Result<ConfigText, ConfigSourceError> {
-    let uri: Uri =
-        location.parse().map_err(|_| ConfigSourceError::UnsupportedScheme { location: describe_url(location) })?;
+    let uri: Uri = location.parse().map_err(|_| ConfigSourceError::BadUrl { location: describe_url(location) })?;
     // A presigned URL's query is a credential: it stays out of the description.
     let source = describe_url(location);
     let request = Request::builder()
@@ -253,6 +260,7 @@ mod tests {
             async move { fetch_config(location, &client).await.unwrap_err().to_string() }
         };
         assert_eq!(error("env:NOT_SET").await, "environment variable NOT_SET is not set or empty");
+        assert_eq!(error("https://bad host/x?token=1").await, "https://bad host/x: not a valid URL");
         assert_eq!(error("  ").await, "the config location is empty");
         assert_eq!(
             error("ftp://host/config.yaml").await,
