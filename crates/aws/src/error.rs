@@ -25,6 +25,16 @@ pub enum AwsError {
         /// AWS's message, shortened.
         message: String,
     },
+    /// A batch call succeeded but could not return one of its items.
+    #[error("{call}: {code}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Item {
+        /// The call and the item, e.g. `ssm GetParameters /a/b`.
+        call: String,
+        /// AWS's error code for the item (`ParameterNotFound`, `ResourceNotFoundException`, ...).
+        code: String,
+        /// AWS's message, shortened.
+        message: String,
+    },
     /// The answer was not what the API documents.
     #[error("{call}: unexpected answer: {message}")]
     Malformed {
@@ -57,6 +67,14 @@ impl AwsError {
     pub fn status(&self) -> Option<u16> {
         match self {
             AwsError::Service { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// AWS's error code of a service or item error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Service { code, .. } | AwsError::Item { code, .. } => Some(code),
             _ => None,
         }
     }

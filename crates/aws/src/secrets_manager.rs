@@ -125,9 +125,8 @@ impl AwsClient {
                     results.insert(id.clone(), string_value(id, value));
                 }
                 (None, Some(error)) => {
-                    let error = AwsError::Service {
+                    let error = AwsError::Item {
                         call: format!("secretsmanager BatchGetSecretValue {id}"),
-                        status: 400,
                         code: error.error_code.clone().unwrap_or_default(),
                         message: error.message.clone().unwrap_or_default(),
                     };

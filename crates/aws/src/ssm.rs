@@ -39,7 +39,7 @@ impl AwsClient {
     /// The decrypted value of one parameter (name, `name:version`, `name:label` or ARN).
     pub async fn get_parameter(&self, name: &str) -> Result<Secret, AwsError> {
         let mut values = self.get_parameters(&[name.to_string()]).await?;
-        values.remove(name).unwrap_or_else(|| unreachable_missing(name))
+        values.remove(name).unwrap_or_else(|| Err(missing_result(name)))
     }
 
     /// The decrypted values of several parameters: one GetParameters call per region and 10 names, all at
@@ -89,9 +89,8 @@ impl AwsClient {
             });
             let result = match found {
                 Some(parameter) => Ok(Secret::new(parameter.value.clone())),
-                None => Err(AwsError::Service {
+                None => Err(AwsError::Item {
                     call: format!("{CALL} {name}"),
-                    status: 400,
                     code: "ParameterNotFound".into(),
                     message: if answer.invalid_parameters.contains(&name) {
                         "no such parameter".into()
@@ -106,6 +105,7 @@ impl AwsClient {
     }
 }
 
-fn unreachable_missing(name: &str) -> Result<Secret, AwsError> {
-    Err(AwsError::Malformed { call: format!("ssm GetParameters {name}"), message: "no result for the name".into() })
+/// get_parameters answers every name it is given; this is for the impossible other case, without a panic.
+fn missing_result(name: &str) -> AwsError {
+    AwsError::Malformed { call: format!("ssm GetParameters {name}"), message: "no result for the name".into() }
 }
