@@ -125,9 +125,9 @@ pub async fn fetch_config(location: &str, client: &AwsClient) -> Result<ConfigTe
         }
         None => location,
     };
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| ConfigSourceError::File { path: path.into(), message: e.to_string() })?;
+    // A blocking read: a local config is small, read once at start-up, and tokio's fs would cost binary size.
+    let bytes =
+        std::fs::read(path).map_err(|e| ConfigSourceError::File { path: path.into(), message: e.to_string() })?;
     text(Bytes::from(bytes), format!("file {path}"))
 }
 

@@ -301,8 +301,8 @@ async fn fetch_container(http: &HttpClient, uri: &Uri, token: &ContainerToken) -
         ContainerToken::None => None,
         ContainerToken::Value(token) => Some(token.clone()),
         ContainerToken::File(path) => Some(Secret::new(
-            tokio::fs::read_to_string(path)
-                .await
+            // A small local file (tmpfs in Lambda): a blocking read costs microseconds.
+            std::fs::read_to_string(path)
                 .map_err(|e| {
                     AwsError::NoCredentials(format!("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {}: {e}", path.display()))
                 })?
