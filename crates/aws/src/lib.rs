@@ -5,6 +5,14 @@
 //!
 //! Nothing here prints a credential or a fetched value: they are [`Secret`]s or redacting types, and errors
 //! name the call or reference, never the value.
+//!
+//! How the pieces are used:
+//! - start-up: [`config_location`] picks the variable naming the config, [`fetch_config`] reads it, the
+//!   loader runs [`references::validate`] over the config's values (also what an offline `validate` needs),
+//!   [`references::resolve`] fetches them all at once, and [`Resolved::expand`] substitutes each value;
+//! - exporters: a [`SigV4Signer`] per endpoint from the `sigv4auth` settings ([`SigV4AuthConfig`]), then
+//!   [`SigV4Signer::sign`] on each request with its body as sent; an [`EmfEncoder`] per `awsemf` exporter;
+//! - after a SnapStart restore: [`CredentialsProvider::reload`] with the new environment.
 
 pub mod auth;
 mod client;
