@@ -360,7 +360,7 @@ mod tests {
         let env = Env::from_pairs([("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI")]);
         let provider = CredentialsProvider::from_env(&env, HttpClient::new(Duration::from_secs(1)));
         let printed = format!("{provider:?} {env:?}");
-        assert!(!printed.contains("wJalrXUtnFEMI") && !printed.contains("AKIDEXAMPLE/"), "{printed}");
+        assert!(!printed.contains("wJalrXUtnFEMI") && !printed.contains("AKIDEXAMPLE"), "{printed}");
         assert_eq!(format!("{provider:?}"), r#"CredentialsProvider { source: "environment", assume_role: None }"#);
     }
 
