@@ -1,7 +1,10 @@
 //! The signed-call plumbing shared by the Secrets Manager, SSM, S3 and STS clients.
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::Arc,
+    task::Poll,
     time::{Duration, SystemTime},
 };
 
@@ -143,6 +146,38 @@ pub(crate) async fn send_signed(
     Ok(response)
 }
 
+/// A future this crate runs concurrently with others of the same call.
+pub(crate) type Concurrent<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs `futures` concurrently on the current task and returns their outputs in order. Polling them in place
+/// rather than spawning tasks keeps borrowing simple and adds no task types to the binary; every pending one
+/// is polled on each wake-up, which is nothing for the few calls of a start-up.
+pub(crate) async fn join_all<T>(futures: Vec<Concurrent<'_, T>>) -> Vec<T> {
+    let mut futures: Vec<Option<Concurrent<'_, T>>> = futures.into_iter().map(Some).collect();
+    let mut outputs: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|output| output.expect("every future completed")).collect()
+}
+
 /// The region of an ARN (`arn:partition:service:region:account:...`), if it names one.
 pub(crate) fn arn_region(id: &str) -> Option<&str> {
     let mut parts = id.strip_prefix("arn:")?.split(':');
@@ -165,6 +200,21 @@ mod tests {
         for secret in ["AKIDEXAMPLE\"", "wJalrXUtnFEMI", "SESSIONTOKEN"] {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn join_all_runs_concurrently_and_keeps_order() {
+        let started = tokio::time::Instant::now();
+        let delayed = |ms: u64, value: u32| -> Concurrent<'static, u32> {
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                value
+            })
+        };
+        let outputs = join_all(vec![delayed(30, 1), delayed(10, 2), delayed(20, 3)]).await;
+        assert_eq!(outputs, [1, 2, 3]);
+        assert_eq!(started.elapsed(), std::time::Duration::from_millis(30));
+        assert_eq!(join_all(Vec::<Concurrent<'static, u32>>::new()).await, Vec::<u32>::new());
     }
 
     #[test]

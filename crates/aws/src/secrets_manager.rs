@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    client::{arn_region, AwsClient, SignedCall},
+    client::{arn_region, join_all, AwsClient, Concurrent, SignedCall},
     endpoints::Service,
     secret::Secret,
     AwsError,
@@ -70,16 +70,16 @@ impl AwsClient {
                 group.push(id.clone());
             }
         }
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut calls: Vec<Concurrent<'_, _>> = Vec::new();
         for (region, ids) in by_region {
             for chunk in ids.chunks(BATCH_LIMIT) {
-                let (client, region, chunk) = (self.clone(), region.clone(), chunk.to_vec());
-                tasks.spawn(async move { client.batch_in_region(&region, chunk).await });
+                let (region, chunk) = (region.clone(), chunk.to_vec());
+                calls.push(Box::pin(async move { self.batch_in_region(&region, chunk).await }));
             }
         }
         let mut results = HashMap::new();
-        while let Some(joined) = tasks.join_next().await {
-            results.extend(joined.expect("secret fetches do not panic")?);
+        for answered in join_all(calls).await {
+            results.extend(answered?);
         }
         Ok(results)
     }
@@ -141,20 +141,16 @@ impl AwsClient {
     }
 
     async fn one_by_one(&self, ids: Vec<String>) -> HashMap<String, Result<Secret, AwsError>> {
-        let mut tasks = tokio::task::JoinSet::new();
-        for id in ids {
-            let client = self.clone();
-            tasks.spawn(async move {
-                let result = client.get_secret_value(&id).await;
-                (id, result)
-            });
-        }
-        let mut results = HashMap::new();
-        while let Some(joined) = tasks.join_next().await {
-            let (id, result) = joined.expect("secret fetches do not panic");
-            results.insert(id, result);
-        }
-        results
+        let calls: Vec<Concurrent<'_, _>> = ids
+            .into_iter()
+            .map(|id| -> Concurrent<'_, _> {
+                Box::pin(async move {
+                    let result = self.get_secret_value(&id).await;
+                    (id, result)
+                })
+            })
+            .collect();
+        join_all(calls).await.into_iter().collect()
     }
 
     pub(crate) fn region_for(&self, id: &str, call: &str) -> Result<String, AwsError> {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    client::{AwsClient, SignedCall},
+    client::{join_all, AwsClient, Concurrent, SignedCall},
     endpoints::Service,
     secret::Secret,
     secrets_manager::parse,
@@ -56,16 +56,16 @@ impl AwsClient {
                 group.push(name.clone());
             }
         }
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut calls: Vec<Concurrent<'_, _>> = Vec::new();
         for (region, names) in by_region {
             for chunk in names.chunks(BATCH_LIMIT) {
-                let (client, region, chunk) = (self.clone(), region.clone(), chunk.to_vec());
-                tasks.spawn(async move { client.parameters_in_region(&region, chunk).await });
+                let (region, chunk) = (region.clone(), chunk.to_vec());
+                calls.push(Box::pin(async move { self.parameters_in_region(&region, chunk).await }));
             }
         }
         let mut results = HashMap::new();
-        while let Some(joined) = tasks.join_next().await {
-            results.extend(joined.expect("parameter fetches do not panic")?);
+        for answered in join_all(calls).await {
+            results.extend(answered?);
         }
         Ok(results)
     }
