@@ -1,8 +1,10 @@
 //! Built-in receivers, processors and exporters, and the registry that wires them by type name.
 
 pub mod exporters;
+pub mod graph;
 pub mod processors;
 pub mod receivers;
 pub mod registry;
 
+pub use graph::Graph;
 pub use registry::{ProcessorFactory, ReceiverConfig, Registry};

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
 };
 
-use crate::{config_source, service::Graph};
+use crate::config_source;
 
 const HELP: &str = "lambdatel: an AWS Lambda extension that works like a tiny OpenTelemetry Collector
 
@@ -83,7 +83,7 @@ fn validate(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<S
     let (source, config) = load(args.first().map(String::as_str), env)?;
     let invalid = |e: lambdatel_config::ConfigErrors| format!("invalid configuration in {source}:\n{e}");
     crate::settings_from(&config).map_err(invalid)?;
-    let graph = Graph::build(&config, registry).map_err(invalid)?;
+    let graph = registry.build_graph(&config).map_err(invalid)?;
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
@@ -106,7 +106,7 @@ fn convert(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<St
         }
     }
     let (source, config) = load(config_file, env)?;
-    let mut graph = Graph::build(&config, registry).map_err(|e| format!("invalid configuration in {source}:\n{e}"))?;
+    let mut graph = registry.build_graph(&config).map_err(|e| format!("invalid configuration in {source}:\n{e}"))?;
     let (index, receiver) = graph
         .receivers()
         .iter()

@@ -183,12 +183,12 @@ mod tests {
             assert_eq!(pipeline.exporters.iter().map(|k| k.to_string()).collect::<Vec<_>>(), ["otlphttp"]);
         }
         // The whole default builds, so the keys written are the exporter's.
-        crate::service::Graph::build(&config, &lambdatel_components::Registry::builtin()).unwrap();
+        lambdatel_components::Registry::builtin().build_graph(&config).unwrap();
 
         let config = load(&ConfigSource::Embedded, &env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap();
         let json = config.exporters[&"otlphttp".parse().unwrap()].to_json();
         assert_eq!(json, serde_json::json!({"endpoint": "http://localhost:4318", "encoding": "json"}));
-        crate::service::Graph::build(&config, &lambdatel_components::Registry::builtin()).unwrap();
+        lambdatel_components::Registry::builtin().build_graph(&config).unwrap();
     }
 
     #[test]

@@ -13,16 +13,14 @@ pub mod config_source;
 pub mod flush;
 pub mod lifecycle;
 pub mod log;
-pub mod receivers;
 pub mod self_telemetry;
-pub mod service;
 pub mod settings;
 
 use std::process::ExitCode;
 
 pub use lambdatel_components::{ProcessorFactory, Registry};
 use lambdatel_config::{Config, ConfigErrors};
-pub use lambdatel_pipeline::Processor;
+pub use lambdatel_pipeline::{otlp, FlushView, Processor};
 
 /// The binary's entry point with a given registry: no arguments runs the extension (that is how Lambda
 /// starts it); `validate`, `convert`, `--help` and `--version` are offline commands.

@@ -8,8 +8,11 @@
 use std::{process::ExitCode, time::Duration};
 
 use lambdatel_components::{
-    receivers::telemetry_api::convert::{InvokeContext, ResourceInfo},
-    Registry,
+    receivers::{
+        runtime::{self as receivers, Receivers},
+        telemetry_api::convert::{InvokeContext, ResourceInfo},
+    },
+    Graph, Registry,
 };
 use tokio::time::Instant;
 
@@ -18,9 +21,7 @@ use crate::{
     config_source,
     flush::{FlushPolicy, Load, Plan},
     log,
-    receivers::{self, Receivers},
     self_telemetry::{SelfTelemetry, Snapshot},
-    service::Graph,
     settings::Settings,
 };
 
@@ -288,7 +289,7 @@ async fn prepare(
         log::warn(warning);
     }
     let settings = crate::settings_from(&config).map_err(invalid)?;
-    let graph = Graph::build(&config, registry).map_err(invalid)?;
+    let graph = registry.build_graph(&config).map_err(invalid)?;
     let mut bound = Vec::new();
     for (index, (id, receiver)) in graph.receivers().iter().enumerate() {
         let receiver = receivers::bind(&id.to_string(), receiver).await.map_err(|e| ("Extension.ListenerFailed", e))?;

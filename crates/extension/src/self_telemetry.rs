@@ -15,7 +15,7 @@ use lambdatel_pipeline::{
 };
 use tokio::time::Instant;
 
-use crate::service::ExportCounters;
+use lambdatel_pipeline::ExportCounters;
 
 /// Everything counted, at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]

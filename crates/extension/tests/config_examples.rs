@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use lambdatel::{service::Graph, settings_from, Registry};
+use lambdatel::{settings_from, Registry};
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
@@ -32,14 +32,14 @@ fn env(name: &str) -> Option<String> {
 fn build_file(path: &std::path::Path) -> Result<(Vec<String>, Vec<String>), String> {
     let config = lambdatel_config::load_file(path, &env).map_err(|e| e.to_string())?;
     settings_from(&config).map_err(|e| e.to_string())?;
-    let graph = Graph::build(&config, &Registry::builtin()).map_err(|e| e.to_string())?;
+    let graph = Registry::builtin().build_graph(&config).map_err(|e| e.to_string())?;
     Ok((graph.describe(), config.warnings.clone()))
 }
 
 fn build_text(yaml: &str) -> Result<Vec<String>, String> {
     let config = lambdatel_config::parse(yaml, Some("config.yaml"), &env).map_err(|e| e.to_string())?;
     settings_from(&config).map_err(|e| e.to_string())?;
-    Graph::build(&config, &Registry::builtin()).map(|g| g.describe()).map_err(|e| e.to_string())
+    Registry::builtin().build_graph(&config).map(|g| g.describe()).map_err(|e| e.to_string())
 }
 
 fn pipelines(lines: &[&str]) -> Vec<String> {
@@ -281,7 +281,7 @@ async fn the_generic_example_redacts_filters_and_tags() {
     let resource = || Some(Resource { attributes: vec![kv("service.name", "orders")], ..Default::default() });
 
     let config = lambdatel_config::load_file(&examples_dir().join("otlp-collector.yaml"), &env).unwrap();
-    let mut graph = Graph::build(&config, &Registry::builtin()).unwrap();
+    let mut graph = Registry::builtin().build_graph(&config).unwrap();
     let signals = Signals {
         spans: vec![ResourceSpans {
             resource: resource(),

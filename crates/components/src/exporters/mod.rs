@@ -8,7 +8,7 @@ pub mod retry;
 
 use std::future::Future;
 
-use lambdatel_pipeline::{ExportError, Signal, Signals};
+use lambdatel_pipeline::{Export, ExportError, ExportOutcome, Signal, Signals};
 use tokio::time::Instant;
 
 pub use debug::{DebugConfig, DebugExporter};
@@ -24,18 +24,11 @@ pub enum Exporter {
     Debug(DebugExporter),
 }
 
-/// How one export of one signal went, for the self-telemetry counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportOutcome {
-    /// Attempts made beyond the first.
-    pub retries: u32,
-}
-
-impl Exporter {
+impl Export for Exporter {
     /// Exports one signal of `data`, retrying retryable failures with backoff until `deadline`.
     ///
     /// Returns the last error when the data could not be delivered; the caller decides whether to keep it.
-    pub async fn export(
+    async fn export(
         &self,
         kind: Signal,
         data: &Signals,
@@ -52,6 +45,13 @@ impl Exporter {
             Exporter::OtlpHttp { exporter, retry, .. } => {
                 with_retries(retry, deadline, || exporter.export_once(kind, data, deadline)).await
             }
+        }
+    }
+
+    fn queue_limit(&self) -> usize {
+        match self {
+            Exporter::OtlpGrpc { queue, .. } | Exporter::OtlpHttp { queue, .. } if queue.enabled => queue.queue_size,
+            _ => 0,
         }
     }
 }
@@ -88,16 +88,6 @@ where
         }
         tokio::time::sleep_until(wake).await;
         outcome.retries += 1;
-    }
-}
-
-impl Exporter {
-    /// Most items kept for the next flush when a delivery fails; 0 when failed data is not kept.
-    pub fn queue_limit(&self) -> usize {
-        match self {
-            Exporter::OtlpGrpc { queue, .. } | Exporter::OtlpHttp { queue, .. } if queue.enabled => queue.queue_size,
-            _ => 0,
-        }
     }
 }
 

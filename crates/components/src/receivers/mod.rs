@@ -1,4 +1,5 @@
 //! Receivers: where telemetry enters a pipeline.
 
 pub mod otlp;
+pub mod runtime;
 pub mod telemetry_api;

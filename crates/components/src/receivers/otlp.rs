@@ -31,7 +31,7 @@ use hyper::{
     Method, Request, Response, StatusCode,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use lambdatel_pipeline::{take_front, Signal, Signals};
+use lambdatel_pipeline::{Signal, Signals};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::{
         logs_service_server::{LogsService, LogsServiceServer},
@@ -216,7 +216,7 @@ impl Shared {
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let total = incoming.count(kind);
         let room = self.max_items.saturating_sub(buffer.items);
-        let mut kept = if total > room { take_front(&mut incoming, kind, room) } else { incoming };
+        let mut kept = if total > room { incoming.take_front(kind, room) } else { incoming };
         let kept_items = kept.count(kind);
         buffer.items += kept_items;
         buffer.data.append(&mut kept);
