@@ -15,7 +15,7 @@ pub type Graph = lambdatel_pipeline::Graph<ReceiverConfig, ProcessorInstance, Ex
 impl Registry {
     /// Builds every component named by a pipeline into a graph; all errors are collected.
     pub fn build_graph(&self, config: &Config) -> Result<Graph, ConfigErrors> {
-        let mut errors: Vec<ConfigError> = Vec::new();
+        let mut errors: Vec<ConfigError> = self.registration_errors();
         let mut builder = GraphBuilder::default();
         // `None` marks an id that failed to build: its error is reported once, not once per pipeline.
         let mut receiver_index: BTreeMap<&ComponentId, Option<usize>> = BTreeMap::new();

@@ -7,4 +7,4 @@ pub mod receivers;
 pub mod registry;
 
 pub use graph::Graph;
-pub use registry::{ProcessorFactory, ReceiverConfig, Registry};
+pub use registry::{ExporterFactory, Kind, ProcessorFactory, ReceiverConfig, ReceiverFactory, Registry};

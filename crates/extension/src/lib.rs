@@ -19,6 +19,7 @@ pub mod settings;
 use std::process::ExitCode;
 
 pub use lambdatel_components::{ProcessorFactory, Registry};
+pub use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_config::{Config, ConfigErrors};
 pub use lambdatel_pipeline::{otlp, FlushView, Processor};
 

@@ -230,8 +230,8 @@ service:
              config.yaml:16:3: exporters.awsxray: unknown exporter type \"awsxray\" (lambdatel has: {exporters})\n\
              config.yaml:4:3: receivers.prometheus: unknown receiver type \"prometheus\" (lambdatel has: {receivers})\n\
              config.yaml:17:3: exporters.prometheusremotewrite: unknown exporter type \"prometheusremotewrite\" (lambdatel has: {exporters})",
-            receivers = lambdatel_components::registry::RECEIVER_TYPES.join(", "),
-            exporters = lambdatel_components::registry::EXPORTER_TYPES.join(", "),
+            receivers = Registry::builtin().types(lambdatel_components::registry::Kind::Receiver).join(", "),
+            exporters = Registry::builtin().types(lambdatel_components::registry::Kind::Exporter).join(", "),
         )
     );
     assert_eq!(

@@ -24,7 +24,7 @@
 //!     logs: {receivers: [telemetryapi], processors: [tenant, batch], exporters: [otlp]}
 //! ```
 
-use lambdatel::{FlushView, Processor, ProcessorFactory};
+use lambdatel::{ComponentConfig, ConfigError, FlushView, Processor, ProcessorFactory};
 use lambdatel_pipeline::{
     common::{any_value::Value, AnyValue, KeyValue},
     logs::ResourceLogs,
@@ -118,17 +118,17 @@ impl ProcessorFactory for TenantProcessor {
     const TYPE: &'static str = "tenant";
     type Config = TenantConfig;
 
-    fn validate(config: &TenantConfig) -> Result<(), String> {
+    fn validate(config: &TenantConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
         if config.marker.is_empty() {
-            return Err("marker must not be empty".into());
+            return Err(at.error_at("marker", "marker must not be empty"));
         }
         if config.attribute.is_empty() {
-            return Err("attribute must not be empty".into());
+            return Err(at.error_at("attribute", "attribute must not be empty"));
         }
         Ok(())
     }
 
-    fn create(config: TenantConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    fn create(config: TenantConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
         Ok(TenantProcessor { config, tenant: None })
     }
 }
@@ -137,7 +137,7 @@ impl ProcessorFactory for TenantProcessor {
 mod tests {
     use super::*;
     use lambdatel::Registry;
-    use lambdatel_config::{ComponentConfig, ComponentId};
+    use lambdatel_config::ComponentId;
     use lambdatel_pipeline::{
         logs::{LogRecord, ScopeLogs},
         trace::{ScopeSpans, Span},
@@ -211,7 +211,10 @@ mod tests {
             let settings = ComponentConfig::from_yaml("processors.tenant/x", yaml, &|_| None).unwrap();
             registry.build_processor(&id, &settings).err().map(|e| e.to_string())
         };
-        assert_eq!(build("marker: ''").as_deref(), Some("<config>:1:7: processors.tenant/x: marker must not be empty"));
+        assert_eq!(
+            build("marker: ''").as_deref(),
+            Some("<config>:1:1: processors.tenant/x.marker: marker must not be empty")
+        );
         assert_eq!(
             build("atribute: x").as_deref(),
             Some("<config>:1:1: processors.tenant/x.atribute: unknown field `atribute`, expected `marker` or `attribute`")

@@ -8,6 +8,7 @@ pub mod retry;
 
 use std::future::Future;
 
+use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::{Export, ExportError, ExportOutcome, Signal, Signals};
 use tokio::time::Instant;
 
@@ -15,6 +16,8 @@ pub use debug::{DebugConfig, DebugExporter};
 pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
 pub use otlp_http::{OtlpHttpConfig, OtlpHttpExporter};
 pub use retry::RetryConfig;
+
+use crate::ExporterFactory;
 
 /// A built exporter instance, shared by every pipeline that names its id.
 #[derive(Clone)]
@@ -108,6 +111,53 @@ impl std::ops::Deref for Headers {
 impl std::fmt::Debug for Headers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map().entries(self.0.keys().map(|k| (k, "<redacted>"))).finish()
+    }
+}
+
+impl ExporterFactory for OtlpGrpcExporter {
+    const TYPE: &'static str = "otlp";
+    const EXAMPLE: &'static str = "endpoint: http://127.0.0.1:4317";
+    type Config = OtlpGrpcConfig;
+
+    fn validate(config: &OtlpGrpcConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
+    }
+
+    fn create(config: OtlpGrpcConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        let exporter = OtlpGrpcExporter::new(&config).map_err(|message| at.error(message))?;
+        Ok(Exporter::OtlpGrpc {
+            exporter: Box::new(exporter),
+            retry: config.retry_on_failure,
+            queue: config.sending_queue,
+        })
+    }
+}
+
+impl ExporterFactory for OtlpHttpExporter {
+    const TYPE: &'static str = "otlphttp";
+    const EXAMPLE: &'static str = "endpoint: http://127.0.0.1:4318";
+    type Config = OtlpHttpConfig;
+
+    fn validate(config: &OtlpHttpConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
+    }
+
+    fn create(config: OtlpHttpConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        let exporter = OtlpHttpExporter::new(&config).map_err(|message| at.error(message))?;
+        Ok(Exporter::OtlpHttp {
+            exporter: Box::new(exporter),
+            retry: config.retry_on_failure,
+            queue: config.sending_queue,
+        })
+    }
+}
+
+impl ExporterFactory for DebugExporter {
+    const TYPE: &'static str = "debug";
+    type Config = DebugConfig;
+
+    fn create(config: DebugConfig, _at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        Ok(Exporter::Debug(DebugExporter::new(&config)))
     }
 }
 

@@ -15,6 +15,8 @@ use lambdatel_pipeline::{
 };
 use regex::Regex;
 use serde::Deserialize;
+
+use crate::{processors::ProcessorInstance, ProcessorFactory};
 use sha2::{Digest, Sha256};
 
 use super::matching::{
@@ -501,10 +503,14 @@ pub struct AttributesProcessor {
     logs: Selector,
 }
 
-impl AttributesProcessor {
-    /// Builds the processor from its settings, reporting bad actions and patterns at their keys.
-    pub fn from_config(config: &ComponentConfig) -> Result<Self, ConfigError> {
-        let settings: AttributesConfig = config.deserialize()?;
+impl AttributesProcessor {}
+
+impl ProcessorFactory for AttributesProcessor {
+    const TYPE: &'static str = "attributes";
+    const EXAMPLE: &'static str = "actions: [{key: deployment, value: prod, action: insert}]";
+    type Config = AttributesConfig;
+
+    fn create(settings: AttributesConfig, config: &ComponentConfig) -> Result<Self, ConfigError> {
         if settings.actions.is_empty() {
             return Err(config.error_at("actions", "the attributes processor needs at least one action"));
         }
@@ -516,6 +522,10 @@ impl AttributesProcessor {
             metrics: build(SignalKind::Metrics)?,
             logs: build(SignalKind::Logs)?,
         })
+    }
+
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::Attributes(Box::new(self))
     }
 }
 

@@ -1,5 +1,36 @@
 //! Receivers: where telemetry enters a pipeline.
 
+use lambdatel_config::{ComponentConfig, ConfigError};
+
+use crate::{ReceiverConfig, ReceiverFactory};
+
 pub mod otlp;
 pub mod runtime;
 pub mod telemetry_api;
+
+impl ReceiverFactory for telemetry_api::listener::TelemetryApiConfig {
+    const TYPE: &'static str = "telemetryapi";
+    type Config = Self;
+
+    fn validate(config: &Self, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.validate().map_err(|message| at.error(message))
+    }
+
+    fn create(config: Self, _at: &ComponentConfig) -> Result<ReceiverConfig, ConfigError> {
+        Ok(ReceiverConfig::TelemetryApi(config))
+    }
+}
+
+impl ReceiverFactory for otlp::OtlpReceiverConfig {
+    const TYPE: &'static str = "otlp";
+    const EXAMPLE: &'static str = "protocols: {grpc: {}, http: {}}";
+    type Config = Self;
+
+    fn validate(config: &Self, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.validate().map_err(|(key, message)| at.error_at(key, message))
+    }
+
+    fn create(config: Self, _at: &ComponentConfig) -> Result<ReceiverConfig, ConfigError> {
+        Ok(ReceiverConfig::Otlp(config))
+    }
+}
