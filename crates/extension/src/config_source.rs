@@ -38,14 +38,24 @@ pub fn choose(env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
 
 /// Loads and parses the chosen configuration.
 pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    match load_partial(source, env) {
+        (Some(config), errors) if errors.0.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Loads and parses the chosen configuration as far as it can be read, with every error found; see
+/// [`crate::check`], which carries on with the later stages.
+pub fn load_partial(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> (Option<Config>, ConfigErrors) {
     match source {
-        ConfigSource::File(path) => lambdatel_config::load_file(path, env),
-        ConfigSource::Embedded => {
-            let yaml = embedded_default(env).map_err(|message| {
-                ConfigErrors(vec![ConfigError { file: None, path: String::new(), line: None, column: None, message }])
-            })?;
-            lambdatel_config::parse(&yaml, Some("<embedded default>"), env)
-        }
+        ConfigSource::File(path) => lambdatel_config::load_file_partial(path, env),
+        ConfigSource::Embedded => match embedded_default(env) {
+            Ok(yaml) => lambdatel_config::parse_partial(&yaml, Some("<embedded default>"), env),
+            Err(message) => (
+                None,
+                ConfigErrors(vec![ConfigError { file: None, path: String::new(), line: None, column: None, message }]),
+            ),
+        },
     }
 }
 

@@ -42,6 +42,34 @@ pub fn main_with(registry: Registry) -> ExitCode {
     runtime.block_on(lifecycle::run(registry, lifecycle::Environment::from_process()))
 }
 
+/// A configuration that passed every stage: the config, the extension's settings and the built graph.
+pub struct Checked {
+    /// The parsed configuration.
+    pub config: Config,
+    /// The `lambdatel:` section.
+    pub settings: settings::Settings,
+    /// The pipeline graph with every component created.
+    pub graph: lambdatel_components::Graph,
+}
+
+/// Checks a configuration in every stage in one pass: the YAML and pipeline graph (`parsed`, from
+/// `parse_partial`), the extension's settings and every component's settings. All errors come back
+/// together, sorted by line, each naming the unset `${env:...}` variables behind it.
+pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Result<Checked, ConfigErrors> {
+    let (config, mut errors) = parsed;
+    let Some(config) = config else { return Err(errors) };
+    let settings = settings_from(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    let graph = registry.build_graph(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    match (settings, graph) {
+        (Some(settings), Some(graph)) if errors.0.is_empty() => Ok(Checked { config, settings, graph }),
+        _ => {
+            let mut explained = ConfigErrors(errors.0.into_iter().map(|e| config.explain(e)).collect());
+            explained.sort();
+            Err(explained)
+        }
+    }
+}
+
 /// Reads the extension's own settings (the `lambdatel:` section) from a loaded config.
 pub fn settings_from(config: &Config) -> Result<settings::Settings, ConfigErrors> {
     let Some(section) = &config.settings else {

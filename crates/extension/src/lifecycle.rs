@@ -284,12 +284,11 @@ async fn prepare(
     let invalid = |e: lambdatel_config::ConfigErrors| {
         ("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}"))
     };
-    let config = config_source::load(source, env).map_err(invalid)?;
+    let crate::Checked { config, settings, graph } =
+        crate::check(config_source::load_partial(source, env), registry).map_err(invalid)?;
     for warning in &config.warnings {
         log::warn(warning);
     }
-    let settings = crate::settings_from(&config).map_err(invalid)?;
-    let graph = registry.build_graph(&config).map_err(invalid)?;
     let mut bound = Vec::new();
     for (index, (id, receiver)) in graph.receivers().iter().enumerate() {
         let receiver = receivers::bind(&id.to_string(), receiver).await.map_err(|e| ("Extension.ListenerFailed", e))?;

@@ -334,3 +334,53 @@ async fn the_generic_example_redacts_filters_and_tags() {
         .collect();
     assert_eq!(bodies, vec![text("paid with ****")]);
 }
+
+fn check(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let parsed = lambdatel_config::parse_partial(yaml, Some("c.yaml"), env);
+    match lambdatel::check(parsed, &Registry::builtin()) {
+        Ok(_) => vec![],
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn graph_errors_and_component_settings_are_reported_together() {
+    let yaml = "receivers:
+  telemetryapi:
+    buffering:
+      timeout_ms: soon
+exporters:
+  debug:
+service:
+  pipelines:
+    logs: {receivers: [telemetryapi], exporters: [debug, otlp/missing]}
+";
+    assert_eq!(
+        check(yaml, &|_| None),
+        [
+            "c.yaml:4:7: receivers.telemetryapi.buffering.timeout_ms: invalid type: string \"soon\", expected u32",
+            "c.yaml:9:58: service.pipelines.logs.exporters[1]: exporter \"otlp/missing\" is not defined in exporters",
+        ]
+    );
+}
+
+#[test]
+fn an_error_names_the_unset_variable_behind_it() {
+    let yaml = "receivers:
+  telemetryapi:
+exporters:
+  otlp:
+    endpoint: ${env:BACKEND_URL}
+service:
+  pipelines:
+    logs: {receivers: [telemetryapi], exporters: [otlp]}
+";
+    assert_eq!(
+        check(yaml, &|_| None),
+        ["c.yaml:4:3: exporters.otlp: endpoint is empty; unset environment variable \"BACKEND_URL\" (at exporters.otlp.endpoint)"]
+    );
+    let set = |name: &str| (name == "BACKEND_URL").then(|| "http://127.0.0.1:4317".to_string());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _guard = rt.enter();
+    assert_eq!(check(yaml, &set), Vec::<String>::new());
+}
