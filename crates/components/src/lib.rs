@@ -1,5 +1,6 @@
 //! Built-in receivers, processors and exporters, and the registry that wires them by type name.
 
+pub mod debug_line;
 pub mod exporters;
 pub mod graph;
 pub mod processors;

@@ -133,15 +133,14 @@ pub fn metrics_mut(batch: &mut [ResourceMetrics]) -> impl Iterator<Item = InCont
     })
 }
 
-/// The attribute lists of every data point of a metric, whatever its kind.
-pub fn data_point_attributes_mut(metric: &mut Metric) -> Vec<&mut Vec<KeyValue>> {
-    match &mut metric.data {
-        Some(Data::Gauge(g)) => g.data_points.iter_mut().map(|p| &mut p.attributes).collect(),
-        Some(Data::Sum(s)) => s.data_points.iter_mut().map(|p| &mut p.attributes).collect(),
-        Some(Data::Histogram(h)) => h.data_points.iter_mut().map(|p| &mut p.attributes).collect(),
-        Some(Data::ExponentialHistogram(h)) => h.data_points.iter_mut().map(|p| &mut p.attributes).collect(),
-        Some(Data::Summary(s)) => s.data_points.iter_mut().map(|p| &mut p.attributes).collect(),
-        None => Vec::new(),
+/// Calls `f` with the attribute list of every data point of a metric, whatever its kind.
+pub fn for_each_data_point_attributes(data: &mut Data, mut f: impl FnMut(&mut Vec<KeyValue>)) {
+    match data {
+        Data::Gauge(g) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Data::Sum(s) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Data::Histogram(h) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Data::ExponentialHistogram(h) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Data::Summary(s) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
     }
 }
 

@@ -13,8 +13,7 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-/// Marks every line the debug exporter writes.
-pub const DEBUG_LINE_PREFIX: &str = "lambdatel.debug ";
+use crate::debug_line::DEBUG_LINE_PREFIX;
 
 /// Configuration of the `debug` exporter.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::{processors::ProcessorInstance, ProcessorFactory};
 
-use super::attributes::severity_min;
+use super::match_properties::severity_min;
 use super::matching::{
     compile_span_kinds, AttributeConfig, AttributeMatcher, Criteria, Item, LibraryConfig, LibraryMatcher, MatchType,
     Selector, SeverityNumberConfig, StringMatcher,

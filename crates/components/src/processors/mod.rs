@@ -1,10 +1,12 @@
 //! Processors: the built-ins in one enum (static dispatch, one `match` that shows them all); a user's own
 //! processors are boxed, which costs one virtual call per batch, not per item.
 
+pub mod actions;
 pub mod attributes;
 pub mod batch;
 pub mod decouple;
 pub mod filter;
+pub mod match_properties;
 pub(crate) mod matching;
 pub mod probabilistic_sampler;
 pub mod redaction;

@@ -26,8 +26,8 @@ use serde::Deserialize;
 
 use crate::{processors::ProcessorInstance, ProcessorFactory};
 
-use super::attributes::for_each_point_attributes;
 use super::matching::{any_value_text, compile_regex};
+use lambdatel_pipeline::otlp::for_each_data_point_attributes;
 
 /// What replaces a masked value or part of a value.
 pub const MASK: &str = "****";
@@ -252,7 +252,7 @@ impl Processor for RedactionProcessor {
             self.process_resource(&mut rm.resource);
             for metric in rm.scope_metrics.iter_mut().flat_map(|s| s.metrics.iter_mut()) {
                 if let Some(data) = metric.data.as_mut() {
-                    for_each_point_attributes(data, |attributes| self.process_attributes(attributes));
+                    for_each_data_point_attributes(data, |attributes| self.process_attributes(attributes));
                 }
             }
         }

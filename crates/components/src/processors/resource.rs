@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::{processors::ProcessorInstance, ProcessorFactory};
 
-use super::attributes::{ActionConfig, Actions};
+use super::actions::{ActionConfig, Actions};
 
 /// Configuration of the `resource` processor, with the Collector's keys.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

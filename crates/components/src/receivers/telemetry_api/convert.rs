@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use lambdatel_pipeline::Signals;
 
-use crate::exporters::debug::DEBUG_LINE_PREFIX;
+use crate::debug_line::DEBUG_LINE_PREFIX;
 use opentelemetry_proto::tonic::{
     common::v1::{any_value::Value as Av, AnyValue, InstrumentationScope, KeyValue},
     logs::v1::{LogRecord, ResourceLogs, ScopeLogs},
