@@ -1,4 +1,6 @@
 //! Built-in receivers, processors and exporters, and the registry that wires them by type name.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod debug_line;
 pub mod exporters;

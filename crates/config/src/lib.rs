@@ -60,7 +60,7 @@
 //!      config.yaml:4:19: service.pipelines.traces.receivers[0]: receiver \"nope\" is not defined in receivers"
 //! );
 //! ```
-
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod component;

@@ -12,7 +12,9 @@ pub const LAYER_CONFIG_PATH: &str = "/opt/lambdatel/config.yaml";
 /// Which configuration was chosen, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
+    /// A YAML file.
     File(PathBuf),
+    /// The default built into the binary, driven by `OTEL_*` variables.
     Embedded,
 }
 

@@ -6,6 +6,8 @@
 //!     lambdatel::main_with(lambdatel::Registry::builtin())
 //! }
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod cli;

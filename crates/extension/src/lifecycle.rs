@@ -30,12 +30,14 @@ pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Everything the extension reads from its environment, injectable for tests.
 pub struct Environment {
+    /// The environment variables.
     pub vars: EnvLookup,
     /// The extension's name: the file name Lambda started it from.
     pub name: String,
 }
 
 impl Environment {
+    /// The process's own environment and name.
     pub fn from_process() -> Self {
         let name = std::env::args_os()
             .next()

@@ -24,21 +24,27 @@ pub struct DebugConfig {
     pub verbosity: Verbosity,
 }
 
+/// How much the `debug` exporter writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verbosity {
+    /// One line per batch with its item count.
     Basic,
+    /// Also one line per item.
     #[default]
     Normal,
+    /// Also every attribute.
     Detailed,
 }
 
 #[derive(Debug, Clone)]
+/// The `debug` exporter.
 pub struct DebugExporter {
     verbosity: Verbosity,
 }
 
 impl DebugExporter {
+    /// An exporter with these settings.
     pub fn new(config: &DebugConfig) -> Self {
         DebugExporter { verbosity: config.verbosity }
     }

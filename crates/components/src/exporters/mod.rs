@@ -22,8 +22,25 @@ use crate::ExporterFactory;
 /// A built exporter instance, shared by every pipeline that names its id.
 #[derive(Clone)]
 pub enum Exporter {
-    OtlpGrpc { exporter: Box<OtlpGrpcExporter>, retry: RetryConfig, queue: otlp_grpc::QueueConfig },
-    OtlpHttp { exporter: Box<OtlpHttpExporter>, retry: RetryConfig, queue: otlp_grpc::QueueConfig },
+    /// `otlp`: OTLP over gRPC.
+    OtlpGrpc {
+        /// The client.
+        exporter: Box<OtlpGrpcExporter>,
+        /// Its `retry_on_failure` settings.
+        retry: RetryConfig,
+        /// Its `sending_queue` settings.
+        queue: otlp_grpc::QueueConfig,
+    },
+    /// `otlphttp`: OTLP over HTTP.
+    OtlpHttp {
+        /// The client.
+        exporter: Box<OtlpHttpExporter>,
+        /// Its `retry_on_failure` settings.
+        retry: RetryConfig,
+        /// Its `sending_queue` settings.
+        queue: otlp_grpc::QueueConfig,
+    },
+    /// `debug`: a readable account on stdout.
     Debug(DebugExporter),
 }
 

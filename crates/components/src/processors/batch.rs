@@ -34,6 +34,7 @@ impl Default for BatchConfig {
 }
 
 impl BatchConfig {
+    /// Checks the sizes against each other.
     pub fn validate(&self) -> Result<(), String> {
         if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
             return Err(format!(
