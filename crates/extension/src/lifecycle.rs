@@ -293,7 +293,9 @@ async fn prepare(
     }
     let mut bound = Vec::new();
     for (index, (id, receiver)) in graph.receivers().iter().enumerate() {
-        let receiver = receivers::bind(&id.to_string(), receiver).await.map_err(|e| ("Extension.ListenerFailed", e))?;
+        let receiver = receivers::bind(&id.to_string(), receiver)
+            .await
+            .map_err(|e| ("Extension.ListenerFailed", e.to_string()))?;
         bound.push((index, receiver));
     }
     Ok((settings, graph, bound))

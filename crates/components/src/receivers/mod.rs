@@ -29,7 +29,7 @@ impl ReceiverFactory for otlp::OtlpReceiverConfig {
     type Config = Self;
 
     fn validate(config: &Self, at: &ComponentConfig) -> Result<(), ConfigError> {
-        config.validate().map_err(|(key, message)| at.error_at(key, message))
+        config.validate().map_err(|e| at.error_at(e.key, e.message))
     }
 
     fn create(config: Self, _at: &ComponentConfig) -> Result<ReceiverConfig, ConfigError> {

@@ -43,15 +43,38 @@ impl Running {
     }
 }
 
+/// Why a receiver could not bind its port.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The Telemetry API listener.
+    #[error("receivers.{id}: {message}")]
+    TelemetryApi {
+        /// The receiver's id.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An `otlp` receiver; the source names the key under the receiver's.
+    #[error("receivers.{id}.{source}")]
+    Otlp {
+        /// The receiver's id.
+        id: String,
+        /// What went wrong, and where.
+        source: crate::receivers::otlp::BindError,
+    },
+}
+
 /// Binds a receiver's port; the error names the key to change.
-pub async fn bind(id: &str, config: &ReceiverConfig) -> Result<Bound, String> {
+pub async fn bind(id: &str, config: &ReceiverConfig) -> Result<Bound, BindError> {
     match config {
-        ReceiverConfig::TelemetryApi(config) => {
-            BoundListener::bind(config).await.map(Bound::TelemetryApi).map_err(|e| format!("receivers.{id}: {e}"))
-        }
-        ReceiverConfig::Otlp(config) => {
-            BoundOtlp::bind(config).await.map(Bound::Otlp).map_err(|e| format!("receivers.{id}.{e}"))
-        }
+        ReceiverConfig::TelemetryApi(config) => BoundListener::bind(config)
+            .await
+            .map(Bound::TelemetryApi)
+            .map_err(|message| BindError::TelemetryApi { id: id.to_owned(), message }),
+        ReceiverConfig::Otlp(config) => BoundOtlp::bind(config)
+            .await
+            .map(Bound::Otlp)
+            .map_err(|source| BindError::Otlp { id: id.to_owned(), source }),
     }
 }
 

@@ -85,32 +85,45 @@ impl Default for HttpServerConfig {
     }
 }
 
+/// A setting of the `otlp` receiver that cannot work, with the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct InvalidSetting {
+    /// The key under the receiver's own, e.g. `protocols.http.endpoint`.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
 impl OtlpReceiverConfig {
     /// Checks the settings; an error comes with the sub-key it is about.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let invalid = |key: &'static str, message: String| Err(InvalidSetting { key, message });
         let p = &self.protocols;
         if p.grpc.is_none() && p.http.is_none() {
-            return Err(("protocols", "at least one of grpc, http is needed".into()));
+            return invalid("protocols", "at least one of grpc, http is needed".into());
         }
         if let Some(grpc) = &p.grpc {
-            parse_endpoint(&grpc.endpoint).map_err(|e| ("protocols.grpc.endpoint", e))?;
+            parse_endpoint(&grpc.endpoint)
+                .map_err(|message| InvalidSetting { key: "protocols.grpc.endpoint", message })?;
             if grpc.max_recv_msg_size_mib == 0 {
-                return Err(("protocols.grpc.max_recv_msg_size_mib", "must be at least 1".into()));
+                return invalid("protocols.grpc.max_recv_msg_size_mib", "must be at least 1".into());
             }
         }
         if let Some(http) = &p.http {
-            parse_endpoint(&http.endpoint).map_err(|e| ("protocols.http.endpoint", e))?;
+            parse_endpoint(&http.endpoint)
+                .map_err(|message| InvalidSetting { key: "protocols.http.endpoint", message })?;
             if http.max_request_body_size == 0 {
-                return Err(("protocols.http.max_request_body_size", "must be at least 1".into()));
+                return invalid("protocols.http.max_request_body_size", "must be at least 1".into());
             }
         }
         if let (Some(grpc), Some(http)) = (&p.grpc, &p.http) {
             if parse_endpoint(&grpc.endpoint) == parse_endpoint(&http.endpoint) {
-                return Err(("protocols.http.endpoint", format!("{} is also the grpc endpoint", http.endpoint)));
+                return invalid("protocols.http.endpoint", format!("{} is also the grpc endpoint", http.endpoint));
             }
         }
         if self.max_buffered_items == 0 {
-            return Err(("max_buffered_items", "must be at least 1".into()));
+            return invalid("max_buffered_items", "must be at least 1".into());
         }
         Ok(())
     }

@@ -32,6 +32,37 @@ pub use config::*;
 use grpc::{serve_grpc, GrpcServices};
 use http::serve_http;
 
+/// Why a port of the `otlp` receiver could not be bound; each names the key that sets it.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The endpoint is not an address to listen on.
+    #[error("{key}: {message}")]
+    Endpoint {
+        /// The key, e.g. `protocols.http.endpoint`.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Something else listens there.
+    #[error("{key}: {addr} is already in use (by another extension or the function?); choose another port")]
+    InUse {
+        /// The key.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// Listening failed otherwise.
+    #[error("{key}: cannot listen on {addr}: {source}")]
+    Listen {
+        /// The key.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
 /// The receiver's ports, bound before the extension registers (so a clash fails the init, not later).
 pub struct BoundOtlp {
     config: OtlpReceiverConfig,
@@ -41,17 +72,12 @@ pub struct BoundOtlp {
 
 impl BoundOtlp {
     /// Binds the configured protocols' ports; an error names the key that sets the port.
-    pub async fn bind(config: &OtlpReceiverConfig) -> Result<Self, String> {
-        async fn listen(key: &str, endpoint: &str) -> Result<TcpListener, String> {
-            let addr = parse_endpoint(endpoint).map_err(|e| format!("{key}: {e}"))?;
-            TcpListener::bind(addr).await.map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AddrInUse {
-                    format!(
-                        "{key}: {addr} is already in use (by another extension or the function?); choose another port"
-                    )
-                } else {
-                    format!("{key}: cannot listen on {addr}: {e}")
-                }
+    pub async fn bind(config: &OtlpReceiverConfig) -> Result<Self, BindError> {
+        async fn listen(key: &'static str, endpoint: &str) -> Result<TcpListener, BindError> {
+            let addr = parse_endpoint(endpoint).map_err(|message| BindError::Endpoint { key, message })?;
+            TcpListener::bind(addr).await.map_err(|source| match source.kind() {
+                std::io::ErrorKind::AddrInUse => BindError::InUse { key, addr },
+                _ => BindError::Listen { key, addr, source },
             })
         }
         let grpc = match &config.protocols.grpc {

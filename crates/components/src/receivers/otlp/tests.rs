@@ -190,7 +190,7 @@ async fn a_taken_port_names_the_key() {
     config.protocols.http.as_mut().unwrap().endpoint = addr.to_string();
     let err = BoundOtlp::bind(&config).await.err().unwrap();
     assert_eq!(
-        err,
+        err.to_string(),
         format!("protocols.http.endpoint: {addr} is already in use (by another extension or the function?); choose another port")
     );
 }
