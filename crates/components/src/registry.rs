@@ -169,6 +169,7 @@ pub trait ExporterFactory: Sized + 'static {
 macro_rules! builder {
     ($factory:ty, $into:expr) => {
         Entry {
+            order: 0,
             example: <$factory>::EXAMPLE,
             build: Box::new(|at: &ComponentConfig| {
                 let config = at.deserialize()?;
@@ -183,6 +184,8 @@ type Build<T> = Box<dyn Fn(&ComponentConfig) -> Result<T, ConfigError> + Send + 
 
 /// One registered type: how to build it and the config its conformance test uses.
 struct Entry<T> {
+    /// Registration order, in which receiver and exporter types are listed.
+    order: usize,
     example: &'static str,
     build: Build<T>,
 }
@@ -271,7 +274,8 @@ impl Registry {
         if self.processors.contains_key(P::TYPE) {
             self.duplicates.push((Kind::Processor, P::TYPE));
         } else {
-            self.processors.insert(P::TYPE, builder!(P, P::into_instance));
+            let order = self.processors.len();
+            self.processors.insert(P::TYPE, Entry { order, ..builder!(P, P::into_instance) });
         }
         self
     }
@@ -281,7 +285,8 @@ impl Registry {
         if self.receivers.contains_key(R::TYPE) {
             self.duplicates.push((Kind::Receiver, R::TYPE));
         } else {
-            self.receivers.insert(R::TYPE, builder!(R, std::convert::identity));
+            let order = self.receivers.len();
+            self.receivers.insert(R::TYPE, Entry { order, ..builder!(R, std::convert::identity) });
         }
         self
     }
@@ -291,7 +296,8 @@ impl Registry {
         if self.exporters.contains_key(E::TYPE) {
             self.duplicates.push((Kind::Exporter, E::TYPE));
         } else {
-            self.exporters.insert(E::TYPE, builder!(E, std::convert::identity));
+            let order = self.exporters.len();
+            self.exporters.insert(E::TYPE, Entry { order, ..builder!(E, std::convert::identity) });
         }
         self
     }
@@ -313,12 +319,13 @@ impl Registry {
             .collect()
     }
 
-    /// The type names of one kind known to this registry, sorted.
+    /// The type names of one kind known to this registry: processors sorted by name, receivers and
+    /// exporters in registration order (the built-ins first, as the documentation lists them).
     pub fn types(&self, kind: Kind) -> Vec<&'static str> {
         match kind {
-            Kind::Receiver => self.receivers.keys().copied().collect(),
+            Kind::Receiver => in_order(&self.receivers),
             Kind::Processor => self.processors.keys().copied().collect(),
-            Kind::Exporter => self.exporters.keys().copied().collect(),
+            Kind::Exporter => in_order(&self.exporters),
         }
     }
 
@@ -356,6 +363,12 @@ impl Registry {
     }
 }
 
+fn in_order<T>(entries: &BTreeMap<&'static str, Entry<T>>) -> Vec<&'static str> {
+    let mut types: Vec<(usize, &'static str)> = entries.iter().map(|(name, e)| (e.order, *name)).collect();
+    types.sort_unstable();
+    types.into_iter().map(|(_, name)| name).collect()
+}
+
 fn build<T>(
     entries: &BTreeMap<&'static str, Entry<T>>,
     kind: Kind,
@@ -365,7 +378,10 @@ fn build<T>(
     match entries.get(id.type_name.as_str()) {
         Some(entry) => (entry.build)(config),
         None => {
-            let known: Vec<&str> = entries.keys().copied().collect();
+            let known = match kind {
+                Kind::Processor => entries.keys().copied().collect(),
+                Kind::Receiver | Kind::Exporter => in_order(entries),
+            };
             Err(config.error(format!(
                 "unknown {} type {:?} (lambdatel has: {})",
                 kind.as_str(),
