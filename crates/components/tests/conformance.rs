@@ -106,7 +106,7 @@ fn check_processor(registry: &Registry, key: &str, id: &ComponentId, config: &Co
     let mut failures = Vec::new();
     let mut processor = registry.build_processor(id, config).unwrap();
     let mut empty = Signals::default();
-    let no_drops = Default::default();
+    let no_drops: Vec<Vec<u8>> = Vec::new();
     processor.observe_flush(&FlushView::new(&[], &no_drops));
     processor.process_traces(&mut empty.spans);
     processor.process_metrics(&mut empty.metrics);

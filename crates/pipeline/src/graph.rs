@@ -11,8 +11,6 @@
 //! (`P`) and the exporter type (`X`), so this crate stays free of network code; the components crate
 //! names the concrete graph and builds it from a config.
 
-use std::collections::HashSet;
-
 use lambdatel_config::{ComponentId, PipelineId};
 use tokio::time::Instant;
 
@@ -158,7 +156,7 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
     /// names the trace ids they dropped. Fan-out clones for all consumers but the last, which takes the
     /// original, unless a later signal's processors still need to see it.
     pub fn process_flush(&mut self, mut inputs: Vec<(usize, Signals)>) -> Vec<(usize, Signals)> {
-        let mut dropped_traces = HashSet::new();
+        let mut dropped_traces = Vec::new();
         let mut out = Vec::new();
         for signal in SIGNALS {
             let targets: Vec<usize> =
@@ -254,20 +252,25 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
     }
 }
 
-/// Trace ids that entered a traces pipeline in this flush (from receivers `fed`) and left none of them.
+/// Trace ids that entered a traces pipeline in this flush (from receivers `fed`) and left none of them,
+/// sorted and unique.
 fn dropped_trace_ids(
     inputs: &[(usize, Signals)],
     outputs: &[(usize, Signals)],
     fed: impl Fn(usize) -> bool,
-) -> HashSet<Vec<u8>> {
-    let kept: HashSet<&[u8]> = outputs.iter().flat_map(|(_, s)| trace_ids(&s.spans)).collect();
-    inputs
+) -> Vec<Vec<u8>> {
+    let mut kept: Vec<&[u8]> = outputs.iter().flat_map(|(_, s)| trace_ids(&s.spans)).collect();
+    kept.sort_unstable();
+    let mut dropped: Vec<Vec<u8>> = inputs
         .iter()
         .filter(|(r, _)| fed(*r))
         .flat_map(|(_, s)| trace_ids(&s.spans))
-        .filter(|id| !kept.contains(id))
+        .filter(|id| kept.binary_search(id).is_err())
         .map(<[u8]>::to_vec)
-        .collect()
+        .collect();
+    dropped.sort_unstable();
+    dropped.dedup();
+    dropped
 }
 
 fn trace_ids(spans: &[crate::trace::ResourceSpans]) -> impl Iterator<Item = &[u8]> {

@@ -9,8 +9,6 @@
 //! environment, and the next invocation runs Init again (a cold start). Treat unexpected input as data
 //! to pass through, drop or count, never as a reason to panic.
 
-use std::collections::HashSet;
-
 use crate::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Signals};
 
 /// A synchronous, CPU-only transformation of signal batches.
@@ -42,12 +40,14 @@ pub trait Processor: Send {
 #[derive(Debug, Clone, Copy)]
 pub struct FlushView<'a> {
     inputs: &'a [(usize, Signals)],
-    dropped_traces: &'a HashSet<Vec<u8>>,
+    /// Sorted, for binary search: a flush holds few traces, and a sorted list costs less code than a set.
+    dropped_traces: &'a [Vec<u8>],
 }
 
 impl<'a> FlushView<'a> {
-    /// A view of `inputs` (receiver index, its data) with the trace ids already dropped.
-    pub fn new(inputs: &'a [(usize, Signals)], dropped_traces: &'a HashSet<Vec<u8>>) -> Self {
+    /// A view of `inputs` (receiver index, its data) with the trace ids already dropped, sorted.
+    pub fn new(inputs: &'a [(usize, Signals)], dropped_traces: &'a [Vec<u8>]) -> Self {
+        debug_assert!(dropped_traces.windows(2).all(|w| w[0] < w[1]), "dropped trace ids are sorted and unique");
         FlushView { inputs, dropped_traces }
     }
 
@@ -69,10 +69,10 @@ impl<'a> FlushView<'a> {
     /// True when every traces pipeline of this flush removed all spans of `trace_id` (sampled out,
     /// filtered). Always false while traces pipelines run, since they run first.
     pub fn is_trace_dropped(&self, trace_id: &[u8]) -> bool {
-        self.dropped_traces.contains(trace_id)
+        self.dropped_traces.binary_search_by(|id| id.as_slice().cmp(trace_id)).is_ok()
     }
 
-    /// The trace ids dropped in this flush so far, in no particular order.
+    /// The trace ids dropped in this flush so far, in byte order.
     pub fn dropped_trace_ids(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.dropped_traces.iter().map(Vec::as_slice)
     }
