@@ -107,7 +107,7 @@ fn check_processor(registry: &Registry, key: &str, id: &ComponentId, config: &Co
     let mut processor = registry.build_processor(id, config).unwrap();
     let mut empty = Signals::default();
     let no_drops: Vec<Vec<u8>> = Vec::new();
-    processor.observe_flush(&FlushView::new(&[], &no_drops));
+    processor.observe_flush(&FlushView::new(&[], &[], &no_drops));
     processor.process_traces(&mut empty.spans);
     processor.process_metrics(&mut empty.metrics);
     processor.process_logs(&mut empty.logs);
@@ -116,7 +116,7 @@ fn check_processor(registry: &Registry, key: &str, id: &ComponentId, config: &Co
     }
     let flush = [(0, full_batch())];
     let mut full = full_batch();
-    processor.observe_flush(&FlushView::new(&flush, &no_drops));
+    processor.observe_flush(&FlushView::new(&flush, &[], &no_drops));
     processor.process_traces(&mut full.spans);
     processor.process_metrics(&mut full.metrics);
     processor.process_logs(&mut full.logs);

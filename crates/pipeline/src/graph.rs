@@ -154,7 +154,7 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
     /// Signals are processed in the order of [`SIGNALS`], traces first. Each processor first sees the
     /// whole flush through [`Processor::observe_flush`]; once the traces pipelines have run, the view also
     /// names the trace ids they dropped. Fan-out clones for all consumers but the last, which takes the
-    /// original, unless a later signal's processors still need to see it.
+    /// original.
     pub fn process_flush(&mut self, mut inputs: Vec<(usize, Signals)>) -> Vec<(usize, Signals)> {
         let mut dropped_traces = Vec::new();
         let mut out = Vec::new();
@@ -166,12 +166,18 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
             }
             let later_observers =
                 self.pipelines.iter().any(|p| p.id.signal.index() > signal.index() && !p.processors.is_empty());
-            let view = FlushView::new(&inputs, &dropped_traces);
+            let view = FlushView::new(&inputs, &out, &dropped_traces);
             for &p in &targets {
                 for processor in &mut self.pipelines[p].processors {
                     processor.observe_flush(&view);
                 }
             }
+            let fed = |r: usize| targets.iter().any(|&p| self.pipelines[p].receivers.contains(&r));
+            // The ids are noted before the spans move into the pipelines; which ones come out decides.
+            let entering_traces = match signal {
+                Signal::Traces if later_observers => sorted_trace_ids(inputs.iter().filter(|(r, _)| fed(*r))),
+                _ => Vec::new(),
+            };
             let mut consumers: Vec<usize> = inputs
                 .iter()
                 .map(|(r, _)| targets.iter().filter(|&&p| self.pipelines[p].receivers.contains(r)).count())
@@ -184,7 +190,7 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
                         continue;
                     }
                     consumers[input] -= 1;
-                    if consumers[input] == 0 && !later_observers {
+                    if consumers[input] == 0 {
                         data.append(&mut signals.take_part(signal));
                     } else {
                         data.append(&mut signals.part(signal));
@@ -192,10 +198,9 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
                 }
                 out.push((p, self.run_processors(p, data)));
             }
-            if signal == Signal::Traces && later_observers {
-                dropped_traces = dropped_trace_ids(&inputs, &out[first_output..], |r| {
-                    targets.iter().any(|&p| self.pipelines[p].receivers.contains(&r))
-                });
+            if !entering_traces.is_empty() {
+                let kept = sorted_trace_ids(out[first_output..].iter());
+                dropped_traces = entering_traces.into_iter().filter(|id| kept.binary_search(id).is_err()).collect();
             }
         }
         out.retain(|(_, data)| !data.is_empty());
@@ -252,29 +257,13 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
     }
 }
 
-/// Trace ids that entered a traces pipeline in this flush (from receivers `fed`) and left none of them,
-/// sorted and unique.
-fn dropped_trace_ids(
-    inputs: &[(usize, Signals)],
-    outputs: &[(usize, Signals)],
-    fed: impl Fn(usize) -> bool,
-) -> Vec<Vec<u8>> {
-    let mut kept: Vec<&[u8]> = outputs.iter().flat_map(|(_, s)| trace_ids(&s.spans)).collect();
-    kept.sort_unstable();
-    let mut dropped: Vec<Vec<u8>> = inputs
-        .iter()
-        .filter(|(r, _)| fed(*r))
-        .flat_map(|(_, s)| trace_ids(&s.spans))
-        .filter(|id| kept.binary_search(id).is_err())
-        .map(<[u8]>::to_vec)
-        .collect();
-    dropped.sort_unstable();
-    dropped.dedup();
-    dropped
-}
-
-fn trace_ids(spans: &[crate::trace::ResourceSpans]) -> impl Iterator<Item = &[u8]> {
-    spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).map(|s| s.trace_id.as_slice())
+/// The trace ids of the spans in `batches`, sorted and unique.
+fn sorted_trace_ids<'a>(batches: impl Iterator<Item = &'a (usize, Signals)>) -> Vec<Vec<u8>> {
+    let spans = batches.flat_map(|(_, s)| &s.spans).flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
+    let mut ids: Vec<Vec<u8>> = spans.map(|s| s.trace_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 #[cfg(test)]
@@ -315,6 +304,8 @@ mod tests {
         DropTrace(Vec<u8>),
         /// Drops log records of traces the traces pipelines dropped.
         DropLogsOfDroppedTraces(Vec<Vec<u8>>),
+        /// Records the spans and log records the view shows.
+        Count(Arc<Mutex<Vec<(usize, usize)>>>),
     }
 
     impl Processor for Step {
@@ -331,6 +322,11 @@ mod tests {
                     *ids = flush.dropped_trace_ids().map(<[u8]>::to_vec).collect();
                 }
                 Step::DropTrace(_) => assert_eq!(flush.dropped_trace_ids().count(), 0, "traces run first"),
+                Step::Count(seen) => {
+                    let spans = flush.spans().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+                    let logs = flush.logs().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
+                    seen.lock().unwrap().push((spans, logs));
+                }
             }
         }
 
@@ -412,12 +408,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_later_observers_the_last_consumer_takes_the_original() {
-        // One traces pipeline and no processors after it: nothing needs the raw spans afterwards.
-        let (mut graph, _) = graph(vec![Step::DropTrace(vec![9; 16])], vec![]);
-        let out = graph.process_flush(vec![(0, flush(&[1]))]);
+    async fn later_processors_see_the_spans_as_the_traces_pipelines_left_them() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (mut graph, _) = graph(vec![Step::DropTrace(vec![1; 16])], vec![Step::Count(seen.clone())]);
+        let out = graph.process_flush(vec![(0, flush(&[1, 2, 3]))]);
+        // Spans after sampling (two left), logs as received (three).
+        assert_eq!(*seen.lock().unwrap(), [(2, 3)]);
         let pipelines: Vec<(String, usize)> =
             out.iter().map(|(p, s)| (graph.pipeline_id(*p).to_string(), s.total_count())).collect();
-        assert_eq!(pipelines, [("traces".to_string(), 1), ("logs".to_string(), 1)]);
+        assert_eq!(pipelines, [("traces".to_string(), 2), ("logs".to_string(), 3)]);
     }
 }

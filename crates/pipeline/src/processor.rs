@@ -18,8 +18,8 @@ use crate::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, 
 /// cares about. Processors must not block or perform I/O: they run on the extension's flush path, which
 /// the function waits for. A processor must not panic: see the [module documentation](self).
 pub trait Processor: Send {
-    /// Sees the whole flush (every signal from every receiver, as received, read only) just before this
-    /// processor's own signal is processed. Pipelines run traces first, then metrics, then logs, so a
+    /// Sees the whole flush (every signal from every receiver, read only; see [`FlushView`]) just before
+    /// this processor's own signal is processed. Pipelines run traces first, then metrics, then logs, so a
     /// metrics or logs processor also learns which traces the traces pipelines dropped
     /// ([`FlushView::is_trace_dropped`]). Copy what is needed: the view lives for this call only.
     fn observe_flush(&mut self, _flush: &FlushView<'_>) {}
@@ -31,8 +31,12 @@ pub trait Processor: Send {
     fn process_logs(&mut self, _logs: &mut Vec<ResourceLogs>) {}
 }
 
-/// One flush's data from all receivers, before any processor changed it, and the traces decisions taken
-/// so far in this flush.
+/// One flush's data from all receivers and the traces decisions taken so far in this flush.
+///
+/// Each signal appears as it stands when the hook runs: as received for the signal about to be processed
+/// and the ones after it, as the pipelines output it for a signal already processed (traces, for metrics
+/// and logs processors; metrics, for logs processors). A signal that fans out to several pipelines appears
+/// once per pipeline once processed.
 ///
 /// The flush is the natural unit of an invocation in Lambda: with the default end-of-invocation flush it
 /// holds exactly one invocation's spans, logs and metrics, so a processor can join them (tag spans with a
@@ -40,30 +44,36 @@ pub trait Processor: Send {
 #[derive(Debug, Clone, Copy)]
 pub struct FlushView<'a> {
     inputs: &'a [(usize, Signals)],
+    processed: &'a [(usize, Signals)],
     /// Sorted, for binary search: a flush holds few traces, and a sorted list costs less code than a set.
     dropped_traces: &'a [Vec<u8>],
 }
 
 impl<'a> FlushView<'a> {
-    /// A view of `inputs` (receiver index, its data) with the trace ids already dropped, sorted.
-    pub fn new(inputs: &'a [(usize, Signals)], dropped_traces: &'a [Vec<u8>]) -> Self {
+    /// A view of what is not processed yet (`inputs`, by receiver index), what pipelines have output so
+    /// far (`processed`, by pipeline index) and the trace ids already dropped (sorted).
+    pub fn new(
+        inputs: &'a [(usize, Signals)],
+        processed: &'a [(usize, Signals)],
+        dropped_traces: &'a [Vec<u8>],
+    ) -> Self {
         debug_assert!(dropped_traces.windows(2).all(|w| w[0] < w[1]), "dropped trace ids are sorted and unique");
-        FlushView { inputs, dropped_traces }
+        FlushView { inputs, processed, dropped_traces }
     }
 
     /// Every span group of the flush.
     pub fn spans(&self) -> impl Iterator<Item = &'a ResourceSpans> + 'a {
-        self.inputs.iter().flat_map(|(_, s)| &s.spans)
+        self.inputs.iter().chain(self.processed).flat_map(|(_, s)| &s.spans)
     }
 
     /// Every metric group of the flush.
     pub fn metrics(&self) -> impl Iterator<Item = &'a ResourceMetrics> + 'a {
-        self.inputs.iter().flat_map(|(_, s)| &s.metrics)
+        self.inputs.iter().chain(self.processed).flat_map(|(_, s)| &s.metrics)
     }
 
     /// Every log group of the flush.
     pub fn logs(&self) -> impl Iterator<Item = &'a ResourceLogs> + 'a {
-        self.inputs.iter().flat_map(|(_, s)| &s.logs)
+        self.inputs.iter().chain(self.processed).flat_map(|(_, s)| &s.logs)
     }
 
     /// True when every traces pipeline of this flush removed all spans of `trace_id` (sampled out,
