@@ -1,4 +1,4 @@
-//! Small helpers for working with OTLP data, shared by the built-in components and offered to custom
+//! Small functions for working with OTLP data, shared by the built-in components and offered to custom
 //! processors (re-exported as `lambdatel::otlp`): attribute builders, JSON to `AnyValue`, mutable walks over
 //! spans, log records and data points with their resource and scope, and severity numbers.
 
