@@ -104,6 +104,53 @@ fn validate_prints_the_pipelines_or_every_error_with_its_line() {
 }
 
 #[test]
+fn validate_checks_every_file_given() {
+    let dir = TempDir::new("validate-many");
+    let good = dir.write("good.yaml", &otlp_config(4243, "http://127.0.0.1:4317", ""));
+    let unset = dir.write(
+        "unset.yaml",
+        "receivers:\n  telemetryapi:\nexporters:\n  otlp:\n    endpoint: ${env:LAMBDATEL_TEST_UNSET_ENDPOINT}\nservice:\n  pipelines:\n    logs: {receivers: [telemetryapi], exporters: [otlp]}\n",
+    );
+    let out = lambdatel(&["validate", unset.to_str().unwrap(), good.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    // The bad file does not hide the good one after it.
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("{}: valid\n", good.display())));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning: ")).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("invalid configuration in {}:", unset.display()),
+            format!(
+                "{}:4:3: exporters.otlp: endpoint is empty; unset environment variable \"LAMBDATEL_TEST_UNSET_ENDPOINT\" (at exporters.otlp.endpoint)",
+                unset.display()
+            ),
+            "1 of 2 configurations are invalid".to_string(),
+        ]
+    );
+    let out = lambdatel(&["validate", good.to_str().unwrap(), good.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches(": valid\n").count(), 2);
+}
+
+#[test]
+fn convert_into_a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(binary("lambdatel"))
+        .args(["convert", &fixture("telemetry_cold_start.json")])
+        .env_remove("LAMBDATEL_CONFIG")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lambdatel runs");
+    // Like `| head -0`: the reader is gone before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn outside_lambda_the_extension_says_what_to_do() {
     let out = lambdatel(&[], &[]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,21 +1,22 @@
 //! The registry of component factories, keyed by type name.
 //!
-//! Built-in and user components are wired the same way: a user's extension binary is
-//! `lambdatel::main_with(Registry::builtin().with_processor::<MyProcessor>())`; see [`ProcessorFactory`].
+//! Every component, built-in or a user's, is registered through a factory trait: [`ReceiverFactory`],
+//! [`ProcessorFactory`] or [`ExporterFactory`]. A factory names its type, its settings (a `Default`
+//! overlaid by the YAML), an optional `validate` and `create`; both get the component's place in the
+//! config so an error can point at a nested key with its file, line and column. `Registry::builtin()` is
+//! one registration line per built-in, and the conformance test runs over everything registered.
 
-use std::{collections::BTreeMap, error::Error};
+use std::collections::BTreeMap;
 
 use lambdatel_config::{ComponentConfig, ComponentId, ConfigError};
 use lambdatel_pipeline::Processor;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    exporters::{
-        DebugConfig, DebugExporter, Exporter, OtlpGrpcConfig, OtlpGrpcExporter, OtlpHttpConfig, OtlpHttpExporter,
-    },
+    exporters::{DebugExporter, Exporter, OtlpGrpcExporter, OtlpHttpExporter},
     processors::{
-        AttributesProcessor, BatchConfig, BatchProcessor, DecoupleConfig, DecoupleProcessor, FilterProcessor,
-        ProbabilisticSamplerProcessor, ProcessorInstance, RedactionProcessor, ResourceProcessor,
+        AttributesProcessor, BatchProcessor, DecoupleProcessor, FilterProcessor, ProbabilisticSamplerProcessor,
+        ProcessorInstance, RedactionProcessor, ResourceProcessor,
     },
     receivers::{otlp::OtlpReceiverConfig, telemetry_api::listener::TelemetryApiConfig},
 };
@@ -29,13 +30,15 @@ use crate::{
 /// errors in its settings are reported with their key path and line like any other.
 ///
 /// Processors run on the extension's flush path, which the function waits for: keep them CPU-only,
-/// without I/O or blocking. A new instance is created for each use of the processor in a pipeline.
+/// without I/O or blocking, and never panic (see [`lambdatel_pipeline::processor`]: a panic ends the
+/// extension). A new instance is created for each use of the processor in a pipeline. The built-in
+/// processors implement this same trait; a type name already registered (a built-in's, say) is refused.
 ///
 /// # Example
 ///
 /// ```
 /// use lambdatel_components::{ProcessorFactory, Registry};
-/// use lambdatel_config::{ComponentConfig, ComponentId};
+/// use lambdatel_config::{ComponentConfig, ComponentId, ConfigError};
 /// use lambdatel_pipeline::{common::{any_value::Value, AnyValue, KeyValue}, trace::ResourceSpans, Processor};
 ///
 /// /// Adds `team` to every span.
@@ -67,11 +70,12 @@ use crate::{
 ///     const TYPE: &'static str = "team";
 ///     type Config = TeamConfig;
 ///
-///     fn validate(config: &TeamConfig) -> Result<(), String> {
-///         if config.name.is_empty() { Err("name is required".into()) } else { Ok(()) }
+///     fn validate(config: &TeamConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+///         // `error_at` points at a nested key, with its line and column.
+///         if config.name.is_empty() { Err(at.error_at("name", "name is required")) } else { Ok(()) }
 ///     }
 ///
-///     fn create(config: TeamConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+///     fn create(config: TeamConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
 ///         Ok(Team { team: config.name })
 ///     }
 /// }
@@ -95,28 +99,103 @@ use crate::{
 /// // Settings errors carry the key path.
 /// let empty = ComponentConfig::from_yaml("processors.team/a", "", &|_| None).unwrap();
 /// let error = registry.build_processor(&id, &empty).err().unwrap();
-/// assert_eq!(error.to_string(), "<config>: processors.team/a: name is required");
+/// assert_eq!(error.to_string(), "<config>: processors.team/a.name: name is required");
 /// ```
 pub trait ProcessorFactory: Processor + Sized + 'static {
     /// The name used in the config file, e.g. `tenant`.
     const TYPE: &'static str;
+    /// A config under which the processor does its work, for documentation and the conformance test;
+    /// empty when the defaults do.
+    const EXAMPLE: &'static str = "";
     /// The processor's settings. Missing keys keep `Default` values; mark it
     /// `#[serde(default, deny_unknown_fields)]` so typos are reported.
     type Config: DeserializeOwned + Default;
-    /// Checks a config beyond its types; the message is shown with the component's key path and line.
-    fn validate(_config: &Self::Config) -> Result<(), String> {
+    /// Checks a config beyond its types. `at` is the component's place in the config: `at.error(..)`
+    /// reports at the component, `at.error_at("key.sub[0]", ..)` at a nested key.
+    fn validate(_config: &Self::Config, _at: &ComponentConfig) -> Result<(), ConfigError> {
         Ok(())
     }
-    /// Builds the processor.
-    fn create(config: Self::Config) -> Result<Self, Box<dyn Error + Send + Sync>>;
+    /// Builds the processor; errors are reported like `validate`'s.
+    fn create(config: Self::Config, at: &ComponentConfig) -> Result<Self, ConfigError>;
+    /// Reads, validates and creates the processor from its place in the config.
+    fn from_config(at: &ComponentConfig) -> Result<Self, ConfigError> {
+        let config: Self::Config = at.deserialize()?;
+        Self::validate(&config, at)?;
+        Self::create(config, at)
+    }
+    /// How the pipeline holds the processor: boxed for a user's processor; the built-ins override it
+    /// with their own variant (static dispatch).
+    #[doc(hidden)]
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::Custom(Box::new(self))
+    }
 }
 
-type ProcessorBuilder = Box<dyn Fn(&ComponentConfig) -> Result<ProcessorInstance, ConfigError> + Send + Sync>;
+/// A receiver type: its settings and how they are checked. Receivers own network listeners and lifecycle
+/// hooks, so `create` returns the validated settings as a [`ReceiverConfig`] variant, which the receiver
+/// runtime binds and starts.
+pub trait ReceiverFactory: Sized + 'static {
+    /// The name used in the config file.
+    const TYPE: &'static str;
+    /// A config under which the receiver works, for the conformance test; empty when the defaults do.
+    const EXAMPLE: &'static str = "";
+    /// The receiver's settings.
+    type Config: DeserializeOwned + Default;
+    /// Checks a config beyond its types (see [`ProcessorFactory::validate`]).
+    fn validate(_config: &Self::Config, _at: &ComponentConfig) -> Result<(), ConfigError> {
+        Ok(())
+    }
+    /// The receiver's validated settings.
+    fn create(config: Self::Config, at: &ComponentConfig) -> Result<ReceiverConfig, ConfigError>;
+}
+
+/// An exporter type: its settings, how they are checked and how the exporter is built.
+pub trait ExporterFactory: Sized + 'static {
+    /// The name used in the config file.
+    const TYPE: &'static str;
+    /// A config under which the exporter works, for the conformance test; empty when the defaults do.
+    const EXAMPLE: &'static str = "";
+    /// The exporter's settings.
+    type Config: DeserializeOwned + Default;
+    /// Checks a config beyond its types (see [`ProcessorFactory::validate`]).
+    fn validate(_config: &Self::Config, _at: &ComponentConfig) -> Result<(), ConfigError> {
+        Ok(())
+    }
+    /// Builds the exporter (connections are made lazily, at the first export).
+    fn create(config: Self::Config, at: &ComponentConfig) -> Result<Exporter, ConfigError>;
+}
+
+/// Deserializes, validates and creates through a factory's three steps.
+macro_rules! builder {
+    ($factory:ty, $into:expr) => {
+        Entry {
+            order: 0,
+            example: <$factory>::EXAMPLE,
+            build: Box::new(|at: &ComponentConfig| {
+                let config = at.deserialize()?;
+                <$factory>::validate(&config, at)?;
+                <$factory>::create(config, at).map($into)
+            }),
+        }
+    };
+}
+
+type Build<T> = Box<dyn Fn(&ComponentConfig) -> Result<T, ConfigError> + Send + Sync>;
+
+/// One registered type: how to build it and the config its conformance test uses.
+struct Entry<T> {
+    /// Registration order, in which receiver and exporter types are listed.
+    order: usize,
+    example: &'static str,
+    build: Build<T>,
+}
 
 /// A receiver's validated settings; the extension binds it (receivers need the network, built later).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiverConfig {
+    /// `telemetryapi`: the Lambda Telemetry API (or Logs API) listener.
     TelemetryApi(TelemetryApiConfig),
+    /// `otlp`: an OTLP gRPC and/or HTTP listener for the function's own SDK.
     Otlp(OtlpReceiverConfig),
 }
 
@@ -130,147 +209,185 @@ impl ReceiverConfig {
     }
 }
 
-/// Every component type the extension can build.
-pub struct Registry {
-    processors: BTreeMap<&'static str, ProcessorBuilder>,
+/// The kinds of component, for messages and the conformance test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Receivers.
+    Receiver,
+    /// Processors.
+    Processor,
+    /// Exporters.
+    Exporter,
 }
 
-/// Receiver types, always built in (they own network listeners and lifecycle hooks).
-pub const RECEIVER_TYPES: &[&str] = &["telemetryapi", "otlp"];
-/// Exporter types, always built in.
-pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
+impl Kind {
+    /// `receiver`, `processor` or `exporter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receiver",
+            Kind::Processor => "processor",
+            Kind::Exporter => "exporter",
+        }
+    }
+}
+
+/// Every component type the extension can build.
+pub struct Registry {
+    receivers: BTreeMap<&'static str, Entry<ReceiverConfig>>,
+    processors: BTreeMap<&'static str, Entry<ProcessorInstance>>,
+    exporters: BTreeMap<&'static str, Entry<Exporter>>,
+    /// Types registered twice, refused when a graph is built.
+    duplicates: Vec<(Kind, &'static str)>,
+}
 
 impl Registry {
-    /// The built-in components.
+    /// The built-in components, one line each.
     pub fn builtin() -> Self {
-        let mut registry = Registry { processors: BTreeMap::new() };
-        registry.processors.insert(
-            "batch",
-            Box::new(|config: &ComponentConfig| {
-                let batch: BatchConfig = config.deserialize()?;
-                batch.validate().map_err(|message| config.error(message))?;
-                Ok(ProcessorInstance::Batch(BatchProcessor::new(batch)))
-            }),
-        );
-        registry.processors.insert(
-            "attributes",
-            Box::new(|config: &ComponentConfig| {
-                Ok(ProcessorInstance::Attributes(Box::new(AttributesProcessor::from_config(config)?)))
-            }),
-        );
-        registry.processors.insert(
-            "resource",
-            Box::new(|config: &ComponentConfig| {
-                Ok(ProcessorInstance::Resource(ResourceProcessor::from_config(config)?))
-            }),
-        );
-        registry.processors.insert(
-            "decouple",
-            Box::new(|config: &ComponentConfig| {
-                let _: DecoupleConfig = config.deserialize()?;
-                Ok(ProcessorInstance::Decouple(DecoupleProcessor))
-            }),
-        );
-        registry.processors.insert(
-            "filter",
-            Box::new(|config: &ComponentConfig| {
-                Ok(ProcessorInstance::Filter(Box::new(FilterProcessor::from_config(config)?)))
-            }),
-        );
-        registry.processors.insert(
-            "redaction",
-            Box::new(|config: &ComponentConfig| {
-                Ok(ProcessorInstance::Redaction(Box::new(RedactionProcessor::from_config(config)?)))
-            }),
-        );
-        registry.processors.insert(
-            "probabilistic_sampler",
-            Box::new(|config: &ComponentConfig| {
-                let sampler = ProbabilisticSamplerProcessor::from_config(config)?;
-                Ok(ProcessorInstance::ProbabilisticSampler(Box::new(sampler)))
-            }),
-        );
-        registry
+        Registry::empty()
+            .with_receiver::<TelemetryApiConfig>()
+            .with_receiver::<OtlpReceiverConfig>()
+            .with_processor::<AttributesProcessor>()
+            .with_processor::<BatchProcessor>()
+            .with_processor::<DecoupleProcessor>()
+            .with_processor::<FilterProcessor>()
+            .with_processor::<ProbabilisticSamplerProcessor>()
+            .with_processor::<RedactionProcessor>()
+            .with_processor::<ResourceProcessor>()
+            .with_exporter::<OtlpGrpcExporter>()
+            .with_exporter::<OtlpHttpExporter>()
+            .with_exporter::<DebugExporter>()
     }
 
-    /// Adds a user's processor type. A type registered twice keeps the later one, so a user may replace a
-    /// built-in on purpose.
+    /// A registry without any component.
+    pub fn empty() -> Self {
+        Registry {
+            receivers: BTreeMap::new(),
+            processors: BTreeMap::new(),
+            exporters: BTreeMap::new(),
+            duplicates: Vec::new(),
+        }
+    }
+
+    /// Adds a user's processor type. A type name already registered (a built-in's, say) is refused: the
+    /// extension then reports it and does not start, rather than silently replacing a built-in.
     pub fn with_processor<P: ProcessorFactory>(mut self) -> Self {
-        self.processors.insert(
-            P::TYPE,
-            Box::new(|config: &ComponentConfig| {
-                let settings: P::Config = config.deserialize()?;
-                P::validate(&settings).map_err(|message| config.error(message))?;
-                let processor = P::create(settings).map_err(|e| config.error(format!("cannot be created: {e}")))?;
-                Ok(ProcessorInstance::Custom(Box::new(processor)))
-            }),
-        );
+        if self.processors.contains_key(P::TYPE) {
+            self.duplicates.push((Kind::Processor, P::TYPE));
+        } else {
+            let order = self.processors.len();
+            self.processors.insert(P::TYPE, Entry { order, ..builder!(P, P::into_instance) });
+        }
         self
+    }
+
+    /// Adds a receiver type (refused like a duplicate processor type).
+    pub fn with_receiver<R: ReceiverFactory>(mut self) -> Self {
+        if self.receivers.contains_key(R::TYPE) {
+            self.duplicates.push((Kind::Receiver, R::TYPE));
+        } else {
+            let order = self.receivers.len();
+            self.receivers.insert(R::TYPE, Entry { order, ..builder!(R, std::convert::identity) });
+        }
+        self
+    }
+
+    /// Adds an exporter type (refused like a duplicate processor type).
+    pub fn with_exporter<E: ExporterFactory>(mut self) -> Self {
+        if self.exporters.contains_key(E::TYPE) {
+            self.duplicates.push((Kind::Exporter, E::TYPE));
+        } else {
+            let order = self.exporters.len();
+            self.exporters.insert(E::TYPE, Entry { order, ..builder!(E, std::convert::identity) });
+        }
+        self
+    }
+
+    /// Types registered more than once, as errors; empty for a sound registry.
+    pub fn registration_errors(&self) -> Vec<ConfigError> {
+        self.duplicates
+            .iter()
+            .map(|(kind, name)| ConfigError {
+                file: None,
+                path: String::new(),
+                line: None,
+                column: None,
+                message: format!(
+                    "{} type {name:?} is registered twice: a type name cannot be reused (rename the custom one)",
+                    kind.as_str()
+                ),
+            })
+            .collect()
+    }
+
+    /// The type names of one kind known to this registry: processors sorted by name, receivers and
+    /// exporters in registration order (the built-ins first, as the documentation lists them).
+    pub fn types(&self, kind: Kind) -> Vec<&'static str> {
+        match kind {
+            Kind::Receiver => in_order(&self.receivers),
+            Kind::Processor => self.processors.keys().copied().collect(),
+            Kind::Exporter => in_order(&self.exporters),
+        }
+    }
+
+    /// The config a type's conformance test uses (its `EXAMPLE`), if the type is registered.
+    pub fn example(&self, kind: Kind, type_name: &str) -> Option<&'static str> {
+        match kind {
+            Kind::Receiver => self.receivers.get(type_name).map(|e| e.example),
+            Kind::Processor => self.processors.get(type_name).map(|e| e.example),
+            Kind::Exporter => self.exporters.get(type_name).map(|e| e.example),
+        }
     }
 
     /// The processor type names known to this registry, sorted.
     pub fn processor_types(&self) -> Vec<&'static str> {
-        self.processors.keys().copied().collect()
+        self.types(Kind::Processor)
     }
 
+    /// Builds a processor instance from its place in the config.
     pub fn build_processor(
         &self,
         id: &ComponentId,
         config: &ComponentConfig,
     ) -> Result<ProcessorInstance, ConfigError> {
-        match self.processors.get(id.type_name.as_str()) {
-            Some(build) => build(config),
-            None => Err(unknown_type(config, "processor", id, &self.processor_types())),
-        }
+        build(&self.processors, Kind::Processor, id, config)
     }
 
+    /// Builds an exporter instance from its place in the config.
     pub fn build_exporter(&self, id: &ComponentId, config: &ComponentConfig) -> Result<Exporter, ConfigError> {
-        match id.type_name.as_str() {
-            "otlp" => {
-                let settings: OtlpGrpcConfig = config.deserialize()?;
-                settings.retry_on_failure.validate().map_err(|message| config.error(message))?;
-                let exporter = OtlpGrpcExporter::new(&settings).map_err(|message| config.error(message))?;
-                Ok(Exporter::OtlpGrpc {
-                    exporter: Box::new(exporter),
-                    retry: settings.retry_on_failure,
-                    queue: settings.sending_queue,
-                })
-            }
-            "otlphttp" => {
-                let settings: OtlpHttpConfig = config.deserialize()?;
-                settings.retry_on_failure.validate().map_err(|message| config.error(message))?;
-                let exporter = OtlpHttpExporter::new(&settings).map_err(|message| config.error(message))?;
-                Ok(Exporter::OtlpHttp {
-                    exporter: Box::new(exporter),
-                    retry: settings.retry_on_failure,
-                    queue: settings.sending_queue,
-                })
-            }
-            "debug" => {
-                let settings: DebugConfig = config.deserialize()?;
-                Ok(Exporter::Debug(DebugExporter::new(&settings)))
-            }
-            _ => Err(unknown_type(config, "exporter", id, EXPORTER_TYPES)),
-        }
+        build(&self.exporters, Kind::Exporter, id, config)
     }
 
+    /// Checks a receiver's settings from its place in the config.
     pub fn build_receiver(&self, id: &ComponentId, config: &ComponentConfig) -> Result<ReceiverConfig, ConfigError> {
-        match id.type_name.as_str() {
-            "telemetryapi" => {
-                let settings: TelemetryApiConfig = config.deserialize()?;
-                settings.validate().map_err(|message| config.error(message))?;
-                Ok(ReceiverConfig::TelemetryApi(settings))
-            }
-            "otlp" => {
-                let settings: OtlpReceiverConfig = config.deserialize()?;
-                settings.validate().map_err(|(key, message)| config.error_at(key, message))?;
-                Ok(ReceiverConfig::Otlp(settings))
-            }
-            _ => Err(unknown_type(config, "receiver", id, RECEIVER_TYPES)),
-        }
+        build(&self.receivers, Kind::Receiver, id, config)
     }
 }
 
-fn unknown_type(config: &ComponentConfig, kind: &str, id: &ComponentId, known: &[&str]) -> ConfigError {
-    config.error(format!("unknown {kind} type {:?} (lambdatel has: {})", id.type_name, known.join(", ")))
+fn in_order<T>(entries: &BTreeMap<&'static str, Entry<T>>) -> Vec<&'static str> {
+    let mut types: Vec<(usize, &'static str)> = entries.iter().map(|(name, e)| (e.order, *name)).collect();
+    types.sort_unstable();
+    types.into_iter().map(|(_, name)| name).collect()
+}
+
+fn build<T>(
+    entries: &BTreeMap<&'static str, Entry<T>>,
+    kind: Kind,
+    id: &ComponentId,
+    config: &ComponentConfig,
+) -> Result<T, ConfigError> {
+    match entries.get(id.type_name.as_str()) {
+        Some(entry) => (entry.build)(config),
+        None => {
+            let known = match kind {
+                Kind::Processor => entries.keys().copied().collect(),
+                Kind::Receiver | Kind::Exporter => in_order(entries),
+            };
+            Err(config.error(format!(
+                "unknown {} type {:?} (lambdatel has: {})",
+                kind.as_str(),
+                id.type_name,
+                known.join(", ")
+            )))
+        }
+    }
 }

@@ -4,7 +4,6 @@
 use lambdatel_pipeline::{
     logs::{LogRecord, ResourceLogs, ScopeLogs},
     metrics::{metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics},
-    take_front,
     trace::{ResourceSpans, ScopeSpans, Span},
     Signal, Signals,
 };
@@ -117,7 +116,7 @@ proptest! {
     ) {
         let original = build(&spans, &metrics, &logs, points, 0);
         let mut rest = original.clone();
-        let taken = take_front(&mut rest, signal, n);
+        let taken = rest.take_front(signal, n);
         let before = ids(&original, signal);
         let (front, back) = (ids(&taken, signal), ids(&rest, signal));
         // n counts spans and log records; for metrics it counts whole metrics (their points stay together).
@@ -141,7 +140,7 @@ proptest! {
             let mut rest = original.clone();
             let mut cut = Vec::new();
             while rest.count(signal) > 0 {
-                let request = take_front(&mut rest, signal, n);
+                let request = rest.take_front(signal, n);
                 prop_assert!(request.count(signal) >= 1 && request.count(signal) <= n);
                 cut.extend(ids(&request, signal));
             }

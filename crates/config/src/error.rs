@@ -46,6 +46,11 @@ impl ConfigError {
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl ConfigErrors {
+    /// Sorts by position; errors without a line keep their order after located ones.
+    pub fn sort(&mut self) {
+        self.0.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+    }
+
     /// The individual errors.
     pub fn errors(&self) -> &[ConfigError] {
         &self.0

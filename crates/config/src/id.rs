@@ -61,6 +61,11 @@ impl Signal {
             Signal::Logs => "logs",
         }
     }
+
+    /// The signal's position in processing order (traces 0, metrics 1, logs 2), for per-signal arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl fmt::Display for Signal {

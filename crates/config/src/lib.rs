@@ -60,7 +60,7 @@
 //!      config.yaml:4:19: service.pipelines.traces.receivers[0]: receiver \"nope\" is not defined in receivers"
 //! );
 //! ```
-
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod component;
@@ -101,6 +101,41 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// The file the configuration came from, when known.
     pub source: Option<String>,
+    /// `${env:NAME}` references to unset variables (expanded to nothing), with the key path where each
+    /// is written, so an error they cause can name them.
+    pub unset_variables: Vec<UnsetVariable>,
+}
+
+/// An `${env:NAME}` reference to a variable that is not set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetVariable {
+    /// The key path of the value that references it, e.g. `exporters.otlp.endpoint`.
+    pub path: String,
+    /// The variable's name.
+    pub name: String,
+}
+
+impl Config {
+    /// Adds the unset variables behind an error to its message: an error about a key, or about the
+    /// component or section that holds it, names every unset variable written there.
+    pub fn explain(&self, mut error: ConfigError) -> ConfigError {
+        let related = |path: &str| {
+            !error.path.is_empty()
+                && (path == error.path
+                    || path.strip_prefix(error.path.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
+                    || error.path.strip_prefix(path).is_some_and(|rest| rest.starts_with(['.', '['])))
+        };
+        let names: Vec<String> = self
+            .unset_variables
+            .iter()
+            .filter(|v| related(&v.path))
+            .map(|v| format!("\"{}\" (at {})", v.name, v.path))
+            .collect();
+        if !names.is_empty() {
+            error.message = format!("{}; unset environment variable {}", error.message, names.join(", "));
+        }
+        error
+    }
 }
 
 /// One pipeline: where data enters, how it is processed (in order), and where it goes.
@@ -120,49 +155,72 @@ pub struct PipelineConfig {
 /// `&|name| std::env::var(name).ok()` for the process environment). All problems found are
 /// returned together, sorted by position.
 pub fn parse(yaml: &str, source: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    match parse_partial(yaml, source, env) {
+        (Some(config), errors) if errors.0.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// [`parse`], but also returning the configuration as far as it could be read when it has errors, so
+/// that later stages (component settings) can be checked in the same pass and every error reported at
+/// once. The config is `None` only when the text is not a YAML document at all.
+pub fn parse_partial(
+    yaml: &str,
+    source: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Option<Config>, ConfigErrors) {
     let mut ctx = Ctx {
         source: source.map(str::to_owned),
         errors: Vec::new(),
         warnings: Vec::new(),
+        unset_variables: Vec::new(),
         broken_sections: BTreeSet::new(),
     };
     let mut root = match yaml::load(yaml) {
         Ok(Some(root)) => root,
         Ok(None) => {
             ctx.error("", None, "the configuration is empty; it needs receivers, exporters and service.pipelines");
-            return Err(ConfigErrors(ctx.errors));
+            return (None, ConfigErrors(ctx.errors));
         }
         Err(e) => {
             ctx.error("", Some(e.mark), format!("invalid YAML: {}", e.message));
-            return Err(ConfigErrors(ctx.errors));
+            return (None, ConfigErrors(ctx.errors));
         }
     };
     expand_tree(&mut root, "", env, &mut ctx);
-    let config = build(&root, &mut ctx);
-    if ctx.errors.is_empty() {
-        let mut config = config;
-        config.warnings = ctx.warnings;
-        Ok(config)
-    } else {
-        // Stable sort: errors without a line keep their order after located ones.
-        ctx.errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
-        Err(ConfigErrors(ctx.errors))
-    }
+    let mut config = build(&root, &mut ctx);
+    config.warnings = std::mem::take(&mut ctx.warnings);
+    config.unset_variables = std::mem::take(&mut ctx.unset_variables);
+    let mut errors = ConfigErrors(ctx.errors);
+    errors.sort();
+    (Some(config), errors)
 }
 
 /// Reads and parses a configuration file; errors name the file as given in `path`.
 pub fn load_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    match load_file_partial(path, env) {
+        (Some(config), errors) if errors.0.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// [`load_file`] as [`parse_partial`] does it: the configuration as far as it could be read, and every
+/// error found.
+pub fn load_file_partial(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> (Option<Config>, ConfigErrors) {
     let name = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, Some(&name), env),
-        Err(e) => Err(ConfigError {
-            file: Some(name),
-            path: String::new(),
-            line: None,
-            column: None,
-            message: format!("cannot read the configuration file: {e}"),
-        }
-        .into()),
+        Ok(text) => parse_partial(&text, Some(&name), env),
+        Err(e) => (
+            None,
+            ConfigError {
+                file: Some(name),
+                path: String::new(),
+                line: None,
+                column: None,
+                message: format!("cannot read the configuration file: {e}"),
+            }
+            .into(),
+        ),
     }
 }
 
@@ -177,7 +235,13 @@ impl ComponentConfig {
         yaml: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ComponentConfig, ConfigErrors> {
-        let mut ctx = Ctx { source: None, errors: Vec::new(), warnings: Vec::new(), broken_sections: BTreeSet::new() };
+        let mut ctx = Ctx {
+            source: None,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            broken_sections: BTreeSet::new(),
+            unset_variables: Vec::new(),
+        };
         let mut node = match yaml::load(yaml) {
             Ok(node) => node,
             Err(e) => {
@@ -203,6 +267,7 @@ struct Ctx {
     source: Option<String>,
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
+    unset_variables: Vec<UnsetVariable>,
     /// Component sections that are not maps (already reported).
     broken_sections: BTreeSet<String>,
 }
@@ -248,6 +313,7 @@ fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>
             match env::expand(text, env) {
                 Ok(expanded) => {
                     for name in &expanded.unset {
+                        ctx.unset_variables.push(UnsetVariable { path: path.to_owned(), name: name.clone() });
                         ctx.warn(
                             path,
                             Some(mark),
@@ -308,6 +374,7 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
         settings: None,
         warnings: Vec::new(),
         source: ctx.source.clone(),
+        unset_variables: Vec::new(),
     };
     if !matches!(root.value, NodeValue::Map(_)) {
         ctx.error(

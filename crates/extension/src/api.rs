@@ -13,43 +13,74 @@ use tokio::net::TcpStream;
 /// What went wrong talking to Lambda.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// No connection to the API.
     #[error("cannot reach the Lambda API at {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        /// The API's address.
+        addr: String,
+        /// The connection error.
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed.
     #[error("{call}: {source}")]
-    Http { call: &'static str, source: hyper::Error },
+    Http {
+        /// The API call, e.g. `register`.
+        call: &'static str,
+        /// The HTTP error.
+        source: hyper::Error,
+    },
+    /// Lambda answered with an error status.
     #[error("{call}: Lambda answered {status}: {body}")]
-    Status { call: &'static str, status: StatusCode, body: String },
+    Status {
+        /// The API call.
+        call: &'static str,
+        /// The status.
+        status: StatusCode,
+        /// The answer's body.
+        body: String,
+    },
+    /// The answer did not have the expected shape.
     #[error("{call}: unexpected answer: {detail}")]
-    Protocol { call: &'static str, detail: String },
-}
-
-impl ApiError {
-    /// Lambda's 500s mean "non-recoverable, exit promptly".
-    pub fn is_fatal(&self) -> bool {
-        matches!(self, ApiError::Status { status, .. } if status.is_server_error())
-    }
+    Protocol {
+        /// The API call.
+        call: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 /// The register response.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Registration {
+    /// The id to send with every later call.
     pub extension_id: String,
+    /// The function's name.
     pub function_name: Option<String>,
+    /// The function's version.
     pub function_version: Option<String>,
+    /// The account id, when `accountId` was asked for.
     pub account_id: Option<String>,
 }
 
 /// An event from `event/next`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextEvent {
+    /// An invocation started.
     Invoke {
+        /// The invocation's request id.
         request_id: String,
+        /// When the invocation times out, in epoch milliseconds.
         deadline_ms: Option<u64>,
+        /// The ARN the function was invoked with.
         invoked_function_arn: Option<String>,
+        /// The X-Ray tracing header value, when tracing is active.
         tracing_value: Option<String>,
     },
+    /// The sandbox is shutting down.
     Shutdown {
+        /// Why (`spindown`, `timeout`, `failure`).
         reason: String,
+        /// When the extension is killed, in epoch milliseconds.
         deadline_ms: Option<u64>,
     },
 }
@@ -67,6 +98,7 @@ impl ExtensionsApi {
         ExtensionsApi { addr: addr.into(), extension_id: None }
     }
 
+    /// The id Lambda gave at registration, once registered.
     pub fn extension_id(&self) -> Option<&str> {
         self.extension_id.as_deref()
     }

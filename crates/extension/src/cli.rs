@@ -1,26 +1,29 @@
-//! The offline commands: `lambdatel validate [FILE]` and `lambdatel convert [--config FILE] [BATCH.json ...]`.
+//! The offline commands: `lambdatel validate [FILE ...]` and `lambdatel convert [--config FILE] [BATCH.json ...]`.
 
-use std::{io::Read, process::ExitCode};
+use std::{
+    io::{Read, Write},
+    process::ExitCode,
+};
 
 use lambdatel_components::{
     receivers::telemetry_api::convert::{ConvertOptions, Converter, ResourceInfo},
     Registry,
 };
-use lambdatel_config::Config;
 use lambdatel_pipeline::Signal;
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
 };
 
-use crate::{config_source, service::Graph};
+use crate::{config_source, Checked};
 
 const HELP: &str = "lambdatel: an AWS Lambda extension that works like a tiny OpenTelemetry Collector
 
 Run with no arguments, it is the extension (that is how Lambda starts it from /opt/extensions).
 
 Commands:
-  lambdatel validate [FILE]
-      Check a configuration (FILE, else the one the extension would use) and print its pipelines.
+  lambdatel validate [FILE ...]
+      Check configurations (each FILE, else the one the extension would use) and print their pipelines;
+      every error of every file is reported, with the unset ${env:...} variables behind it.
   lambdatel convert [--config FILE] [BATCH.json ...]
       Run Telemetry API batches (JSON arrays as Lambda POSTs them; standard input when no file is given)
       through the configured processors and print the result as OTLP/JSON, one object keyed by pipeline.
@@ -29,6 +32,47 @@ Commands:
 Configuration: LAMBDATEL_CONFIG (a path), else /opt/lambdatel/config.yaml, else a default that sends to
 OTEL_EXPORTER_OTLP_ENDPOINT (with OTEL_EXPORTER_OTLP_HEADERS) over OTLP/gRPC.
 ";
+
+/// Why a command stopped early.
+#[derive(Debug)]
+enum Failure {
+    /// A message for standard error; the command fails.
+    Message(String),
+    /// The command failed and has said why already.
+    Reported,
+    /// Standard output was closed (`lambdatel convert ... | head`): the reader has what it wanted, so the
+    /// command ends quietly and successfully, as Unix tools do.
+    StdoutClosed,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Message(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::Message(message.to_owned())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::BrokenPipe => Failure::StdoutClosed,
+            _ => Failure::Message(format!("cannot write the output: {error}")),
+        }
+    }
+}
+
+/// Writes to standard output without the panic `print!` has when the reader went away.
+fn out(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
 
 /// Runs an offline command.
 pub fn run(registry: Registry, args: &[String]) -> ExitCode {
@@ -45,65 +89,81 @@ pub fn run(registry: Registry, args: &[String]) -> ExitCode {
     let result = match args[0].as_str() {
         "validate" => validate(&registry, &args[1..], &env),
         "convert" => convert(&registry, &args[1..], &env),
-        "--version" | "-V" | "version" => {
-            println!("lambdatel {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        "--help" | "-h" | "help" => {
-            print!("{HELP}");
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}\n\n{HELP}")),
+        "--version" | "-V" | "version" => out(&format!("lambdatel {}\n", env!("CARGO_PKG_VERSION"))),
+        "--help" | "-h" | "help" => out(HELP),
+        other => Err(Failure::Message(format!("unknown command {other:?}\n\n{HELP}"))),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Ok(()) | Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
+        Err(Failure::Message(message)) => {
             eprintln!("{message}");
             ExitCode::FAILURE
         }
+        Err(Failure::Reported) => ExitCode::FAILURE,
     }
 }
 
-fn load(file: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, Config), String> {
+/// Loads and checks a configuration in every stage (see [`crate::check`]).
+fn load(
+    registry: &Registry,
+    file: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Checked), String> {
     let source = match file {
         Some(path) => config_source::ConfigSource::File(path.into()),
         None => config_source::choose(env),
     };
-    let config = config_source::load(&source, env).map_err(|e| format!("invalid configuration in {source}:\n{e}"))?;
-    Ok((source.to_string(), config))
+    let checked = crate::check(config_source::load_partial(&source, env), registry)
+        .map_err(|e| format!("invalid configuration in {source}:\n{e}"))?;
+    Ok((source.to_string(), checked))
 }
 
-fn validate(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
-    if args.len() > 1 {
-        return Err("usage: lambdatel validate [FILE]".into());
+/// Checks each file (or the configuration the extension would use) and reports every one: a bad file
+/// does not hide the files after it.
+fn validate(registry: &Registry, files: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<(), Failure> {
+    let files: Vec<Option<&str>> =
+        if files.is_empty() { vec![None] } else { files.iter().map(|f| Some(f.as_str())).collect() };
+    let mut invalid = 0;
+    for file in &files {
+        match load(registry, *file, env) {
+            Ok((source, checked)) => {
+                for warning in &checked.config.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                let mut text = format!("{source}: valid\n");
+                for line in checked.graph.describe() {
+                    text.push_str(&format!("  {line}\n"));
+                }
+                out(&text)?;
+            }
+            Err(message) => {
+                eprintln!("{message}");
+                invalid += 1;
+            }
+        }
     }
-    let (source, config) = load(args.first().map(String::as_str), env)?;
-    let invalid = |e: lambdatel_config::ConfigErrors| format!("invalid configuration in {source}:\n{e}");
-    crate::settings_from(&config).map_err(invalid)?;
-    let graph = Graph::build(&config, registry).map_err(invalid)?;
-    for warning in &config.warnings {
-        eprintln!("warning: {warning}");
+    match invalid {
+        0 => Ok(()),
+        // The errors are printed already; one line says how many files failed when there were several.
+        _ if files.len() == 1 => Err(Failure::Reported),
+        n => Err(Failure::Message(format!("{n} of {} configurations are invalid", files.len()))),
     }
-    println!("{source}: valid");
-    for line in graph.describe() {
-        println!("  {line}");
-    }
-    Ok(())
 }
 
-fn convert(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+fn convert(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<(), Failure> {
     let mut config_file = None;
     let mut batches = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--config" => config_file = Some(rest.next().ok_or("--config needs a file")?.as_str()),
-            other if other.starts_with('-') && other != "-" => return Err(format!("convert: unknown option {other}")),
+            other if other.starts_with('-') && other != "-" => {
+                return Err(format!("convert: unknown option {other}").into())
+            }
             file => batches.push(file.to_string()),
         }
     }
-    let (source, config) = load(config_file, env)?;
-    let mut graph = Graph::build(&config, registry).map_err(|e| format!("invalid configuration in {source}:\n{e}"))?;
+    let (source, Checked { mut graph, .. }) = load(registry, config_file, env)?;
     let (index, receiver) = graph
         .receivers()
         .iter()
@@ -143,6 +203,6 @@ fn convert(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<St
         .map_err(|e| format!("cannot encode {id}: {e}"))?;
         out.insert(id.to_string(), value);
     }
-    println!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(out)).expect("JSON values serialise"));
-    Ok(())
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(out)).expect("JSON values serialise");
+    self::out(&(text + "\n"))
 }

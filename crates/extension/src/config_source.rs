@@ -12,7 +12,9 @@ pub const LAYER_CONFIG_PATH: &str = "/opt/lambdatel/config.yaml";
 /// Which configuration was chosen, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
+    /// A YAML file.
     File(PathBuf),
+    /// The default built into the binary, driven by `OTEL_*` variables.
     Embedded,
 }
 
@@ -38,14 +40,24 @@ pub fn choose(env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
 
 /// Loads and parses the chosen configuration.
 pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    match load_partial(source, env) {
+        (Some(config), errors) if errors.0.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Loads and parses the chosen configuration as far as it can be read, with every error found; see
+/// [`crate::check`], which carries on with the later stages.
+pub fn load_partial(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> (Option<Config>, ConfigErrors) {
     match source {
-        ConfigSource::File(path) => lambdatel_config::load_file(path, env),
-        ConfigSource::Embedded => {
-            let yaml = embedded_default(env).map_err(|message| {
-                ConfigErrors(vec![ConfigError { file: None, path: String::new(), line: None, column: None, message }])
-            })?;
-            lambdatel_config::parse(&yaml, Some("<embedded default>"), env)
-        }
+        ConfigSource::File(path) => lambdatel_config::load_file_partial(path, env),
+        ConfigSource::Embedded => match embedded_default(env) {
+            Ok(yaml) => lambdatel_config::parse_partial(&yaml, Some("<embedded default>"), env),
+            Err(message) => (
+                None,
+                ConfigErrors(vec![ConfigError { file: None, path: String::new(), line: None, column: None, message }]),
+            ),
+        },
     }
 }
 
@@ -183,12 +195,12 @@ mod tests {
             assert_eq!(pipeline.exporters.iter().map(|k| k.to_string()).collect::<Vec<_>>(), ["otlphttp"]);
         }
         // The whole default builds, so the keys written are the exporter's.
-        crate::service::Graph::build(&config, &lambdatel_components::Registry::builtin()).unwrap();
+        lambdatel_components::Registry::builtin().build_graph(&config).unwrap();
 
         let config = load(&ConfigSource::Embedded, &env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap();
         let json = config.exporters[&"otlphttp".parse().unwrap()].to_json();
         assert_eq!(json, serde_json::json!({"endpoint": "http://localhost:4318", "encoding": "json"}));
-        crate::service::Graph::build(&config, &lambdatel_components::Registry::builtin()).unwrap();
+        lambdatel_components::Registry::builtin().build_graph(&config).unwrap();
     }
 
     #[test]

@@ -53,6 +53,7 @@ impl Default for FlushConfig {
 }
 
 impl FlushConfig {
+    /// Checks the settings; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.interval.is_zero() {
             return Err("flush.interval must be above zero".into());
@@ -67,13 +68,18 @@ impl FlushConfig {
     }
 }
 
+/// When to flush.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
+    /// Chooses between the others from the load (the default).
     #[default]
     Adaptive,
+    /// Flushes at the end of every invocation.
     End,
+    /// Flushes when the interval has passed, at the start of an invocation.
     Periodic,
+    /// Flushes in the background while invocations run.
     Continuous,
 }
 
@@ -86,6 +92,7 @@ pub struct Load {
     pub heavy_bytes: u64,
     /// Bytes held until the next flush, and the memory bound on them.
     pub held_bytes: usize,
+    /// The bound on held bytes.
     pub held_limit: usize,
 }
 
@@ -120,6 +127,7 @@ pub struct FlushPolicy {
 }
 
 impl FlushPolicy {
+    /// A policy starting at `now`.
     pub fn new(config: FlushConfig, now: Instant) -> Self {
         FlushPolicy { config, last_flush: now, recent_invokes: VecDeque::new(), frequent: false }
     }

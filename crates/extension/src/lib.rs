@@ -6,6 +6,8 @@
 //!     lambdatel::main_with(lambdatel::Registry::builtin())
 //! }
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod cli;
@@ -13,16 +15,15 @@ pub mod config_source;
 pub mod flush;
 pub mod lifecycle;
 pub mod log;
-pub mod receivers;
 pub mod self_telemetry;
-pub mod service;
 pub mod settings;
 
 use std::process::ExitCode;
 
 pub use lambdatel_components::{ProcessorFactory, Registry};
+pub use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_config::{Config, ConfigErrors};
-pub use lambdatel_pipeline::Processor;
+pub use lambdatel_pipeline::{otlp, FlushView, Processor};
 
 /// The binary's entry point with a given registry: no arguments runs the extension (that is how Lambda
 /// starts it); `validate`, `convert`, `--help` and `--version` are offline commands.
@@ -41,6 +42,34 @@ pub fn main_with(registry: Registry) -> ExitCode {
         }
     };
     runtime.block_on(lifecycle::run(registry, lifecycle::Environment::from_process()))
+}
+
+/// A configuration that passed every stage: the config, the extension's settings and the built graph.
+pub struct Checked {
+    /// The parsed configuration.
+    pub config: Config,
+    /// The `lambdatel:` section.
+    pub settings: settings::Settings,
+    /// The pipeline graph with every component created.
+    pub graph: lambdatel_components::Graph,
+}
+
+/// Checks a configuration in every stage in one pass: the YAML and pipeline graph (`parsed`, from
+/// `parse_partial`), the extension's settings and every component's settings. All errors come back
+/// together, sorted by line, each naming the unset `${env:...}` variables behind it.
+pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Result<Checked, ConfigErrors> {
+    let (config, mut errors) = parsed;
+    let Some(config) = config else { return Err(errors) };
+    let settings = settings_from(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    let graph = registry.build_graph(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    match (settings, graph) {
+        (Some(settings), Some(graph)) if errors.0.is_empty() => Ok(Checked { config, settings, graph }),
+        _ => {
+            let mut explained = ConfigErrors(errors.0.into_iter().map(|e| config.explain(e)).collect());
+            explained.sort();
+            Err(explained)
+        }
+    }
 }
 
 /// Reads the extension's own settings (the `lambdatel:` section) from a loaded config.

@@ -8,8 +8,11 @@
 use std::{process::ExitCode, time::Duration};
 
 use lambdatel_components::{
-    receivers::telemetry_api::convert::{InvokeContext, ResourceInfo},
-    Registry,
+    receivers::{
+        runtime::{self as receivers, Receivers},
+        telemetry_api::convert::{InvokeContext, ResourceInfo},
+    },
+    Graph, Registry,
 };
 use tokio::time::Instant;
 
@@ -18,9 +21,7 @@ use crate::{
     config_source,
     flush::{FlushPolicy, Load, Plan},
     log,
-    receivers::{self, Receivers},
     self_telemetry::{SelfTelemetry, Snapshot},
-    service::Graph,
     settings::Settings,
 };
 
@@ -29,12 +30,14 @@ pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Everything the extension reads from its environment, injectable for tests.
 pub struct Environment {
+    /// The environment variables.
     pub vars: EnvLookup,
     /// The extension's name: the file name Lambda started it from.
     pub name: String,
 }
 
 impl Environment {
+    /// The process's own environment and name.
     pub fn from_process() -> Self {
         let name = std::env::args_os()
             .next()
@@ -283,15 +286,16 @@ async fn prepare(
     let invalid = |e: lambdatel_config::ConfigErrors| {
         ("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}"))
     };
-    let config = config_source::load(source, env).map_err(invalid)?;
+    let crate::Checked { config, settings, graph } =
+        crate::check(config_source::load_partial(source, env), registry).map_err(invalid)?;
     for warning in &config.warnings {
         log::warn(warning);
     }
-    let settings = crate::settings_from(&config).map_err(invalid)?;
-    let graph = Graph::build(&config, registry).map_err(invalid)?;
     let mut bound = Vec::new();
     for (index, (id, receiver)) in graph.receivers().iter().enumerate() {
-        let receiver = receivers::bind(&id.to_string(), receiver).await.map_err(|e| ("Extension.ListenerFailed", e))?;
+        let receiver = receivers::bind(&id.to_string(), receiver)
+            .await
+            .map_err(|e| ("Extension.ListenerFailed", e.to_string()))?;
         bound.push((index, receiver));
     }
     Ok((settings, graph, bound))

@@ -7,19 +7,23 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Starts every line the extension logs.
 pub const PREFIX: &str = "[lambdatel]";
 
 /// Lines of one kind that may be printed per [`LIMIT_PERIOD`].
 const LIMIT_PERIOD: Duration = Duration::from_secs(60);
 
+/// Logs an informational line.
 pub fn info(message: &str) {
     eprintln!("{PREFIX} {message}");
 }
 
+/// Logs a warning.
 pub fn warn(message: &str) {
     eprintln!("{PREFIX} WARN {message}");
 }
 
+/// Logs an error.
 pub fn error(message: &str) {
     eprintln!("{PREFIX} ERROR {message}");
 }
@@ -43,6 +47,7 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    /// A limiter that has let nothing through yet.
     pub const fn new() -> Self {
         RateLimit { state: Mutex::new(None) }
     }

@@ -15,7 +15,7 @@ use lambdatel_pipeline::{
 };
 use tokio::time::Instant;
 
-use crate::service::ExportCounters;
+use lambdatel_pipeline::ExportCounters;
 
 /// Everything counted, at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,7 +26,9 @@ pub struct Snapshot {
     pub queued: Vec<(String, u64)>,
     /// Telemetry API events accepted and skipped (unusable), and log records dropped by the memory bound.
     pub events_accepted: u64,
+    /// Telemetry API events skipped as malformed.
     pub events_skipped: u64,
+    /// Log records dropped by the memory bound.
     pub logs_dropped_memory: u64,
 }
 
@@ -39,6 +41,7 @@ pub struct SelfTelemetry {
 }
 
 impl SelfTelemetry {
+    /// Collects at most once per `period`, unless forced.
     pub fn new(period: Duration) -> Self {
         SelfTelemetry { start_unix_nano: unix_nano(), period, last_emit: None, last: Snapshot::default() }
     }

@@ -46,6 +46,7 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Checks the settings; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.flush_budget.is_zero() {
             return Err("flush_budget must be above zero".into());

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use lambdatel::{service::Graph, settings_from, Registry};
+use lambdatel::{settings_from, Registry};
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
@@ -32,14 +32,14 @@ fn env(name: &str) -> Option<String> {
 fn build_file(path: &std::path::Path) -> Result<(Vec<String>, Vec<String>), String> {
     let config = lambdatel_config::load_file(path, &env).map_err(|e| e.to_string())?;
     settings_from(&config).map_err(|e| e.to_string())?;
-    let graph = Graph::build(&config, &Registry::builtin()).map_err(|e| e.to_string())?;
+    let graph = Registry::builtin().build_graph(&config).map_err(|e| e.to_string())?;
     Ok((graph.describe(), config.warnings.clone()))
 }
 
 fn build_text(yaml: &str) -> Result<Vec<String>, String> {
     let config = lambdatel_config::parse(yaml, Some("config.yaml"), &env).map_err(|e| e.to_string())?;
     settings_from(&config).map_err(|e| e.to_string())?;
-    Graph::build(&config, &Registry::builtin()).map(|g| g.describe()).map_err(|e| e.to_string())
+    Registry::builtin().build_graph(&config).map(|g| g.describe()).map_err(|e| e.to_string())
 }
 
 fn pipelines(lines: &[&str]) -> Vec<String> {
@@ -230,8 +230,8 @@ service:
              config.yaml:16:3: exporters.awsxray: unknown exporter type \"awsxray\" (lambdatel has: {exporters})\n\
              config.yaml:4:3: receivers.prometheus: unknown receiver type \"prometheus\" (lambdatel has: {receivers})\n\
              config.yaml:17:3: exporters.prometheusremotewrite: unknown exporter type \"prometheusremotewrite\" (lambdatel has: {exporters})",
-            receivers = lambdatel_components::registry::RECEIVER_TYPES.join(", "),
-            exporters = lambdatel_components::registry::EXPORTER_TYPES.join(", "),
+            receivers = Registry::builtin().types(lambdatel_components::registry::Kind::Receiver).join(", "),
+            exporters = Registry::builtin().types(lambdatel_components::registry::Kind::Exporter).join(", "),
         )
     );
     assert_eq!(
@@ -281,7 +281,7 @@ async fn the_generic_example_redacts_filters_and_tags() {
     let resource = || Some(Resource { attributes: vec![kv("service.name", "orders")], ..Default::default() });
 
     let config = lambdatel_config::load_file(&examples_dir().join("otlp-collector.yaml"), &env).unwrap();
-    let mut graph = Graph::build(&config, &Registry::builtin()).unwrap();
+    let mut graph = Registry::builtin().build_graph(&config).unwrap();
     let signals = Signals {
         spans: vec![ResourceSpans {
             resource: resource(),
@@ -333,4 +333,54 @@ async fn the_generic_example_redacts_filters_and_tags() {
         .map(|r| r.body.clone())
         .collect();
     assert_eq!(bodies, vec![text("paid with ****")]);
+}
+
+fn check(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let parsed = lambdatel_config::parse_partial(yaml, Some("c.yaml"), env);
+    match lambdatel::check(parsed, &Registry::builtin()) {
+        Ok(_) => vec![],
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn graph_errors_and_component_settings_are_reported_together() {
+    let yaml = "receivers:
+  telemetryapi:
+    buffering:
+      timeout_ms: soon
+exporters:
+  debug:
+service:
+  pipelines:
+    logs: {receivers: [telemetryapi], exporters: [debug, otlp/missing]}
+";
+    assert_eq!(
+        check(yaml, &|_| None),
+        [
+            "c.yaml:4:7: receivers.telemetryapi.buffering.timeout_ms: invalid type: string \"soon\", expected u32",
+            "c.yaml:9:58: service.pipelines.logs.exporters[1]: exporter \"otlp/missing\" is not defined in exporters",
+        ]
+    );
+}
+
+#[test]
+fn an_error_names_the_unset_variable_behind_it() {
+    let yaml = "receivers:
+  telemetryapi:
+exporters:
+  otlp:
+    endpoint: ${env:BACKEND_URL}
+service:
+  pipelines:
+    logs: {receivers: [telemetryapi], exporters: [otlp]}
+";
+    assert_eq!(
+        check(yaml, &|_| None),
+        ["c.yaml:4:3: exporters.otlp: endpoint is empty; unset environment variable \"BACKEND_URL\" (at exporters.otlp.endpoint)"]
+    );
+    let set = |name: &str| (name == "BACKEND_URL").then(|| "http://127.0.0.1:4317".to_string());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _guard = rt.enter();
+    assert_eq!(check(yaml, &set), Vec::<String>::new());
 }

@@ -14,12 +14,16 @@ pub const SIGNALS: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs]
 /// Spans, metrics and logs produced together (for example from one Telemetry API batch).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Signals {
+    /// Spans, grouped by resource and scope.
     pub spans: Vec<ResourceSpans>,
+    /// Metrics, grouped by resource and scope.
     pub metrics: Vec<ResourceMetrics>,
+    /// Log records, grouped by resource and scope.
     pub logs: Vec<ResourceLogs>,
 }
 
 impl Signals {
+    /// True when no signal holds an item (empty resource or scope envelopes count as empty).
     pub fn is_empty(&self) -> bool {
         self.span_count() == 0 && self.data_point_count() == 0 && self.log_count() == 0
     }
@@ -31,14 +35,17 @@ impl Signals {
         self.logs.append(&mut other.logs);
     }
 
+    /// The number of spans.
     pub fn span_count(&self) -> usize {
         span_count(&self.spans)
     }
 
+    /// The number of metric data points.
     pub fn data_point_count(&self) -> usize {
         data_point_count(&self.metrics)
     }
 
+    /// The number of log records.
     pub fn log_count(&self) -> usize {
         log_count(&self.logs)
     }
@@ -51,12 +58,66 @@ impl Signals {
             Signal::Logs => self.log_count(),
         }
     }
+
+    /// The number of items of all three signals.
+    pub fn total_count(&self) -> usize {
+        self.span_count() + self.data_point_count() + self.log_count()
+    }
+
+    /// A copy of one signal's data, the other two left empty: what a fan-out gives each consumer but the
+    /// last.
+    pub fn part(&self, signal: Signal) -> Signals {
+        match signal {
+            Signal::Traces => Signals { spans: self.spans.clone(), ..Default::default() },
+            Signal::Metrics => Signals { metrics: self.metrics.clone(), ..Default::default() },
+            Signal::Logs => Signals { logs: self.logs.clone(), ..Default::default() },
+        }
+    }
+
+    /// Moves one signal's data out, leaving it empty here: what the last consumer of a fan-out takes.
+    pub fn take_part(&mut self, signal: Signal) -> Signals {
+        match signal {
+            Signal::Traces => Signals { spans: std::mem::take(&mut self.spans), ..Default::default() },
+            Signal::Metrics => Signals { metrics: std::mem::take(&mut self.metrics), ..Default::default() },
+            Signal::Logs => Signals { logs: std::mem::take(&mut self.logs), ..Default::default() },
+        }
+    }
+
+    /// The protobuf size of the batch: what it costs in memory, near enough, and what it costs on the wire.
+    pub fn encoded_size(&self) -> usize {
+        use prost::Message;
+        self.spans.iter().map(Message::encoded_len).sum::<usize>()
+            + self.metrics.iter().map(Message::encoded_len).sum::<usize>()
+            + self.logs.iter().map(Message::encoded_len).sum::<usize>()
+    }
+
+    /// Removes up to `n` of the oldest items of one signal and returns them (in order), leaving the rest.
+    ///
+    /// Used both to cut export requests to a size bound and to drop the oldest data when a queue is full.
+    pub fn take_front(&mut self, kind: Signal, n: usize) -> Signals {
+        let mut taken = Signals::default();
+        match kind {
+            Signal::Traces => {
+                taken.spans = take_groups(&mut self.spans, n, |r| &mut r.scope_spans, |s| &mut s.spans);
+            }
+            Signal::Metrics => {
+                // A metric's data points stay together: cutting inside one would split its identity.
+                taken.metrics = take_groups(&mut self.metrics, n, |r| &mut r.scope_metrics, |s| &mut s.metrics);
+            }
+            Signal::Logs => {
+                taken.logs = take_groups(&mut self.logs, n, |r| &mut r.scope_logs, |s| &mut s.log_records);
+            }
+        }
+        taken
+    }
 }
 
+/// The number of spans in a batch.
 pub fn span_count(spans: &[ResourceSpans]) -> usize {
     spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
 }
 
+/// The number of log records in a batch.
 pub fn log_count(logs: &[ResourceLogs]) -> usize {
     logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum()
 }
@@ -76,26 +137,6 @@ pub fn data_point_count(metrics: &[ResourceMetrics]) -> usize {
             None => 0,
         })
         .sum()
-}
-
-/// Removes up to `n` of the oldest items of one signal and returns them (in order), leaving the rest.
-///
-/// Used both to cut export requests to a size bound and to drop the oldest data when a queue is full.
-pub fn take_front(signals: &mut Signals, kind: Signal, n: usize) -> Signals {
-    let mut taken = Signals::default();
-    match kind {
-        Signal::Traces => {
-            taken.spans = take_groups(&mut signals.spans, n, |r| &mut r.scope_spans, |s| &mut s.spans);
-        }
-        Signal::Metrics => {
-            // A metric's data points stay together: cutting inside one would split its identity.
-            taken.metrics = take_groups(&mut signals.metrics, n, |r| &mut r.scope_metrics, |s| &mut s.metrics);
-        }
-        Signal::Logs => {
-            taken.logs = take_groups(&mut signals.logs, n, |r| &mut r.scope_logs, |s| &mut s.log_records);
-        }
-    }
-    taken
 }
 
 /// Moves the first `n` leaf items (spans, metrics, log records) out of nested resource/scope groups,
@@ -183,13 +224,13 @@ mod tests {
     #[test]
     fn take_front_splits_groups_in_order() {
         let mut all = logs(&[&[&[1, 2], &[3]], &[&[4, 5, 6]]]);
-        let head = take_front(&mut all, Signal::Logs, 4);
+        let head = all.take_front(Signal::Logs, 4);
         assert_eq!(times(&head), vec![vec![vec![1, 2], vec![3]], vec![vec![4]]]);
         assert_eq!(times(&all), vec![vec![vec![5, 6]]]);
         assert_eq!(head.log_count() + all.log_count(), 6);
-        let rest = take_front(&mut all, Signal::Logs, 10);
+        let rest = all.take_front(Signal::Logs, 10);
         assert_eq!(rest.log_count(), 2);
         assert!(all.is_empty());
-        assert!(take_front(&mut all, Signal::Logs, 3).is_empty());
+        assert!(all.take_front(Signal::Logs, 3).is_empty());
     }
 }

@@ -1,19 +1,17 @@
 //! A custom lambdatel processor, `tenant`: it reads the tenant id from the function's log lines (for
 //! example `tenant=acme`, logged when the function learns whom it serves) and adds it as an attribute to
-//! every log record and span processed afterwards.
+//! every log record and span of the same flush and the ones after it.
 //!
 //! It shows the three things a custom processor needs: a config type read from the YAML by the
 //! processor's type name, an implementation of [`Processor`] for the signals it changes, and an
 //! implementation of [`ProcessorFactory`] to register it with
 //! `lambdatel::main_with(Registry::builtin().with_processor::<TenantProcessor>())`.
 //!
-//! Each pipeline gets its own processor instance, so the instance in the logs pipeline shares what it
-//! learns with the one in the traces pipeline through process-wide state. Within one Telemetry API
-//! batch spans are processed before logs, so a span is tagged once the tenant has been seen in an
-//! earlier batch: in practice from the invocation after the one that logged it (lambdatel flushes
-//! between invocations). A function serving a different tenant on each invocation would need a
-//! per-invocation key instead (`faas.invocation_id`) and a way to hold spans back, which this example
-//! does not attempt.
+//! The tenant is found through [`Processor::observe_flush`], which shows every processor the whole flush
+//! (spans, metrics and logs of all receivers) before its own signal is processed. With lambdatel's
+//! default end-of-invocation flush, a flush is one invocation, so the spans of the invocation that logs
+//! the tenant already carry it. A flush without a tenant line keeps the tenant last seen, for functions
+//! that log it once per sandbox (at init, say).
 //!
 //! ```yaml
 //! processors:
@@ -26,18 +24,14 @@
 //!     logs: {receivers: [telemetryapi], processors: [tenant, batch], exporters: [otlp]}
 //! ```
 
-use std::sync::Mutex;
-
-use lambdatel::{Processor, ProcessorFactory};
+use lambdatel::{ComponentConfig, ConfigError, FlushView, Processor, ProcessorFactory};
 use lambdatel_pipeline::{
     common::{any_value::Value, AnyValue, KeyValue},
     logs::ResourceLogs,
+    otlp::{log_records_mut, spans_mut, string_attribute},
     trace::ResourceSpans,
 };
 use serde::Deserialize;
-
-/// The tenant id last seen in a log line, shared by every `tenant` processor instance of the process.
-static TENANT: Mutex<Option<String>> = Mutex::new(None);
 
 /// Settings of the `tenant` processor.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -60,6 +54,8 @@ impl Default for TenantConfig {
 #[derive(Debug)]
 pub struct TenantProcessor {
     config: TenantConfig,
+    /// The tenant of the current flush, or the last one seen.
+    tenant: Option<String>,
 }
 
 impl TenantProcessor {
@@ -75,11 +71,7 @@ impl TenantProcessor {
         if attributes.iter().any(|kv| kv.key == self.config.attribute) {
             return;
         }
-        attributes.push(KeyValue {
-            key: self.config.attribute.clone(),
-            value: Some(AnyValue { value: Some(Value::StringValue(tenant.to_owned())) }),
-            ..Default::default()
-        });
+        attributes.push(string_attribute(self.config.attribute.clone(), tenant));
     }
 }
 
@@ -98,22 +90,26 @@ fn body_text(body: &AnyValue) -> Option<&str> {
 }
 
 impl Processor for TenantProcessor {
+    fn observe_flush(&mut self, flush: &FlushView<'_>) {
+        let lines = flush.logs().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records);
+        let found =
+            lines.filter_map(|record| record.body.as_ref().and_then(body_text)).find_map(|line| self.find_tenant(line));
+        if let Some(tenant) = found {
+            self.tenant = Some(tenant.to_owned());
+        }
+    }
+
     fn process_traces(&mut self, batch: &mut Vec<ResourceSpans>) {
-        let Some(tenant) = TENANT.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
-        for span in batch.iter_mut().flat_map(|r| &mut r.scope_spans).flat_map(|s| &mut s.spans) {
-            self.tag(&mut span.attributes, &tenant);
+        let Some(tenant) = self.tenant.as_deref() else { return };
+        for span in spans_mut(batch) {
+            self.tag(&mut span.item.attributes, tenant);
         }
     }
 
     fn process_logs(&mut self, batch: &mut Vec<ResourceLogs>) {
-        let mut known = TENANT.lock().unwrap_or_else(|e| e.into_inner());
-        for record in batch.iter_mut().flat_map(|r| &mut r.scope_logs).flat_map(|s| &mut s.log_records) {
-            if let Some(found) = record.body.as_ref().and_then(body_text).and_then(|line| self.find_tenant(line)) {
-                *known = Some(found.to_owned());
-            }
-            if let Some(tenant) = known.as_deref() {
-                self.tag(&mut record.attributes, tenant);
-            }
+        let Some(tenant) = self.tenant.as_deref() else { return };
+        for record in log_records_mut(batch) {
+            self.tag(&mut record.item.attributes, tenant);
         }
     }
 }
@@ -122,18 +118,18 @@ impl ProcessorFactory for TenantProcessor {
     const TYPE: &'static str = "tenant";
     type Config = TenantConfig;
 
-    fn validate(config: &TenantConfig) -> Result<(), String> {
+    fn validate(config: &TenantConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
         if config.marker.is_empty() {
-            return Err("marker must not be empty".into());
+            return Err(at.error_at("marker", "marker must not be empty"));
         }
         if config.attribute.is_empty() {
-            return Err("attribute must not be empty".into());
+            return Err(at.error_at("attribute", "attribute must not be empty"));
         }
         Ok(())
     }
 
-    fn create(config: TenantConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(TenantProcessor { config })
+    fn create(config: TenantConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
+        Ok(TenantProcessor { config, tenant: None })
     }
 }
 
@@ -141,10 +137,11 @@ impl ProcessorFactory for TenantProcessor {
 mod tests {
     use super::*;
     use lambdatel::Registry;
-    use lambdatel_config::{ComponentConfig, ComponentId};
+    use lambdatel_config::ComponentId;
     use lambdatel_pipeline::{
         logs::{LogRecord, ScopeLogs},
         trace::{ScopeSpans, Span},
+        Signals,
     };
 
     fn text(s: &str) -> Option<AnyValue> {
@@ -153,7 +150,7 @@ mod tests {
 
     #[test]
     fn finds_the_tenant_in_a_line() {
-        let p = TenantProcessor { config: TenantConfig::default() };
+        let p = TenantProcessor { config: TenantConfig::default(), tenant: None };
         assert_eq!(p.find_tenant("serving tenant=acme now"), Some("acme"));
         assert_eq!(p.find_tenant("{\"msg\":\"x\",\"tenant=globex\"}"), Some("globex"));
         assert_eq!(p.find_tenant("tenant=initech;"), Some("initech"));
@@ -161,43 +158,49 @@ mod tests {
         assert_eq!(p.find_tenant("no marker"), None);
     }
 
-    // One test drives the process-wide state, so tests cannot interfere with each other.
     #[test]
-    fn logs_teach_the_tenant_to_spans_through_the_registry() {
+    fn spans_carry_the_tenant_logged_in_the_same_flush() {
         let registry = Registry::builtin().with_processor::<TenantProcessor>();
-        let id = ComponentId::parse("tenant").unwrap();
-        let settings = ComponentConfig::from_yaml("processors.tenant", "attribute: tenant", &|_| None).unwrap();
-        let mut for_traces = registry.build_processor(&id, &settings).unwrap();
-        let mut for_logs = registry.build_processor(&id, &settings).unwrap();
+        let yaml = "receivers:\n  telemetryapi:\nprocessors:\n  tenant:\n    attribute: tenant\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces: {receivers: [telemetryapi], processors: [tenant], exporters: [debug]}\n    logs: {receivers: [telemetryapi], processors: [tenant], exporters: [debug]}\n";
+        let config = lambdatel_config::parse(yaml, None, &|_| None).unwrap();
+        let mut graph = registry.build_graph(&config).unwrap();
 
-        let spans = || {
-            vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans: vec![Span::default()], ..Default::default() }],
+        let spans = vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans: vec![Span::default()], ..Default::default() }],
+            ..Default::default()
+        }];
+        let record = |body: &str| LogRecord { body: text(body), ..Default::default() };
+        let logs = |lines: &[&str]| {
+            vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: lines.iter().map(|l| record(l)).collect(),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }]
         };
-        let mut before = spans();
-        for_traces.process_traces(&mut before);
-        assert!(before[0].scope_spans[0].spans[0].attributes.is_empty(), "no tenant known yet");
-
-        let record = |body: &str| LogRecord { body: text(body), ..Default::default() };
-        let mut logs = vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![record("starting"), record("tenant=acme"), record("done")],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }];
-        for_logs.process_logs(&mut logs);
-        let tags: Vec<usize> = logs[0].scope_logs[0].log_records.iter().map(|r| r.attributes.len()).collect();
-        assert_eq!(tags, vec![0, 1, 1]);
-        assert_eq!(logs[0].scope_logs[0].log_records[2].attributes[0].key, "tenant");
-
-        let mut after = spans();
-        for_traces.process_traces(&mut after);
-        let attributes = &after[0].scope_spans[0].spans[0].attributes;
-        assert_eq!(attributes.len(), 1);
-        assert_eq!((attributes[0].key.as_str(), attributes[0].value.clone()), ("tenant", text("acme")));
+        let tenants = |graph: &mut lambdatel_components::Graph, lines: &[&str]| {
+            let flush = Signals { spans: spans.clone(), logs: logs(lines), ..Default::default() };
+            let mut found = Vec::new();
+            for (_, data) in graph.process(0, flush) {
+                let attributes =
+                    data.spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).map(|s| &s.attributes);
+                let log_attributes =
+                    data.logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records).map(|r| &r.attributes);
+                for attributes in attributes.chain(log_attributes) {
+                    found.push(attributes.first().map(|kv| (kv.key.clone(), kv.value.clone())));
+                }
+            }
+            found
+        };
+        let acme = Some(("tenant".to_string(), text("acme")));
+        assert_eq!(tenants(&mut graph, &["starting"]), vec![None, None], "no tenant known yet");
+        // The span of the flush that logs the tenant already carries it, as does every log record.
+        assert_eq!(tenants(&mut graph, &["starting", "tenant=acme", "done"]), vec![acme.clone(); 4]);
+        // A later flush without a tenant line keeps it.
+        assert_eq!(tenants(&mut graph, &["order placed"]), vec![acme.clone(); 2]);
+        let globex = Some(("tenant".to_string(), text("globex")));
+        assert_eq!(tenants(&mut graph, &["tenant=globex"]), vec![globex; 2]);
     }
 
     #[test]
@@ -208,7 +211,10 @@ mod tests {
             let settings = ComponentConfig::from_yaml("processors.tenant/x", yaml, &|_| None).unwrap();
             registry.build_processor(&id, &settings).err().map(|e| e.to_string())
         };
-        assert_eq!(build("marker: ''").as_deref(), Some("<config>:1:7: processors.tenant/x: marker must not be empty"));
+        assert_eq!(
+            build("marker: ''").as_deref(),
+            Some("<config>:1:1: processors.tenant/x.marker: marker must not be empty")
+        );
         assert_eq!(
             build("atribute: x").as_deref(),
             Some("<config>:1:1: processors.tenant/x.atribute: unknown field `atribute`, expected `marker` or `attribute`")

@@ -1,5 +1,5 @@
 //! The example extension, built as its own binary, under the simulator: the tenant id the function logs
-//! arrives on its log records and on the spans of the invocations that follow.
+//! arrives on its log records and on the spans of that invocation and the ones that follow.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -101,4 +101,10 @@ service:
         .find(|s| attr(&s.attributes, "faas.invocation_id").as_deref() == Some(second.request_id.as_str()))
         .unwrap_or_else(|| panic!("the second invocation's span in {spans:#?}"));
     assert_eq!(attr(&second_span.attributes, "tenant.id").as_deref(), Some("acme"));
+    // Not one invocation late: the invocation that logs the tenant has it on its own span.
+    let first_span = spans
+        .iter()
+        .find(|s| attr(&s.attributes, "faas.invocation_id").as_deref() == Some(first.request_id.as_str()))
+        .unwrap_or_else(|| panic!("the first invocation's span in {spans:#?}"));
+    assert_eq!(attr(&first_span.attributes, "tenant.id").as_deref(), Some("acme"));
 }

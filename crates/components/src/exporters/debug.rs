@@ -13,8 +13,7 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-/// Marks every line the debug exporter writes.
-pub const DEBUG_LINE_PREFIX: &str = "lambdatel.debug ";
+use crate::debug_line::DEBUG_LINE_PREFIX;
 
 /// Configuration of the `debug` exporter.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -25,21 +24,27 @@ pub struct DebugConfig {
     pub verbosity: Verbosity,
 }
 
+/// How much the `debug` exporter writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verbosity {
+    /// One line per batch with its item count.
     Basic,
+    /// Also one line per item.
     #[default]
     Normal,
+    /// Also every attribute.
     Detailed,
 }
 
 #[derive(Debug, Clone)]
+/// The `debug` exporter.
 pub struct DebugExporter {
     verbosity: Verbosity,
 }
 
 impl DebugExporter {
+    /// An exporter with these settings.
     pub fn new(config: &DebugConfig) -> Self {
         DebugExporter { verbosity: config.verbosity }
     }

@@ -8,7 +8,8 @@ pub mod retry;
 
 use std::future::Future;
 
-use lambdatel_pipeline::{ExportError, Signal, Signals};
+use lambdatel_config::{ComponentConfig, ConfigError};
+use lambdatel_pipeline::{Export, ExportError, ExportOutcome, Signal, Signals};
 use tokio::time::Instant;
 
 pub use debug::{DebugConfig, DebugExporter};
@@ -16,26 +17,38 @@ pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
 pub use otlp_http::{OtlpHttpConfig, OtlpHttpExporter};
 pub use retry::RetryConfig;
 
+use crate::ExporterFactory;
+
 /// A built exporter instance, shared by every pipeline that names its id.
 #[derive(Clone)]
 pub enum Exporter {
-    OtlpGrpc { exporter: Box<OtlpGrpcExporter>, retry: RetryConfig, queue: otlp_grpc::QueueConfig },
-    OtlpHttp { exporter: Box<OtlpHttpExporter>, retry: RetryConfig, queue: otlp_grpc::QueueConfig },
+    /// `otlp`: OTLP over gRPC.
+    OtlpGrpc {
+        /// The client.
+        exporter: Box<OtlpGrpcExporter>,
+        /// Its `retry_on_failure` settings.
+        retry: RetryConfig,
+        /// Its `sending_queue` settings.
+        queue: otlp_grpc::QueueConfig,
+    },
+    /// `otlphttp`: OTLP over HTTP.
+    OtlpHttp {
+        /// The client.
+        exporter: Box<OtlpHttpExporter>,
+        /// Its `retry_on_failure` settings.
+        retry: RetryConfig,
+        /// Its `sending_queue` settings.
+        queue: otlp_grpc::QueueConfig,
+    },
+    /// `debug`: a readable account on stdout.
     Debug(DebugExporter),
 }
 
-/// How one export of one signal went, for the self-telemetry counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportOutcome {
-    /// Attempts made beyond the first.
-    pub retries: u32,
-}
-
-impl Exporter {
+impl Export for Exporter {
     /// Exports one signal of `data`, retrying retryable failures with backoff until `deadline`.
     ///
     /// Returns the last error when the data could not be delivered; the caller decides whether to keep it.
-    pub async fn export(
+    async fn export(
         &self,
         kind: Signal,
         data: &Signals,
@@ -52,6 +65,13 @@ impl Exporter {
             Exporter::OtlpHttp { exporter, retry, .. } => {
                 with_retries(retry, deadline, || exporter.export_once(kind, data, deadline)).await
             }
+        }
+    }
+
+    fn queue_limit(&self) -> usize {
+        match self {
+            Exporter::OtlpGrpc { queue, .. } | Exporter::OtlpHttp { queue, .. } if queue.enabled => queue.queue_size,
+            _ => 0,
         }
     }
 }
@@ -91,16 +111,6 @@ where
     }
 }
 
-impl Exporter {
-    /// Most items kept for the next flush when a delivery fails; 0 when failed data is not kept.
-    pub fn queue_limit(&self) -> usize {
-        match self {
-            Exporter::OtlpGrpc { queue, .. } | Exporter::OtlpHttp { queue, .. } if queue.enabled => queue.queue_size,
-            _ => 0,
-        }
-    }
-}
-
 /// Header (or gRPC metadata) names and values of an exporter. Its `Debug` shows names only: values are API
 /// keys as often as not, and must not reach a log line through a debug print.
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -118,6 +128,53 @@ impl std::ops::Deref for Headers {
 impl std::fmt::Debug for Headers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map().entries(self.0.keys().map(|k| (k, "<redacted>"))).finish()
+    }
+}
+
+impl ExporterFactory for OtlpGrpcExporter {
+    const TYPE: &'static str = "otlp";
+    const EXAMPLE: &'static str = "endpoint: http://127.0.0.1:4317";
+    type Config = OtlpGrpcConfig;
+
+    fn validate(config: &OtlpGrpcConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
+    }
+
+    fn create(config: OtlpGrpcConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        let exporter = OtlpGrpcExporter::new(&config).map_err(|message| at.error(message))?;
+        Ok(Exporter::OtlpGrpc {
+            exporter: Box::new(exporter),
+            retry: config.retry_on_failure,
+            queue: config.sending_queue,
+        })
+    }
+}
+
+impl ExporterFactory for OtlpHttpExporter {
+    const TYPE: &'static str = "otlphttp";
+    const EXAMPLE: &'static str = "endpoint: http://127.0.0.1:4318";
+    type Config = OtlpHttpConfig;
+
+    fn validate(config: &OtlpHttpConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
+    }
+
+    fn create(config: OtlpHttpConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        let exporter = OtlpHttpExporter::new(&config).map_err(|message| at.error(message))?;
+        Ok(Exporter::OtlpHttp {
+            exporter: Box::new(exporter),
+            retry: config.retry_on_failure,
+            queue: config.sending_queue,
+        })
+    }
+}
+
+impl ExporterFactory for DebugExporter {
+    const TYPE: &'static str = "debug";
+    type Config = DebugConfig;
+
+    fn create(config: DebugConfig, _at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        Ok(Exporter::Debug(DebugExporter::new(&config)))
     }
 }
 

@@ -109,8 +109,10 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// gzip (the default).
     #[default]
     Gzip,
+    /// No compression.
     None,
 }
 

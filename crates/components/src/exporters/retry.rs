@@ -60,6 +60,7 @@ impl RetryConfig {
         Ok(())
     }
 
+    /// A backoff sequence following these settings.
     pub fn backoff(&self) -> Backoff {
         Backoff { config: self.clone(), next: self.initial_interval }
     }

@@ -7,8 +7,11 @@
 
 use std::time::Duration;
 
+use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
 use serde::Deserialize;
+
+use crate::{processors::ProcessorInstance, ProcessorFactory};
 
 /// Configuration of the `batch` processor, with the Collector's keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -31,6 +34,7 @@ impl Default for BatchConfig {
 }
 
 impl BatchConfig {
+    /// Checks the sizes against each other.
     pub fn validate(&self) -> Result<(), String> {
         if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
             return Err(format!(
@@ -42,12 +46,31 @@ impl BatchConfig {
     }
 }
 
+/// The `batch` processor: merges groups with the same resource and scope and bounds export requests.
 #[derive(Debug, Clone)]
 pub struct BatchProcessor {
     config: BatchConfig,
 }
 
+impl ProcessorFactory for BatchProcessor {
+    const TYPE: &'static str = "batch";
+    type Config = BatchConfig;
+
+    fn validate(config: &BatchConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.validate().map_err(|message| at.error(message))
+    }
+
+    fn create(config: BatchConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
+        Ok(BatchProcessor::new(config))
+    }
+
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::Batch(self)
+    }
+}
+
 impl BatchProcessor {
+    /// A batch processor with these settings.
     pub fn new(config: BatchConfig) -> Self {
         BatchProcessor { config }
     }

@@ -5,8 +5,11 @@
 //! exports at flush points chosen so the function's response is never held up (see the architecture),
 //! so there is nothing left for it to do; its `max_queue_size` key is accepted and ignored.
 
+use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::Processor;
 use serde::Deserialize;
+
+use crate::{processors::ProcessorInstance, ProcessorFactory};
 
 /// Configuration of the `decouple` processor, with the Lambda collector's key.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -22,6 +25,19 @@ pub struct DecoupleConfig {
 pub struct DecoupleProcessor;
 
 impl Processor for DecoupleProcessor {}
+
+impl ProcessorFactory for DecoupleProcessor {
+    const TYPE: &'static str = "decouple";
+    type Config = DecoupleConfig;
+
+    fn create(_config: DecoupleConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
+        Ok(DecoupleProcessor)
+    }
+
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::Decouple(self)
+    }
+}
 
 #[cfg(test)]
 mod tests {

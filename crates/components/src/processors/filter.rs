@@ -19,7 +19,9 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-use super::attributes::severity_min;
+use crate::{processors::ProcessorInstance, ProcessorFactory};
+
+use super::match_properties::severity_min;
 use super::matching::{
     compile_span_kinds, AttributeConfig, AttributeMatcher, Criteria, Item, LibraryConfig, LibraryMatcher, MatchType,
     Selector, SeverityNumberConfig, StringMatcher,
@@ -311,11 +313,14 @@ pub struct FilterProcessor {
     logs: Option<Selector>,
 }
 
-impl FilterProcessor {
-    /// Builds the processor from its settings; OTTL conditions, bad patterns and empty match
-    /// properties are errors at their keys.
-    pub fn from_config(config: &ComponentConfig) -> Result<Self, ConfigError> {
-        let settings: FilterConfig = config.deserialize()?;
+impl FilterProcessor {}
+
+impl ProcessorFactory for FilterProcessor {
+    const TYPE: &'static str = "filter";
+    const EXAMPLE: &'static str = "logs: {exclude: {severity_texts: [DEBUG]}}";
+    type Config = FilterConfig;
+
+    fn create(settings: FilterConfig, config: &ComponentConfig) -> Result<Self, ConfigError> {
         let mut ottl: Vec<String> = Vec::new();
         if let Some(traces) = &settings.traces {
             match traces.as_object() {
@@ -377,6 +382,10 @@ impl FilterProcessor {
                 .error("the filter processor needs at least one of spans, span_events, metrics, data_points or logs"));
         }
         Ok(processor)
+    }
+
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::Filter(Box::new(self))
     }
 }
 

@@ -1,16 +1,18 @@
 //! Processors: the built-ins in one enum (static dispatch, one `match` that shows them all); a user's own
 //! processors are boxed, which costs one virtual call per batch, not per item.
 
+pub mod actions;
 pub mod attributes;
 pub mod batch;
 pub mod decouple;
 pub mod filter;
+pub mod match_properties;
 pub(crate) mod matching;
 pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;
 
-use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
+use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, FlushView, Processor};
 
 pub use attributes::{AttributesConfig, AttributesProcessor};
 pub use batch::{BatchConfig, BatchProcessor};
@@ -51,6 +53,13 @@ impl ProcessorInstance {
 }
 
 impl Processor for ProcessorInstance {
+    fn observe_flush(&mut self, flush: &FlushView<'_>) {
+        // No built-in looks at the whole flush (yet): only a user's processor can.
+        if let ProcessorInstance::Custom(p) = self {
+            p.observe_flush(flush);
+        }
+    }
+
     fn process_traces(&mut self, spans: &mut Vec<ResourceSpans>) {
         match self {
             ProcessorInstance::Attributes(p) => p.process_traces(spans),

@@ -30,6 +30,8 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
+use crate::{processors::ProcessorInstance, ProcessorFactory};
+
 use super::matching::any_value_text;
 
 /// How the keep/drop decision is computed.
@@ -117,46 +119,6 @@ pub struct ProbabilisticSamplerProcessor {
 }
 
 impl ProbabilisticSamplerProcessor {
-    /// Builds the processor from its settings.
-    pub fn from_config(config: &ComponentConfig) -> Result<Self, ConfigError> {
-        let settings: ProbabilisticSamplerConfig = config.deserialize()?;
-        let pct = settings.sampling_percentage;
-        if !(0.0..=100.0).contains(&pct) {
-            return Err(config
-                .error_at("sampling_percentage", format!("sampling_percentage must be between 0 and 100, not {pct}")));
-        }
-        if !(1..=14).contains(&settings.sampling_precision) {
-            return Err(config.error_at(
-                "sampling_precision",
-                format!("sampling_precision must be between 1 and 14, not {}", settings.sampling_precision),
-            ));
-        }
-        let mode = match settings.mode {
-            Some(SamplerMode::Equalizing) => {
-                return Err(config.error_at("mode", "mode equalizing is not supported; use proportional or hash_seed"))
-            }
-            Some(mode) => mode,
-            None if settings.hash_seed != 0 || settings.attribute_source == AttributeSource::Record => {
-                SamplerMode::HashSeed
-            }
-            None => SamplerMode::Proportional,
-        };
-        if settings.attribute_source == AttributeSource::Record && settings.from_attribute.is_empty() {
-            return Err(config.error_at("from_attribute", "attribute_source record needs from_attribute"));
-        }
-        Ok(ProbabilisticSamplerProcessor {
-            mode,
-            scaled_rate: scaled_rate(pct),
-            hash_seed: settings.hash_seed,
-            fraction: pct / 100.0,
-            precision: settings.sampling_precision,
-            attribute_source: settings.attribute_source,
-            from_attribute: settings.from_attribute,
-            sampling_priority: settings.sampling_priority,
-            rng: fastrand::Rng::new(),
-        })
-    }
-
     /// The `hash_seed` decision for some bytes.
     fn hash_keeps(&self, bytes: &[u8], scaled_rate: u32) -> bool {
         fnv1a32(self.hash_seed, bytes) & BIT_MASK_HASH_BUCKETS < scaled_rate
@@ -243,6 +205,53 @@ impl ProbabilisticSamplerProcessor {
 /// The `hash_seed` cut-off for a percentage: kept when the 14-bit hash bucket is below it.
 fn scaled_rate(percentage: f64) -> u32 {
     (percentage * f64::from(NUM_HASH_BUCKETS) / 100.0) as u32
+}
+
+impl ProcessorFactory for ProbabilisticSamplerProcessor {
+    const TYPE: &'static str = "probabilistic_sampler";
+    type Config = ProbabilisticSamplerConfig;
+
+    fn create(settings: ProbabilisticSamplerConfig, config: &ComponentConfig) -> Result<Self, ConfigError> {
+        let pct = settings.sampling_percentage;
+        if !(0.0..=100.0).contains(&pct) {
+            return Err(config
+                .error_at("sampling_percentage", format!("sampling_percentage must be between 0 and 100, not {pct}")));
+        }
+        if !(1..=14).contains(&settings.sampling_precision) {
+            return Err(config.error_at(
+                "sampling_precision",
+                format!("sampling_precision must be between 1 and 14, not {}", settings.sampling_precision),
+            ));
+        }
+        let mode = match settings.mode {
+            Some(SamplerMode::Equalizing) => {
+                return Err(config.error_at("mode", "mode equalizing is not supported; use proportional or hash_seed"))
+            }
+            Some(mode) => mode,
+            None if settings.hash_seed != 0 || settings.attribute_source == AttributeSource::Record => {
+                SamplerMode::HashSeed
+            }
+            None => SamplerMode::Proportional,
+        };
+        if settings.attribute_source == AttributeSource::Record && settings.from_attribute.is_empty() {
+            return Err(config.error_at("from_attribute", "attribute_source record needs from_attribute"));
+        }
+        Ok(ProbabilisticSamplerProcessor {
+            mode,
+            scaled_rate: scaled_rate(pct),
+            hash_seed: settings.hash_seed,
+            fraction: pct / 100.0,
+            precision: settings.sampling_precision,
+            attribute_source: settings.attribute_source,
+            from_attribute: settings.from_attribute,
+            sampling_priority: settings.sampling_priority,
+            rng: fastrand::Rng::new(),
+        })
+    }
+
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::ProbabilisticSampler(Box::new(self))
+    }
 }
 
 impl Processor for ProbabilisticSamplerProcessor {

@@ -24,8 +24,10 @@ use lambdatel_pipeline::{
 use regex::Regex;
 use serde::Deserialize;
 
-use super::attributes::for_each_point_attributes;
+use crate::{processors::ProcessorInstance, ProcessorFactory};
+
 use super::matching::{any_value_text, compile_regex};
+use lambdatel_pipeline::otlp::for_each_data_point_attributes;
 
 /// What replaces a masked value or part of a value.
 pub const MASK: &str = "****";
@@ -99,21 +101,6 @@ fn compile_all(config: &ComponentConfig, key: &str, patterns: &[String]) -> Resu
 }
 
 impl RedactionProcessor {
-    /// Builds the processor from its settings, reporting bad regexes at their keys.
-    pub fn from_config(config: &ComponentConfig) -> Result<Self, ConfigError> {
-        let settings: RedactionConfig = config.deserialize()?;
-        Ok(RedactionProcessor {
-            allow_all_keys: settings.allow_all_keys,
-            allowed_keys: settings.allowed_keys,
-            ignored_keys: settings.ignored_keys,
-            blocked_values: compile_all(config, "blocked_values", &settings.blocked_values)?,
-            blocked_key_patterns: compile_all(config, "blocked_key_patterns", &settings.blocked_key_patterns)?,
-            allowed_values: compile_all(config, "allowed_values", &settings.allowed_values)?,
-            summary: settings.summary,
-            mask_log_bodies: settings.mask_log_bodies,
-        })
-    }
-
     /// Masks the blocked parts of `text`; `None` when nothing is blocked or the value is allowed.
     fn mask_text(&self, text: &str) -> Option<String> {
         if self.allowed_values.iter().any(|p| p.is_match(text)) {
@@ -225,6 +212,28 @@ fn add_count(attributes: &mut Vec<KeyValue>, key: &str, count: i64) {
     set(attributes, key, Value::IntValue(existing.unwrap_or(0) + count));
 }
 
+impl ProcessorFactory for RedactionProcessor {
+    const TYPE: &'static str = "redaction";
+    type Config = RedactionConfig;
+
+    fn create(settings: RedactionConfig, config: &ComponentConfig) -> Result<Self, ConfigError> {
+        Ok(RedactionProcessor {
+            allow_all_keys: settings.allow_all_keys,
+            allowed_keys: settings.allowed_keys,
+            ignored_keys: settings.ignored_keys,
+            blocked_values: compile_all(config, "blocked_values", &settings.blocked_values)?,
+            blocked_key_patterns: compile_all(config, "blocked_key_patterns", &settings.blocked_key_patterns)?,
+            allowed_values: compile_all(config, "allowed_values", &settings.allowed_values)?,
+            summary: settings.summary,
+            mask_log_bodies: settings.mask_log_bodies,
+        })
+    }
+
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::Redaction(Box::new(self))
+    }
+}
+
 impl Processor for RedactionProcessor {
     fn process_traces(&mut self, batch: &mut Vec<ResourceSpans>) {
         for rs in batch {
@@ -243,7 +252,7 @@ impl Processor for RedactionProcessor {
             self.process_resource(&mut rm.resource);
             for metric in rm.scope_metrics.iter_mut().flat_map(|s| s.metrics.iter_mut()) {
                 if let Some(data) = metric.data.as_mut() {
-                    for_each_point_attributes(data, |attributes| self.process_attributes(attributes));
+                    for_each_data_point_attributes(data, |attributes| self.process_attributes(attributes));
                 }
             }
         }

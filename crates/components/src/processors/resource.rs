@@ -9,7 +9,9 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-use super::attributes::{ActionConfig, Actions};
+use crate::{processors::ProcessorInstance, ProcessorFactory};
+
+use super::actions::{ActionConfig, Actions};
 
 /// Configuration of the `resource` processor, with the Collector's keys.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -28,19 +30,27 @@ pub struct ResourceProcessor {
 }
 
 impl ResourceProcessor {
-    /// Builds the processor from its settings, reporting bad actions at their keys.
-    pub fn from_config(config: &ComponentConfig) -> Result<Self, ConfigError> {
-        let settings: ResourceConfig = config.deserialize()?;
+    fn apply(&self, resource: &mut Option<Resource>) {
+        // A batch without a resource gets one, so that insert and upsert have somewhere to write.
+        let resource = resource.get_or_insert_with(Resource::default);
+        self.actions.apply(&mut resource.attributes);
+    }
+}
+
+impl ProcessorFactory for ResourceProcessor {
+    const TYPE: &'static str = "resource";
+    const EXAMPLE: &'static str = "attributes: [{key: deployment, value: prod, action: upsert}]";
+    type Config = ResourceConfig;
+
+    fn create(settings: ResourceConfig, config: &ComponentConfig) -> Result<Self, ConfigError> {
         if settings.attributes.is_empty() {
             return Err(config.error_at("attributes", "the resource processor needs at least one action"));
         }
         Ok(ResourceProcessor { actions: Actions::compile(config, "attributes", &settings.attributes)? })
     }
 
-    fn apply(&self, resource: &mut Option<Resource>) {
-        // A batch without a resource gets one, so that insert and upsert have somewhere to write.
-        let resource = resource.get_or_insert_with(Resource::default);
-        self.actions.apply(&mut resource.attributes);
+    fn into_instance(self) -> ProcessorInstance {
+        ProcessorInstance::Resource(self)
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 
 use lambdatel_pipeline::Signals;
 
-use crate::exporters::debug::DEBUG_LINE_PREFIX;
+use crate::debug_line::DEBUG_LINE_PREFIX;
 use opentelemetry_proto::tonic::{
     common::v1::InstrumentationScope,
     logs::v1::{ResourceLogs, ScopeLogs},

@@ -1,9 +1,13 @@
-//! The running receivers of one extension process, bound before it registers and drained at each flush.
+//! The receiver runtime, the hop between a receiver's listener and the pipeline graph: the running
+//! receivers of one extension process, bound before it registers and drained together at each flush,
+//! so the graph sees one flush's data from all receivers at once.
 //!
 //! Adding a receiver type means: a variant in [`Bound`] and [`Running`], its bind in [`bind`], and its
-//! drain in [`Receivers::collect`].
+//! drain in [`Receivers::drain`] and [`Receivers::finish`].
 
-use lambdatel_components::{
+use tokio::time::Instant;
+
+use crate::{
     receivers::{
         otlp::{BoundOtlp, OtlpReceiver},
         telemetry_api::{
@@ -11,21 +15,22 @@ use lambdatel_components::{
             listener::{BoundListener, TelemetryApiReceiver},
         },
     },
-    ReceiverConfig,
+    Graph, ReceiverConfig,
 };
-use tokio::time::Instant;
-
-use crate::service::Graph;
 
 /// A receiver whose port is bound but which does not serve yet.
 pub enum Bound {
+    /// The Telemetry API (or Logs API) listener.
     TelemetryApi(BoundListener),
+    /// An OTLP gRPC and/or HTTP listener.
     Otlp(BoundOtlp),
 }
 
 /// A serving receiver.
 pub enum Running {
+    /// The Telemetry API (or Logs API) listener.
     TelemetryApi(TelemetryApiReceiver),
+    /// An OTLP gRPC and/or HTTP listener.
     Otlp(OtlpReceiver),
 }
 
@@ -38,15 +43,38 @@ impl Running {
     }
 }
 
+/// Why a receiver could not bind its port.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The Telemetry API listener.
+    #[error("receivers.{id}: {message}")]
+    TelemetryApi {
+        /// The receiver's id.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An `otlp` receiver; the source names the key under the receiver's.
+    #[error("receivers.{id}.{source}")]
+    Otlp {
+        /// The receiver's id.
+        id: String,
+        /// What went wrong, and where.
+        source: crate::receivers::otlp::BindError,
+    },
+}
+
 /// Binds a receiver's port; the error names the key to change.
-pub async fn bind(id: &str, config: &ReceiverConfig) -> Result<Bound, String> {
+pub async fn bind(id: &str, config: &ReceiverConfig) -> Result<Bound, BindError> {
     match config {
-        ReceiverConfig::TelemetryApi(config) => {
-            BoundListener::bind(config).await.map(Bound::TelemetryApi).map_err(|e| format!("receivers.{id}: {e}"))
-        }
-        ReceiverConfig::Otlp(config) => {
-            BoundOtlp::bind(config).await.map(Bound::Otlp).map_err(|e| format!("receivers.{id}.{e}"))
-        }
+        ReceiverConfig::TelemetryApi(config) => BoundListener::bind(config)
+            .await
+            .map(Bound::TelemetryApi)
+            .map_err(|message| BindError::TelemetryApi { id: id.to_owned(), message }),
+        ReceiverConfig::Otlp(config) => BoundOtlp::bind(config)
+            .await
+            .map(Bound::Otlp)
+            .map_err(|source| BindError::Otlp { id: id.to_owned(), source }),
     }
 }
 
@@ -135,32 +163,40 @@ impl Receivers {
         }
     }
 
-    /// Moves everything received and complete into the graph's pipelines.
+    /// Moves everything received and complete into the graph's pipelines, as one flush.
     pub fn collect(&self, graph: &mut Graph) {
-        for (index, receiver) in &self.running {
-            match receiver {
-                Running::TelemetryApi(t) => graph.dispatch(*index, t.drain()),
-                Running::Otlp(otlp) => graph.dispatch(*index, otlp.drain()),
-            }
-        }
+        graph.dispatch_flush(self.drain());
+    }
+
+    /// Everything received and complete, by receiver index.
+    pub fn drain(&self) -> Vec<(usize, lambdatel_pipeline::Signals)> {
+        self.running
+            .iter()
+            .map(|(index, receiver)| match receiver {
+                Running::TelemetryApi(t) => (*index, t.drain()),
+                Running::Otlp(otlp) => (*index, otlp.drain()),
+            })
+            .collect()
     }
 
     /// At shutdown: waits for the last deliveries (until `deadline`), then moves everything, including what
     /// receivers still hold, into the graph.
     pub async fn finish(&self, graph: &mut Graph, deadline: Instant) {
+        let mut flush = Vec::with_capacity(self.running.len());
         for (index, receiver) in &self.running {
             match receiver {
                 Running::TelemetryApi(t) => {
                     // Lambda sends what it still buffers within one buffering period: stop when it goes quiet.
                     let quiet = std::time::Duration::from_millis(u64::from(t.config().buffering.timeout_ms) + 50);
                     t.wait_quiet(quiet, deadline).await;
-                    graph.dispatch(*index, t.finish());
+                    flush.push((*index, t.finish()));
                 }
                 Running::Otlp(otlp) => {
                     otlp.wait_idle(deadline.min(Instant::now() + otlp.config().flush_wait)).await;
-                    graph.dispatch(*index, otlp.drain());
+                    flush.push((*index, otlp.drain()));
                 }
             }
         }
+        graph.dispatch_flush(flush);
     }
 }

@@ -1,0 +1,83 @@
+//! The concrete pipeline graph of the extension (the built-in receiver, processor and exporter types)
+//! and how a config becomes one: every component a pipeline names is created through the registry, and
+//! every error of every component is collected.
+
+use std::collections::BTreeMap;
+
+use lambdatel_config::{ComponentId, Config, ConfigError, ConfigErrors};
+use lambdatel_pipeline::GraphBuilder;
+
+use crate::{exporters::Exporter, processors::ProcessorInstance, ReceiverConfig, Registry};
+
+/// The pipeline graph over the components this crate provides.
+pub type Graph = lambdatel_pipeline::Graph<ReceiverConfig, ProcessorInstance, Exporter>;
+
+impl Registry {
+    /// Builds every component named by a pipeline into a graph; all errors are collected.
+    pub fn build_graph(&self, config: &Config) -> Result<Graph, ConfigErrors> {
+        let mut errors: Vec<ConfigError> = self.registration_errors();
+        let mut builder = GraphBuilder::default();
+        // `None` marks an id that failed to build: its error is reported once, not once per pipeline.
+        let mut receiver_index: BTreeMap<&ComponentId, Option<usize>> = BTreeMap::new();
+        let mut exporter_index: BTreeMap<&ComponentId, Option<usize>> = BTreeMap::new();
+
+        for (pipeline_id, pipeline) in &config.pipelines {
+            let mut receivers = Vec::new();
+            for id in &pipeline.receivers {
+                let Some(component) = config.receivers.get(id) else { continue };
+                let index = *receiver_index.entry(id).or_insert_with(|| match self.build_receiver(id, component) {
+                    Ok(receiver) => Some(builder.add_receiver(id.clone(), receiver)),
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                });
+                receivers.extend(index);
+            }
+            // Each pipeline gets its own processor instances, as in the Collector.
+            let mut processors = Vec::new();
+            for id in &pipeline.processors {
+                let Some(component) = config.processors.get(id) else { continue };
+                match self.build_processor(id, component) {
+                    Ok(p) => processors.push(p),
+                    Err(e) if !errors.contains(&e) => errors.push(e),
+                    Err(_) => {}
+                }
+            }
+            let mut exporters = Vec::new();
+            for id in &pipeline.exporters {
+                let Some(component) = config.exporters.get(id) else { continue };
+                let index = *exporter_index.entry(id).or_insert_with(|| match self.build_exporter(id, component) {
+                    Ok(exporter) => Some(builder.add_exporter(id.clone(), exporter)),
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                });
+                exporters.extend(index);
+            }
+            let max_request = processors.iter().filter_map(ProcessorInstance::max_request_items).min();
+            builder.add_pipeline(pipeline_id.clone(), receivers, processors, exporters, max_request);
+        }
+
+        // Lambda accepts one subscription per extension, so one telemetryapi receiver can be fed.
+        let telemetry: Vec<&ComponentId> = builder
+            .receivers()
+            .iter()
+            .filter(|(_, r)| matches!(r, ReceiverConfig::TelemetryApi(_)))
+            .map(|(id, _)| id)
+            .collect();
+        if telemetry.len() > 1 {
+            let component = &config.receivers[telemetry[1]];
+            errors.push(component.error(format!(
+                "only one telemetryapi receiver can be used (Lambda allows one subscription per extension), and {} is already in use",
+                telemetry[0]
+            )));
+        }
+        if errors.is_empty() {
+            Ok(builder.build())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
