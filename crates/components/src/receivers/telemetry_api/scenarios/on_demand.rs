@@ -1,7 +1,7 @@
 //! On-demand sandboxes (and the Logs API): the behaviour every existing deployment relies on.
 
 use super::*;
-use crate::exporters::debug::DEBUG_LINE_PREFIX;
+use crate::debug_line::DEBUG_LINE_PREFIX;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, AggregationTemporality};
 
 #[test]
