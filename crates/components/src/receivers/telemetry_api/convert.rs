@@ -27,7 +27,7 @@ use super::{
     events::{parse_batch, Event, EventBody, InvokeDone, LogPayload, PhaseDone, PhaseSpan, PhaseStart, Tracing},
     logs::{is_request_id, json_to_any, parse_text_line, severity_number},
     metrics::{Instrument, MetricState},
-    resource::{int, kv_str, set_attr, string, uuid_v4},
+    resource::{int, kv_str, set_attr, string, uuid_v4, without_instance},
     xray::{decode_hex, parse_xray, XrayContext},
 };
 
@@ -49,6 +49,18 @@ pub struct ConvertOptions {
     pub platform_logs: bool,
     /// Temporality of the generated metrics.
     pub temporality: Temporality,
+    /// Whether the metrics' resource carries the sandbox's `service.instance.id` (and `faas.instance`);
+    /// `None` decides by temporality (see [`ConvertOptions::metrics_carry_instance_id`]).
+    pub instance_id_attribute: Option<bool>,
+}
+
+impl ConvertOptions {
+    /// Cumulative series need the instance to stay apart (each sandbox keeps its own running total);
+    /// delta points of many sandboxes add up into one series, so by default they leave it out and a
+    /// function's series do not multiply with its sandboxes. Spans and logs always carry it.
+    pub fn metrics_carry_instance_id(&self) -> bool {
+        self.instance_id_attribute.unwrap_or(self.temporality == Temporality::Cumulative)
+    }
 }
 
 /// What the Extensions API's INVOKE event tells about an invocation.
@@ -321,8 +333,13 @@ impl Converter {
             });
         }
         if let Some(metrics) = self.metrics.snapshot() {
+            let resource = if self.options.metrics_carry_instance_id() {
+                self.resource.clone()
+            } else {
+                without_instance(&self.resource, &self.info)
+            };
             out.metrics.push(ResourceMetrics {
-                resource: Some(self.resource.clone()),
+                resource: Some(resource),
                 scope_metrics: vec![ScopeMetrics {
                     scope: Some(self.scope.clone()),
                     metrics,
@@ -487,7 +504,7 @@ impl Converter {
     fn patch_resource(&mut self, start: &PhaseStart) {
         let attrs = &mut self.resource.attributes;
         if let Some(id) = &start.instance_id {
-            for key in ["service.instance.id", "faas.instance"] {
+            for key in super::resource::INSTANCE_KEYS {
                 if !self.info.user_sets(key) {
                     set_attr(attrs, key, id);
                 }
@@ -1074,6 +1091,7 @@ fn approximate_size(record: &LogRecord) -> usize {
 mod tests {
     use super::super::events::parse_timestamp;
     use super::*;
+    use crate::receivers::telemetry_api::resource::INSTANCE_KEYS;
     use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, AggregationTemporality, Metric};
 
     const A: &str = "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa";
@@ -1865,6 +1883,50 @@ mod tests {
         assert_eq!(sum.aggregation_temporality, AggregationTemporality::Delta as i32);
         assert_eq!(sum.data_points[0].start_time_unix_nano, ts("2024-05-01T12:00:00.512Z"));
         assert_eq!(sum.data_points[0].time_unix_nano, ts("2024-05-01T12:00:05.140Z"));
+    }
+
+    /// The resource attributes of what one drain made, per signal.
+    fn resource_keys(s: &Signals) -> [Vec<String>; 3] {
+        let keys = |r: Option<&Resource>| r.unwrap().attributes.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>();
+        [keys(s.spans[0].resource.as_ref()), keys(s.metrics[0].resource.as_ref()), keys(s.logs[0].resource.as_ref())]
+    }
+
+    #[test]
+    fn metrics_leave_the_instance_out_by_default_only_with_delta() {
+        let run = |temporality, instance_id_attribute, info: ResourceInfo| {
+            let options = ConvertOptions { temporality, instance_id_attribute, ..Default::default() };
+            let mut c = Converter::new(info, options);
+            c.on_invoke(InvokeContext { request_id: A.into(), ..Default::default() });
+            c.ingest_telemetry(&fixture("telemetry_cold_start.json"));
+            resource_keys(&c.drain())
+        };
+        // The fixture's init start names the instance, so both instance attributes are set.
+        let instance = |keys: &Vec<String>| keys.iter().filter(|k| INSTANCE_KEYS.contains(&k.as_str())).count();
+        let others = |keys: &Vec<String>| {
+            keys.iter().filter(|k| !INSTANCE_KEYS.contains(&k.as_str())).cloned().collect::<Vec<_>>()
+        };
+        for (temporality, setting, on_metrics) in [
+            (Temporality::Cumulative, None, 2),
+            (Temporality::Cumulative, Some(true), 2),
+            (Temporality::Delta, None, 0),
+            (Temporality::Delta, Some(false), 0),
+            (Temporality::Delta, Some(true), 2),
+        ] {
+            let [spans, metrics, logs] = run(temporality, setting, info());
+            assert_eq!(
+                (instance(&spans), instance(&metrics), instance(&logs)),
+                (2, on_metrics, 2),
+                "{temporality:?} {setting:?}"
+            );
+            assert_eq!(others(&metrics), others(&spans), "nothing else differs");
+        }
+        // One the user set on purpose (OTEL_RESOURCE_ATTRIBUTES) stays.
+        let mine = ResourceInfo { extra: vec![("service.instance.id".into(), "mine".into())], ..info() };
+        let [_, metrics, _] = run(Temporality::Delta, None, mine);
+        assert_eq!(
+            metrics.iter().filter(|k| INSTANCE_KEYS.contains(&k.as_str())).collect::<Vec<_>>(),
+            ["service.instance.id"]
+        );
     }
 
     #[test]
