@@ -6,10 +6,15 @@
 //! the fan-in there (connections, requests, bytes, metric series) is measured, and what arrived is
 //! checked against what was invoked (lost and duplicated spans and log lines).
 
-use crate::otlp::{OtlpSink, Received};
+mod figures;
+
+pub use figures::{BackendFigures, SandboxFigures};
+
+use crate::gateway::{Gateway, GatewayConfig, GatewayError, GatewayFigures};
+use crate::otlp::OtlpSink;
 use crate::sim::{Invocation, LogLine, Outcome, Script, ShutdownReason, SimConfig, Simulator};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
@@ -60,54 +65,8 @@ pub struct FleetConfig {
     /// What each invocation does; each also logs one line of its own (`fleet-line <n>`), counted
     /// at the backend.
     pub script: Script,
-}
-
-/// Figures of one sandbox over its life.
-#[derive(Debug, Clone, Serialize)]
-pub struct SandboxFigures {
-    /// Sandbox number, in creation order.
-    pub id: usize,
-    /// Invocations it served.
-    pub invocations: usize,
-    /// Its init (cold start), ms.
-    pub init_ms: Option<f64>,
-    /// Its extensions' post-runtime time per invocation (the slowest extension), ms.
-    pub post_runtime_ms: Vec<f64>,
-    /// Peak RSS of its extensions, KiB (summed over extensions).
-    pub extension_peak_rss_kb: u64,
-    /// CPU time of its extensions, ms.
-    pub extension_cpu_ms: f64,
-    /// Its shutdown, ms.
-    pub shutdown_ms: Option<f64>,
-    /// Extensions SIGKILLed at the shutdown deadline.
-    pub killed_extensions: usize,
-}
-
-/// What the shared backend saw, checked against what was invoked.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BackendFigures {
-    /// Connections accepted.
-    pub connections: usize,
-    /// Export requests.
-    pub requests: usize,
-    /// Protobuf bytes of those requests.
-    pub bytes: u64,
-    /// Spans received.
-    pub spans: usize,
-    /// Spans received more than once (same trace and span id), counting each extra copy.
-    pub duplicate_spans: usize,
-    /// Invocations no span arrived for (matched by the X-Ray trace id of the invocation).
-    pub invocations_without_span: usize,
-    /// Function log lines the fleet wrote.
-    pub log_lines_written: usize,
-    /// Of those, lines that never arrived.
-    pub log_lines_lost: usize,
-    /// Extra copies of lines that arrived more than once.
-    pub log_lines_duplicated: usize,
-    /// Distinct metric series (name, resource attributes, point attributes).
-    pub metric_series: usize,
-    /// Distinct series per metric name.
-    pub metric_series_by_name: BTreeMap<String, usize>,
+    /// A collector gateway between the sandboxes and the backend, if any.
+    pub gateway: Option<GatewayConfig>,
 }
 
 /// The result of a fleet run.
@@ -129,6 +88,8 @@ pub struct FleetReport {
     pub sandboxes: Vec<SandboxFigures>,
     /// The backend.
     pub backend: BackendFigures,
+    /// The gateway, when there was one.
+    pub gateway: Option<GatewayFigures>,
 }
 
 impl FleetReport {
@@ -152,6 +113,9 @@ pub enum FleetError {
     /// The shared backend could not start.
     #[error("cannot start the OTLP receiver: {0}")]
     Backend(std::io::Error),
+    /// The gateway could not start.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
 }
 
 /// When each invocation arrives, from the start of the run.
@@ -208,6 +172,7 @@ struct Shared {
     changed: Notify,
     results: Mutex<Vec<(usize, InvocationResult)>>,
     sandboxes: Mutex<Vec<SandboxFigures>>,
+    gateway: Option<Gateway>,
 }
 
 /// Runs the fleet against a fresh embedded backend and returns its figures.
@@ -222,7 +187,19 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
     if cfg.max_sandboxes == 0 || cfg.rate <= 0.0 || !cfg.rate.is_finite() {
         return Err(FleetError::Invalid("a fleet needs at least one sandbox and a positive rate".into()));
     }
-    cfg.sandbox.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), backend.grpc_endpoint()));
+    if let Some(outage) = cfg.gateway.as_ref().and_then(|g| g.outage) {
+        if !(0.0..=1.0).contains(&outage.at_fraction) || outage.duration.is_zero() {
+            return Err(FleetError::Invalid("an outage needs a duration and a start between 0 and 100%".into()));
+        }
+    }
+    let gateway = match &cfg.gateway {
+        Some(g) => Some(Gateway::start(&g.kind, &backend.grpc_endpoint()).await?),
+        // Without a gateway every sandbox exports to the backend; with one, each to its relay port.
+        None => {
+            cfg.sandbox.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), backend.grpc_endpoint()));
+            None
+        }
+    };
     cfg.sandbox.env.push(("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "grpc".into()));
     // Thousands of invocations: the event log would only grow.
     cfg.sandbox.record_events = false;
@@ -231,13 +208,20 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         changed: Notify::new(),
         results: Mutex::new(Vec::new()),
         sandboxes: Mutex::new(Vec::new()),
+        gateway,
     });
     let t0 = Instant::now();
     let start = tokio::time::Instant::now();
     let mut traces = Vec::with_capacity(cfg.invocations);
     let mut tasks = tokio::task::JoinSet::new();
+    let outage = cfg.gateway.as_ref().and_then(|g| g.outage);
+    let outage_at = outage.map(|o| ((o.at_fraction * cfg.invocations as f64) as usize).min(cfg.invocations));
+    let mut outage_task = None;
     for (seq, at) in arrivals(cfg.pattern, cfg.invocations, cfg.rate, cfg.max_sandboxes).into_iter().enumerate() {
         tokio::time::sleep_until(start + at).await;
+        if Some(seq) == outage_at {
+            outage_task = outage.map(|o| tokio::spawn(gateway_outage(shared.clone(), o.duration, t0)));
+        }
         let mut script = cfg.script.clone();
         script.logs.push(LogLine::Text(format!("fleet-line {seq}")));
         let trace = crate::ids::trace_header();
@@ -253,12 +237,35 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         }
         notified.await;
     }
+    // The gateway is back before the last sandboxes shut down: what their queues kept goes out then.
+    let outage_times = match outage_task {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
     let idle: Vec<_> = std::mem::take(&mut shared.pool.lock().unwrap().idle);
     for (_, tx) in idle {
         let _ = tx.send(Job::Stop);
     }
     while tasks.join_next().await.is_some() {}
-    settle(backend).await;
+    let Ok(mut shared) = Arc::try_unwrap(shared) else { unreachable!("every sandbox task has ended") };
+    let gateway_figures = match shared.gateway.take() {
+        Some(gateway) => {
+            let per_sandbox =
+                shared.sandboxes.lock().unwrap().iter().map(|s| s.gateway_connections).collect::<Vec<_>>();
+            let mut figures = gateway.figures(per_sandbox.into_iter());
+            (figures.outage_start_ms, figures.outage_ms) = outage_times.unzip();
+            // The gateway batches before it forwards: wait for the backend to go quiet, then stop it
+            // (it forwards what it still holds) and wait again.
+            settle(backend, Duration::from_secs(1)).await;
+            gateway.stop(Duration::from_secs(5)).await;
+            settle(backend, Duration::from_millis(300)).await;
+            Some(figures)
+        }
+        None => {
+            settle(backend, Duration::from_millis(300)).await;
+            None
+        }
+    };
     let results = std::mem::take(&mut *shared.results.lock().unwrap());
     let mut statuses = BTreeMap::new();
     let (mut not_run, mut cold_starts) = (0, 0);
@@ -280,7 +287,8 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         cold_starts,
         duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
         sandboxes,
-        backend: backend_figures(backend, &traces),
+        backend: figures::backend_figures(backend, &traces),
+        gateway: gateway_figures,
     })
 }
 
@@ -328,9 +336,19 @@ async fn sandbox(id: usize, cfg: FleetConfig, shared: Arc<Shared>, seq: usize, f
     if let Ok(port) = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()) {
         sandbox_cfg.env.push((FREE_PORT_VARIABLE.into(), port.to_string()));
     }
-    let mut sim = match Simulator::start(sandbox_cfg).await {
-        Ok(sim) => sim,
-        Err(_) => {
+    // Its own entrance to the gateway, so that its connections are counted apart.
+    let relay_port = match &shared.gateway {
+        Some(gateway) => gateway.open_port().await.ok(),
+        None => None,
+    };
+    if let Some(port) = &relay_port {
+        sandbox_cfg.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), port.endpoint()));
+    }
+    let started =
+        if shared.gateway.is_some() && relay_port.is_none() { None } else { Simulator::start(sandbox_cfg).await.ok() };
+    let mut sim = match started {
+        Some(sim) => sim,
+        None => {
             shared.pool.lock().unwrap().live -= 1;
             finish(seq, InvocationResult { outcome: None, cold: true });
             return;
@@ -379,106 +397,32 @@ async fn sandbox(id: usize, cfg: FleetConfig, shared: Arc<Shared>, seq: usize, f
         extension_cpu_ms: exts.iter().map(|e| e.cpu_ms).sum(),
         shutdown_ms: report.as_ref().and_then(|r| r.shutdown_ms),
         killed_extensions: exts.iter().filter(|e| e.killed).count(),
+        gateway_connections: relay_port.as_ref().map_or(0, |p| p.connections()),
     });
 }
 
-/// Waits until no new export arrived for 300 ms (at most 5 s): the last sandboxes flush at SHUTDOWN.
-async fn settle(backend: &OtlpSink) {
+/// Takes the gateway away for `duration`; returns when it began (ms from `t0`) and how long it lasted.
+async fn gateway_outage(shared: Arc<Shared>, duration: Duration, t0: Instant) -> (f64, f64) {
+    let Some(gateway) = &shared.gateway else { return (0.0, 0.0) };
+    let began = Instant::now();
+    gateway.set_up(false);
+    tokio::time::sleep(duration).await;
+    gateway.set_up(true);
+    ((began - t0).as_secs_f64() * 1000.0, began.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Waits until no new export arrived for `quiet` (at most 5 s): the last sandboxes flush at SHUTDOWN.
+async fn settle(backend: &OtlpSink, quiet: Duration) {
     let end = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut last = backend.request_count();
     while tokio::time::Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(quiet).await;
         let now = backend.request_count();
         if now == last {
             return;
         }
         last = now;
     }
-}
-
-fn backend_figures(backend: &OtlpSink, trace_headers: &[String]) -> BackendFigures {
-    let received = backend.received();
-    let (spans, duplicate_spans, traces_seen) = span_figures(&received);
-    let invocations_without_span = trace_headers
-        .iter()
-        .filter(|h| crate::render::xray_trace_id(h).is_none_or(|id| !traces_seen.contains(&id)))
-        .count();
-    let (log_lines_lost, log_lines_duplicated) = log_line_figures(&received, trace_headers.len());
-    let metric_series_by_name = metric_series(&received);
-    BackendFigures {
-        connections: backend.connections_accepted(),
-        requests: backend.request_count(),
-        bytes: backend.request_bytes(),
-        spans,
-        duplicate_spans,
-        invocations_without_span,
-        log_lines_written: trace_headers.len(),
-        log_lines_lost,
-        log_lines_duplicated,
-        metric_series: metric_series_by_name.values().sum(),
-        metric_series_by_name,
-    }
-}
-
-/// Spans received, extra copies of a (trace id, span id), and the trace ids seen (hex).
-fn span_figures(received: &Received) -> (usize, usize, HashSet<String>) {
-    let mut seen = HashSet::new();
-    let (mut spans, mut duplicates) = (0, 0);
-    let mut traces = HashSet::new();
-    for span in received.spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
-        spans += 1;
-        if !seen.insert((span.trace_id.clone(), span.span_id.clone())) {
-            duplicates += 1;
-        }
-        traces.insert(span.trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    }
-    (spans, duplicates, traces)
-}
-
-/// Of the `written` lines `fleet-line <n>`: lines that never arrived, and extra copies.
-fn log_line_figures(received: &Received, written: usize) -> (usize, usize) {
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    let mut counts: HashMap<usize, usize> = HashMap::new();
-    for record in received.logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
-        let Some(Value::StringValue(body)) = record.body.as_ref().and_then(|b| b.value.as_ref()) else { continue };
-        if let Some(n) = body.strip_prefix("fleet-line ").and_then(|n| n.trim().parse::<usize>().ok()) {
-            *counts.entry(n).or_insert(0) += 1;
-        }
-    }
-    let lost = (0..written).filter(|n| !counts.contains_key(n)).count();
-    let duplicated = counts.values().map(|c| c - 1).sum();
-    (lost, duplicated)
-}
-
-/// Distinct series per metric name: a series is the metric name with its resource's attributes
-/// and the data point's attributes, as a backend keys it.
-fn metric_series(received: &Received) -> BTreeMap<String, usize> {
-    use opentelemetry_proto::tonic::common::v1::KeyValue;
-    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    let key = |attrs: &[KeyValue]| {
-        let mut parts: Vec<String> = attrs.iter().map(|kv| format!("{}={:?}", kv.key, kv.value)).collect();
-        parts.sort();
-        parts.join(",")
-    };
-    let mut series: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-    for rm in &received.metrics {
-        let resource = rm.resource.as_ref().map(|r| key(&r.attributes)).unwrap_or_default();
-        for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-            let points: Vec<String> = match &metric.data {
-                Some(Data::Gauge(g)) => g.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::Sum(s)) => s.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::Histogram(h)) => h.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::ExponentialHistogram(h)) => h.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::Summary(s)) => s.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                None => Vec::new(),
-            };
-            let entry = series.entry(metric.name.clone()).or_default();
-            for p in points {
-                entry.insert(format!("{resource}|{p}"));
-            }
-        }
-    }
-    series.into_iter().map(|(name, s)| (name, s.len())).collect()
 }
 
 #[cfg(test)]
