@@ -147,7 +147,7 @@ async fn a_gateway_outage_costs_at_most_the_flush_budget_and_losses_are_the_coun
     assert_eq!(b.spans + dropped("traces"), 4 * invocations + r.sandboxes_created, "{b:?}");
     assert!(b.invocations_without_span <= dropped("traces"), "{b:?}");
     assert_eq!(b.log_lines_lost, dropped("logs"), "{b:?}");
-    // What the queue kept through the outage arrived after it: more than was dropped.
-    assert!(b.spans > 2 * dropped("traces"), "{b:?}");
+    // What the queues kept through the outage arrived after it.
+    assert!(g.outage_spans_delivered_after.unwrap() > 0, "{g:?}");
     assert_eq!((b.duplicate_spans, b.log_lines_duplicated), (0, 0));
 }

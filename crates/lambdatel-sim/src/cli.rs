@@ -60,7 +60,7 @@ OPTIONS:
     --concurrency N           invocations at once with --managed-instances (default 1)
     --json-logs               the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON)
     --sandboxes N             fleet: most sandboxes alive at once (default 10)
-    --pattern P               fleet: steady, bursty or diurnal (default steady)
+    --pattern P               fleet: steady, bursty, steady-then-bursty or diurnal (default steady)
     --rate R                  fleet: mean invocations per second (default 10)
     --idle-shutdown DURATION  fleet: shut a sandbox down after this long idle (default 10s)
     --gateway G               fleet: export through a collector gateway to the receiver: `rotel`

@@ -16,7 +16,7 @@ use crate::sim::{Invocation, LogLine, Outcome, Script, ShutdownReason, SimConfig
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, Notify};
 
 /// Set in each sandbox's environment: a loopback port that was free when the sandbox started.
@@ -29,6 +29,8 @@ pub enum TrafficPattern {
     Steady,
     /// Bursts of as many invocations as the fleet has sandboxes, spaced so that the mean is `rate`.
     Bursty,
+    /// The first half steady, the second bursty: a warm fleet meets a burst as large as itself.
+    SteadyThenBursty,
     /// A day in miniature: the rate ramps from a tenth of `rate` up to 1.9 x `rate` and back down
     /// over the run (mean `rate`), so the fleet scales out and in.
     Diurnal,
@@ -41,7 +43,8 @@ impl std::str::FromStr for TrafficPattern {
             "steady" => Ok(TrafficPattern::Steady),
             "bursty" => Ok(TrafficPattern::Bursty),
             "diurnal" => Ok(TrafficPattern::Diurnal),
-            other => Err(format!("unknown traffic pattern `{other}` (steady, bursty or diurnal)")),
+            "steady-then-bursty" => Ok(TrafficPattern::SteadyThenBursty),
+            other => Err(format!("unknown traffic pattern `{other}` (steady, bursty, steady-then-bursty or diurnal)")),
         }
     }
 }
@@ -126,6 +129,12 @@ pub fn arrivals(pattern: TrafficPattern, invocations: usize, rate: f64, burst: u
         TrafficPattern::Bursty => {
             let burst = burst.max(1);
             (0..n).map(|i| Duration::from_secs_f64((i / burst) as f64 * burst as f64 / rate)).collect()
+        }
+        TrafficPattern::SteadyThenBursty => {
+            let steady = arrivals(TrafficPattern::Steady, n / 2, rate, burst);
+            let start = Duration::from_secs_f64((n / 2) as f64 / rate);
+            let bursts = arrivals(TrafficPattern::Bursty, n - n / 2, rate, burst);
+            steady.into_iter().chain(bursts.into_iter().map(|d| start + d)).collect()
         }
         TrafficPattern::Diurnal => {
             // rate(t) = rate * (0.1 + 1.8 * triangle(t / T)), mean rate over T = n / rate. Walk
@@ -220,7 +229,7 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
     for (seq, at) in arrivals(cfg.pattern, cfg.invocations, cfg.rate, cfg.max_sandboxes).into_iter().enumerate() {
         tokio::time::sleep_until(start + at).await;
         if Some(seq) == outage_at {
-            outage_task = outage.map(|o| tokio::spawn(gateway_outage(shared.clone(), o.duration, t0)));
+            outage_task = outage.map(|o| tokio::spawn(gateway_outage(shared.clone(), o.duration)));
         }
         let mut script = cfg.script.clone();
         script.logs.push(LogLine::Text(format!("fleet-line {seq}")));
@@ -253,12 +262,16 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
             let per_sandbox =
                 shared.sandboxes.lock().unwrap().iter().map(|s| s.gateway_connections).collect::<Vec<_>>();
             let mut figures = gateway.figures(per_sandbox.into_iter());
-            (figures.outage_start_ms, figures.outage_ms) = outage_times.unzip();
             // The gateway batches before it forwards: wait for the backend to go quiet, then stop it
             // (it forwards what it still holds) and wait again.
             settle(backend, Duration::from_secs(1)).await;
             gateway.stop(Duration::from_secs(5)).await;
             settle(backend, Duration::from_millis(300)).await;
+            if let Some(window) = outage_times {
+                figures.outage_start_ms = Some((window.began - t0).as_secs_f64() * 1000.0);
+                figures.outage_ms = Some((window.ended - window.began).as_secs_f64() * 1000.0);
+                figures.outage_spans_delivered_after = Some(figures::spans_held_over(backend, window.unix));
+            }
             Some(figures)
         }
         None => {
@@ -401,14 +414,22 @@ async fn sandbox(id: usize, cfg: FleetConfig, shared: Arc<Shared>, seq: usize, f
     });
 }
 
-/// Takes the gateway away for `duration`; returns when it began (ms from `t0`) and how long it lasted.
-async fn gateway_outage(shared: Arc<Shared>, duration: Duration, t0: Instant) -> (f64, f64) {
-    let Some(gateway) = &shared.gateway else { return (0.0, 0.0) };
-    let began = Instant::now();
-    gateway.set_up(false);
-    tokio::time::sleep(duration).await;
-    gateway.set_up(true);
-    ((began - t0).as_secs_f64() * 1000.0, began.elapsed().as_secs_f64() * 1000.0)
+/// When the gateway was away, on the run's clock and (for span times) the wall clock.
+struct OutageWindow {
+    began: Instant,
+    ended: Instant,
+    unix: (SystemTime, SystemTime),
+}
+
+/// Takes the gateway away for `duration`.
+async fn gateway_outage(shared: Arc<Shared>, duration: Duration) -> OutageWindow {
+    let (began, began_unix) = (Instant::now(), SystemTime::now());
+    if let Some(gateway) = &shared.gateway {
+        gateway.set_up(false);
+        tokio::time::sleep(duration).await;
+        gateway.set_up(true);
+    }
+    OutageWindow { began, ended: Instant::now(), unix: (began_unix, SystemTime::now()) }
 }
 
 /// Waits until no new export arrived for `quiet` (at most 5 s): the last sandboxes flush at SHUTDOWN.
@@ -435,6 +456,10 @@ mod tests {
         assert_eq!(ms(arrivals(TrafficPattern::Steady, 4, 10.0, 3)), [0, 100, 200, 300]);
         // Bursts of 3, every 3 / 10 s.
         assert_eq!(ms(arrivals(TrafficPattern::Bursty, 7, 10.0, 3)), [0, 0, 0, 300, 300, 300, 600]);
+        assert_eq!(
+            ms(arrivals(TrafficPattern::SteadyThenBursty, 9, 10.0, 3)),
+            [0, 100, 200, 300, 400, 400, 400, 700, 700]
+        );
         let diurnal = arrivals(TrafficPattern::Diurnal, 200, 100.0, 3);
         assert_eq!(diurnal.len(), 200);
         assert!(diurnal.windows(2).all(|w| w[0] <= w[1]));
@@ -450,7 +475,7 @@ mod tests {
         assert_eq!("bursty".parse::<TrafficPattern>(), Ok(TrafficPattern::Bursty));
         assert_eq!(
             "spiky".parse::<TrafficPattern>(),
-            Err("unknown traffic pattern `spiky` (steady, bursty or diurnal)".to_string())
+            Err("unknown traffic pattern `spiky` (steady, bursty, steady-then-bursty or diurnal)".to_string())
         );
     }
 }

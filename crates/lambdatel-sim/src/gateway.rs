@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// Where relay ports listen (all of 127.0.0.0/8 is loopback on Linux).
+const RELAY_ADDRESS: &str = "127.0.0.2:0";
+
 /// What the gateway is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GatewayKind {
@@ -120,6 +123,9 @@ pub struct GatewayFigures {
     pub outage_start_ms: Option<f64>,
     /// How long it lasted, ms.
     pub outage_ms: Option<f64>,
+    /// Spans that ended while the gateway was away and arrived at the backend after it returned:
+    /// what the extensions' queues (and pipelines) held over.
+    pub outage_spans_delivered_after: Option<usize>,
 }
 
 /// The running gateway: the collector process (when started here) and the relay in front of it.
@@ -211,7 +217,13 @@ impl Gateway {
 
     /// Opens a relay port for one sandbox.
     pub async fn open_port(&self) -> std::io::Result<RelayPort> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        // On a loopback address of its own where the host has one: a relay port held for a
+        // sandbox's life cannot then be the free port another sandbox was just given for its
+        // extension (SIM_FREE_PORT, on 127.0.0.1).
+        let listener = match TcpListener::bind(RELAY_ADDRESS).await {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind("127.0.0.1:0").await?,
+        };
         let addr = listener.local_addr()?;
         let connections = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(serve_port(
@@ -243,6 +255,7 @@ impl Gateway {
             connections_cut: self.counters.cut.load(Ordering::Relaxed),
             outage_start_ms: None,
             outage_ms: None,
+            outage_spans_delivered_after: None,
         }
     }
 

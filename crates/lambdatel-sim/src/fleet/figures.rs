@@ -4,6 +4,7 @@
 use crate::otlp::{OtlpSink, Received};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Figures of one sandbox over its life.
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +157,17 @@ fn extension_drops(received: &Received) -> BTreeMap<String, u64> {
         *out.entry(signal).or_insert(0) += value;
     }
     out
+}
+
+/// Spans that ended within `window` (wall clock) and arrived after it.
+pub(crate) fn spans_held_over(backend: &OtlpSink, window: (SystemTime, SystemTime)) -> usize {
+    let nanos = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let (from, to) = (nanos(window.0), nanos(window.1));
+    let received = backend.received();
+    received
+        .spans_with_arrival()
+        .filter(|(_, span, arrived)| (from..to).contains(&span.end_time_unix_nano) && *arrived >= window.1)
+        .count()
 }
 
 /// Distinct series per metric name: a series is the metric name with its resource's attributes
