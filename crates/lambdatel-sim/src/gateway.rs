@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -115,6 +115,8 @@ pub struct GatewayFigures {
     pub connections: usize,
     /// The most connections one sandbox opened.
     pub max_connections_per_sandbox: usize,
+    /// Bytes the sandboxes sent to the gateway, as on the wire (compressed when they compress).
+    pub bytes: u64,
     /// Connections that could not reach the gateway behind the relay (it was not listening).
     pub upstream_failures: usize,
     /// Connections cut when the outage began.
@@ -144,6 +146,7 @@ struct RelayCounters {
     connections: AtomicUsize,
     upstream_failures: AtomicUsize,
     cut: AtomicUsize,
+    bytes_in: AtomicU64,
 }
 
 /// One sandbox's entrance to the gateway; its listener closes when this is dropped.
@@ -251,6 +254,7 @@ impl Gateway {
             },
             connections: self.counters.connections.load(Ordering::Relaxed),
             max_connections_per_sandbox: per_sandbox.max().unwrap_or(0),
+            bytes: self.counters.bytes_in.load(Ordering::Relaxed),
             upstream_failures: self.counters.upstream_failures.load(Ordering::Relaxed),
             connections_cut: self.counters.cut.load(Ordering::Relaxed),
             outage_start_ms: None,
@@ -363,12 +367,43 @@ async fn relay(
         }
     };
     let _ = server.set_nodelay(true);
+    let (mut client_read, mut client_write) = client.split();
+    let (mut server_read, mut server_write) = server.split();
+    let both_ways = async {
+        tokio::join!(
+            pump(&mut client_read, &mut server_write, Some(&counters.bytes_in)),
+            pump(&mut server_read, &mut client_write, None)
+        )
+    };
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        _ = both_ways => {}
         _ = up.wait_for(|up| !*up) => {
             counters.cut.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Copies `from` to `to` until `from` ends (then ends `to` too), counting the bytes into `count`.
+async fn pump(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    count: Option<&AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        if let Some(count) = count {
+            count.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// A private directory for the collector's pid file, removed afterwards.
@@ -478,5 +513,7 @@ mod tests {
         let figures = gateway.figures([a.connections(), b.connections()].into_iter());
         assert_eq!((figures.connections, figures.max_connections_per_sandbox, figures.connections_cut), (4, 3, 1));
         assert_eq!(figures.upstream_failures, 0);
+        // "ping" three times through `a`, "x" once through `b`.
+        assert_eq!(figures.bytes, 13);
     }
 }

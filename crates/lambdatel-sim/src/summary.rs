@@ -263,11 +263,13 @@ pub fn fleet_summary(r: &FleetReport) -> String {
     if let Some(g) = &r.gateway {
         let _ = writeln!(
             s,
-            "gateway ({}): {} connection(s) from {} sandbox(es), at most {} from one; {} failed to reach it{}",
+            "gateway ({}): {} connection(s) from {} sandbox(es), at most {} from one; {} bytes in ({:.0} per invocation); {} failed to reach it{}",
             g.kind,
             g.connections,
             r.sandboxes_created,
             g.max_connections_per_sandbox,
+            g.bytes,
+            g.bytes as f64 / n,
             g.upstream_failures,
             match (g.outage_start_ms, g.outage_ms) {
                 (Some(at), Some(ms)) => format!(
