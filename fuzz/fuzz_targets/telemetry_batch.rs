@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let options = ConvertOptions {
         platform_logs: selector & 1 == 1,
         temporality: if selector & 2 == 2 { Temporality::Delta } else { Temporality::Cumulative },
+        instance_id_attribute: (selector & 8 == 8).then_some(selector & 16 == 16),
     };
     let mut converter = Converter::new(ResourceInfo::default(), options);
     converter.set_log_budget(4096);

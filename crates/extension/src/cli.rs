@@ -170,7 +170,11 @@ fn convert(registry: &Registry, args: &[String], env: &dyn Fn(&str) -> Option<St
         .enumerate()
         .find_map(|(i, (_, r))| r.as_telemetry_api().map(|c| (i, c.clone())))
         .ok_or_else(|| format!("{source}: no pipeline uses a telemetryapi receiver, so there is nothing to convert"))?;
-    let options = ConvertOptions { platform_logs: receiver.platform_logs, temporality: receiver.temporality };
+    let options = ConvertOptions {
+        platform_logs: receiver.platform_logs,
+        temporality: receiver.temporality,
+        instance_id_attribute: receiver.instance_id_attribute,
+    };
     let mut converter = Converter::new(ResourceInfo::from_env(env), options);
     if batches.is_empty() {
         batches.push("-".into());

@@ -23,6 +23,7 @@ fn env(name: &str) -> Option<String> {
         "DD_OTLP_LOGS_URL" => "https://logs.example.datadoghq.com/v1/logs",
         "DD_API_KEY" => "0123456789abcdef",
         "DD_OTLP_SOURCE" => "example",
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => "http://otel-gateway.internal:4317",
         _ => return None,
     };
     Some(value.to_owned())
@@ -56,6 +57,14 @@ async fn every_example_builds() {
             "traces: telemetryapi -> 1 processor(s) -> otlphttp",
             "metrics: telemetryapi -> 1 processor(s) -> otlphttp",
             "logs: telemetryapi -> 1 processor(s) -> otlphttp",
+        ]),
+    );
+    expected.insert(
+        "gateway.yaml",
+        pipelines(&[
+            "traces: telemetryapi -> 1 processor(s) -> otlp",
+            "metrics: telemetryapi -> 1 processor(s) -> otlp",
+            "logs: telemetryapi -> 1 processor(s) -> otlp",
         ]),
     );
     expected.insert(

@@ -2,6 +2,7 @@
 //! JSON report) and `serve` (stay up with the Invoke API for curl).
 
 use crate::fleet::{run_with_backend, FleetConfig, TrafficPattern};
+use crate::gateway::{GatewayConfig, Outage};
 use crate::otlp::{OtlpSink, SinkBehaviour, SinkOptions};
 use crate::scenario::Step;
 use crate::sim::{
@@ -59,9 +60,15 @@ OPTIONS:
     --concurrency N           invocations at once with --managed-instances (default 1)
     --json-logs               the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON)
     --sandboxes N             fleet: most sandboxes alive at once (default 10)
-    --pattern P               fleet: steady, bursty or diurnal (default steady)
+    --pattern P               fleet: steady, bursty, steady-then-bursty or diurnal (default steady)
     --rate R                  fleet: mean invocations per second (default 10)
     --idle-shutdown DURATION  fleet: shut a sandbox down after this long idle (default 10s)
+    --gateway G               fleet: export through a collector gateway to the receiver: `rotel`
+                              (rotel-agent of python3's rotel package), a rotel-agent PATH, or
+                              http://HOST:PORT of a running one; each sandbox gets its own relay
+                              port in front of it, so connections are counted per sandbox
+    --gateway-outage D@P%     fleet: take the gateway off the network for D once P% of the
+                              invocations were dispatched (e.g. 10s@30%)
     --echo                    copy process output to stderr
     --quiet                   no progress output
 ";
@@ -113,6 +120,8 @@ pub struct Options {
     pub rate: f64,
     /// Fleet: idle time after which a sandbox is shut down.
     pub idle_shutdown: Duration,
+    /// Fleet: a collector gateway in front of the receiver.
+    pub gateway: Option<GatewayConfig>,
     /// Report destination.
     pub report: Option<String>,
     /// Keep the event log.
@@ -186,6 +195,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         pattern: TrafficPattern::Steady,
         rate: 10.0,
         idle_shutdown: Duration::from_secs(10),
+        gateway: None,
         report: None,
         events: true,
         env: Vec::new(),
@@ -199,6 +209,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         echo: false,
         quiet: false,
     };
+    let mut outage = None;
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
         let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name} needs a number, got `{v}`"));
@@ -233,6 +244,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 };
             }
             "--idle-shutdown" => o.idle_shutdown = parse_duration(&value(flag)?)?,
+            "--gateway" => {
+                o.gateway = Some(GatewayConfig { kind: GatewayConfig::parse_kind(&value(flag)?)?, outage: None })
+            }
+            "--gateway-outage" => outage = Some(value(flag)?.parse::<Outage>()?),
             "--concurrency" => match num(flag, value(flag)?)? {
                 0 => return Err("--concurrency must be at least 1".into()),
                 n => o.concurrency = Some(n as usize),
@@ -256,6 +271,14 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option `{other}`")),
         }
+    }
+    if o.gateway.is_some() && o.command != "fleet" {
+        return Err("--gateway is a fleet option".into());
+    }
+    match (&mut o.gateway, outage) {
+        (Some(gateway), outage) => gateway.outage = outage,
+        (None, Some(_)) => return Err("--gateway-outage needs --gateway".into()),
+        (None, None) => {}
     }
     if o.concurrency.is_some() && !o.managed_instances {
         return Err("--concurrency needs --managed-instances (on-demand sandboxes run one invocation at a time)".into());
@@ -445,6 +468,7 @@ async fn run_fleet(o: Options) -> Result<i32, String> {
         pattern: o.pattern,
         idle_shutdown: o.idle_shutdown,
         script,
+        gateway: o.gateway.clone(),
     };
     if !o.quiet {
         eprintln!(
@@ -623,6 +647,22 @@ mod tests {
             "invalid duration `3h` (use e.g. 3s or 500ms)"
         );
         assert_eq!(parse_args(&args("--help")).unwrap_err(), "");
+        assert_eq!(
+            parse_args(&args("fleet --gateway-outage 10s@30%")).unwrap_err(),
+            "--gateway-outage needs --gateway"
+        );
+        assert_eq!(
+            parse_args(&args("run --gateway http://127.0.0.1:4317")).unwrap_err(),
+            "--gateway is a fleet option"
+        );
+        let o = parse_args(&args("fleet --gateway-outage 5s@50% --gateway http://127.0.0.1:4317")).unwrap();
+        assert_eq!(
+            o.gateway,
+            Some(GatewayConfig {
+                kind: crate::gateway::GatewayKind::External("127.0.0.1:4317".parse().unwrap()),
+                outage: Some(Outage { duration: Duration::from_secs(5), at_fraction: 0.5 }),
+            })
+        );
     }
 
     #[test]

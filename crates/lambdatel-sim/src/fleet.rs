@@ -6,16 +6,38 @@
 //! the fan-in there (connections, requests, bytes, metric series) is measured, and what arrived is
 //! checked against what was invoked (lost and duplicated spans and log lines).
 
-use crate::otlp::{OtlpSink, Received};
+mod figures;
+
+pub use figures::{BackendFigures, SandboxFigures};
+
+use crate::gateway::{Gateway, GatewayConfig, GatewayError, GatewayFigures};
+use crate::otlp::OtlpSink;
 use crate::sim::{Invocation, LogLine, Outcome, Script, ShutdownReason, SimConfig, Simulator};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, Notify};
 
 /// Set in each sandbox's environment: a loopback port that was free when the sandbox started.
 pub const FREE_PORT_VARIABLE: &str = "SIM_FREE_PORT";
+
+/// Where those ports come from: below Linux's default ephemeral range (32768-60999), from which the
+/// kernel picks the local port of every outgoing connection and every bind to port 0, so that the
+/// port given to a sandbox is not taken by someone's connection before its extension binds it.
+const FREE_PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
+
+/// The next port of [`FREE_PORT_RANGE`] that can be bound now (the ports of live sandboxes cannot),
+/// taking turns through the range; any free port when none can.
+fn free_port(next: &AtomicUsize) -> Option<u16> {
+    let span = FREE_PORT_RANGE.len();
+    let bindable = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    (0..span)
+        .map(|_| FREE_PORT_RANGE.start + (next.fetch_add(1, Ordering::Relaxed) % span) as u16)
+        .find(|port| bindable(*port))
+        .or_else(|| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).ok().map(|a| a.port()))
+}
 
 /// How invocations are spread over time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +46,8 @@ pub enum TrafficPattern {
     Steady,
     /// Bursts of as many invocations as the fleet has sandboxes, spaced so that the mean is `rate`.
     Bursty,
+    /// The first half steady, the second bursty: a warm fleet meets a burst as large as itself.
+    SteadyThenBursty,
     /// A day in miniature: the rate ramps from a tenth of `rate` up to 1.9 x `rate` and back down
     /// over the run (mean `rate`), so the fleet scales out and in.
     Diurnal,
@@ -36,7 +60,8 @@ impl std::str::FromStr for TrafficPattern {
             "steady" => Ok(TrafficPattern::Steady),
             "bursty" => Ok(TrafficPattern::Bursty),
             "diurnal" => Ok(TrafficPattern::Diurnal),
-            other => Err(format!("unknown traffic pattern `{other}` (steady, bursty or diurnal)")),
+            "steady-then-bursty" => Ok(TrafficPattern::SteadyThenBursty),
+            other => Err(format!("unknown traffic pattern `{other}` (steady, bursty, steady-then-bursty or diurnal)")),
         }
     }
 }
@@ -60,54 +85,8 @@ pub struct FleetConfig {
     /// What each invocation does; each also logs one line of its own (`fleet-line <n>`), counted
     /// at the backend.
     pub script: Script,
-}
-
-/// Figures of one sandbox over its life.
-#[derive(Debug, Clone, Serialize)]
-pub struct SandboxFigures {
-    /// Sandbox number, in creation order.
-    pub id: usize,
-    /// Invocations it served.
-    pub invocations: usize,
-    /// Its init (cold start), ms.
-    pub init_ms: Option<f64>,
-    /// Its extensions' post-runtime time per invocation (the slowest extension), ms.
-    pub post_runtime_ms: Vec<f64>,
-    /// Peak RSS of its extensions, KiB (summed over extensions).
-    pub extension_peak_rss_kb: u64,
-    /// CPU time of its extensions, ms.
-    pub extension_cpu_ms: f64,
-    /// Its shutdown, ms.
-    pub shutdown_ms: Option<f64>,
-    /// Extensions SIGKILLed at the shutdown deadline.
-    pub killed_extensions: usize,
-}
-
-/// What the shared backend saw, checked against what was invoked.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BackendFigures {
-    /// Connections accepted.
-    pub connections: usize,
-    /// Export requests.
-    pub requests: usize,
-    /// Protobuf bytes of those requests.
-    pub bytes: u64,
-    /// Spans received.
-    pub spans: usize,
-    /// Spans received more than once (same trace and span id), counting each extra copy.
-    pub duplicate_spans: usize,
-    /// Invocations no span arrived for (matched by the X-Ray trace id of the invocation).
-    pub invocations_without_span: usize,
-    /// Function log lines the fleet wrote.
-    pub log_lines_written: usize,
-    /// Of those, lines that never arrived.
-    pub log_lines_lost: usize,
-    /// Extra copies of lines that arrived more than once.
-    pub log_lines_duplicated: usize,
-    /// Distinct metric series (name, resource attributes, point attributes).
-    pub metric_series: usize,
-    /// Distinct series per metric name.
-    pub metric_series_by_name: BTreeMap<String, usize>,
+    /// A collector gateway between the sandboxes and the backend, if any.
+    pub gateway: Option<GatewayConfig>,
 }
 
 /// The result of a fleet run.
@@ -129,6 +108,8 @@ pub struct FleetReport {
     pub sandboxes: Vec<SandboxFigures>,
     /// The backend.
     pub backend: BackendFigures,
+    /// The gateway, when there was one.
+    pub gateway: Option<GatewayFigures>,
 }
 
 impl FleetReport {
@@ -152,6 +133,9 @@ pub enum FleetError {
     /// The shared backend could not start.
     #[error("cannot start the OTLP receiver: {0}")]
     Backend(std::io::Error),
+    /// The gateway could not start.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
 }
 
 /// When each invocation arrives, from the start of the run.
@@ -162,6 +146,12 @@ pub fn arrivals(pattern: TrafficPattern, invocations: usize, rate: f64, burst: u
         TrafficPattern::Bursty => {
             let burst = burst.max(1);
             (0..n).map(|i| Duration::from_secs_f64((i / burst) as f64 * burst as f64 / rate)).collect()
+        }
+        TrafficPattern::SteadyThenBursty => {
+            let steady = arrivals(TrafficPattern::Steady, n / 2, rate, burst);
+            let start = Duration::from_secs_f64((n / 2) as f64 / rate);
+            let bursts = arrivals(TrafficPattern::Bursty, n - n / 2, rate, burst);
+            steady.into_iter().chain(bursts.into_iter().map(|d| start + d)).collect()
         }
         TrafficPattern::Diurnal => {
             // rate(t) = rate * (0.1 + 1.8 * triangle(t / T)), mean rate over T = n / rate. Walk
@@ -208,6 +198,8 @@ struct Shared {
     changed: Notify,
     results: Mutex<Vec<(usize, InvocationResult)>>,
     sandboxes: Mutex<Vec<SandboxFigures>>,
+    gateway: Option<Gateway>,
+    next_free_port: AtomicUsize,
 }
 
 /// Runs the fleet against a fresh embedded backend and returns its figures.
@@ -222,7 +214,19 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
     if cfg.max_sandboxes == 0 || cfg.rate <= 0.0 || !cfg.rate.is_finite() {
         return Err(FleetError::Invalid("a fleet needs at least one sandbox and a positive rate".into()));
     }
-    cfg.sandbox.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), backend.grpc_endpoint()));
+    if let Some(outage) = cfg.gateway.as_ref().and_then(|g| g.outage) {
+        if !(0.0..=1.0).contains(&outage.at_fraction) || outage.duration.is_zero() {
+            return Err(FleetError::Invalid("an outage needs a duration and a start between 0 and 100%".into()));
+        }
+    }
+    let gateway = match &cfg.gateway {
+        Some(g) => Some(Gateway::start(&g.kind, &backend.grpc_endpoint()).await?),
+        // Without a gateway every sandbox exports to the backend; with one, each to its relay port.
+        None => {
+            cfg.sandbox.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), backend.grpc_endpoint()));
+            None
+        }
+    };
     cfg.sandbox.env.push(("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "grpc".into()));
     // Thousands of invocations: the event log would only grow.
     cfg.sandbox.record_events = false;
@@ -231,13 +235,21 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         changed: Notify::new(),
         results: Mutex::new(Vec::new()),
         sandboxes: Mutex::new(Vec::new()),
+        gateway,
+        next_free_port: AtomicUsize::new(0),
     });
     let t0 = Instant::now();
     let start = tokio::time::Instant::now();
     let mut traces = Vec::with_capacity(cfg.invocations);
     let mut tasks = tokio::task::JoinSet::new();
+    let outage = cfg.gateway.as_ref().and_then(|g| g.outage);
+    let outage_at = outage.map(|o| ((o.at_fraction * cfg.invocations as f64) as usize).min(cfg.invocations));
+    let mut outage_task = None;
     for (seq, at) in arrivals(cfg.pattern, cfg.invocations, cfg.rate, cfg.max_sandboxes).into_iter().enumerate() {
         tokio::time::sleep_until(start + at).await;
+        if Some(seq) == outage_at {
+            outage_task = outage.map(|o| tokio::spawn(gateway_outage(shared.clone(), o.duration)));
+        }
         let mut script = cfg.script.clone();
         script.logs.push(LogLine::Text(format!("fleet-line {seq}")));
         let trace = crate::ids::trace_header();
@@ -253,12 +265,39 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         }
         notified.await;
     }
+    // The gateway is back before the last sandboxes shut down: what their queues kept goes out then.
+    let outage_times = match outage_task {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
     let idle: Vec<_> = std::mem::take(&mut shared.pool.lock().unwrap().idle);
     for (_, tx) in idle {
         let _ = tx.send(Job::Stop);
     }
     while tasks.join_next().await.is_some() {}
-    settle(backend).await;
+    let Ok(mut shared) = Arc::try_unwrap(shared) else { unreachable!("every sandbox task has ended") };
+    let gateway_figures = match shared.gateway.take() {
+        Some(gateway) => {
+            let per_sandbox =
+                shared.sandboxes.lock().unwrap().iter().map(|s| s.gateway_connections).collect::<Vec<_>>();
+            let mut figures = gateway.figures(per_sandbox.into_iter());
+            // The gateway batches before it forwards: wait for the backend to go quiet, then stop it
+            // (it forwards what it still holds) and wait again.
+            settle(backend, Duration::from_secs(1)).await;
+            gateway.stop(Duration::from_secs(5)).await;
+            settle(backend, Duration::from_millis(300)).await;
+            if let Some(window) = outage_times {
+                figures.outage_start_ms = Some((window.began - t0).as_secs_f64() * 1000.0);
+                figures.outage_ms = Some((window.ended - window.began).as_secs_f64() * 1000.0);
+                figures.outage_spans_delivered_after = Some(figures::spans_held_over(backend, window.unix));
+            }
+            Some(figures)
+        }
+        None => {
+            settle(backend, Duration::from_millis(300)).await;
+            None
+        }
+    };
     let results = std::mem::take(&mut *shared.results.lock().unwrap());
     let mut statuses = BTreeMap::new();
     let (mut not_run, mut cold_starts) = (0, 0);
@@ -280,7 +319,8 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         cold_starts,
         duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
         sandboxes,
-        backend: backend_figures(backend, &traces),
+        backend: figures::backend_figures(backend, &traces),
+        gateway: gateway_figures,
     })
 }
 
@@ -325,12 +365,22 @@ async fn sandbox(id: usize, cfg: FleetConfig, shared: Arc<Shared>, seq: usize, f
     let mut sandbox_cfg = cfg.sandbox.clone();
     // Sandboxes share the host's loopback here (in Lambda each has its own), so an extension
     // with a fixed listener port can take a free one from this variable instead.
-    if let Ok(port) = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()) {
+    if let Some(port) = free_port(&shared.next_free_port) {
         sandbox_cfg.env.push((FREE_PORT_VARIABLE.into(), port.to_string()));
     }
-    let mut sim = match Simulator::start(sandbox_cfg).await {
-        Ok(sim) => sim,
-        Err(_) => {
+    // Its own entrance to the gateway, so that its connections are counted apart.
+    let relay_port = match &shared.gateway {
+        Some(gateway) => gateway.open_port().await.ok(),
+        None => None,
+    };
+    if let Some(port) = &relay_port {
+        sandbox_cfg.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), port.endpoint()));
+    }
+    let started =
+        if shared.gateway.is_some() && relay_port.is_none() { None } else { Simulator::start(sandbox_cfg).await.ok() };
+    let mut sim = match started {
+        Some(sim) => sim,
+        None => {
             shared.pool.lock().unwrap().live -= 1;
             finish(seq, InvocationResult { outcome: None, cold: true });
             return;
@@ -379,106 +429,40 @@ async fn sandbox(id: usize, cfg: FleetConfig, shared: Arc<Shared>, seq: usize, f
         extension_cpu_ms: exts.iter().map(|e| e.cpu_ms).sum(),
         shutdown_ms: report.as_ref().and_then(|r| r.shutdown_ms),
         killed_extensions: exts.iter().filter(|e| e.killed).count(),
+        gateway_connections: relay_port.as_ref().map_or(0, |p| p.connections()),
     });
 }
 
-/// Waits until no new export arrived for 300 ms (at most 5 s): the last sandboxes flush at SHUTDOWN.
-async fn settle(backend: &OtlpSink) {
+/// When the gateway was away, on the run's clock and (for span times) the wall clock.
+struct OutageWindow {
+    began: Instant,
+    ended: Instant,
+    unix: (SystemTime, SystemTime),
+}
+
+/// Takes the gateway away for `duration`.
+async fn gateway_outage(shared: Arc<Shared>, duration: Duration) -> OutageWindow {
+    let (began, began_unix) = (Instant::now(), SystemTime::now());
+    if let Some(gateway) = &shared.gateway {
+        gateway.set_up(false);
+        tokio::time::sleep(duration).await;
+        gateway.set_up(true);
+    }
+    OutageWindow { began, ended: Instant::now(), unix: (began_unix, SystemTime::now()) }
+}
+
+/// Waits until no new export arrived for `quiet` (at most 5 s): the last sandboxes flush at SHUTDOWN.
+async fn settle(backend: &OtlpSink, quiet: Duration) {
     let end = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut last = backend.request_count();
     while tokio::time::Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(quiet).await;
         let now = backend.request_count();
         if now == last {
             return;
         }
         last = now;
     }
-}
-
-fn backend_figures(backend: &OtlpSink, trace_headers: &[String]) -> BackendFigures {
-    let received = backend.received();
-    let (spans, duplicate_spans, traces_seen) = span_figures(&received);
-    let invocations_without_span = trace_headers
-        .iter()
-        .filter(|h| crate::render::xray_trace_id(h).is_none_or(|id| !traces_seen.contains(&id)))
-        .count();
-    let (log_lines_lost, log_lines_duplicated) = log_line_figures(&received, trace_headers.len());
-    let metric_series_by_name = metric_series(&received);
-    BackendFigures {
-        connections: backend.connections_accepted(),
-        requests: backend.request_count(),
-        bytes: backend.request_bytes(),
-        spans,
-        duplicate_spans,
-        invocations_without_span,
-        log_lines_written: trace_headers.len(),
-        log_lines_lost,
-        log_lines_duplicated,
-        metric_series: metric_series_by_name.values().sum(),
-        metric_series_by_name,
-    }
-}
-
-/// Spans received, extra copies of a (trace id, span id), and the trace ids seen (hex).
-fn span_figures(received: &Received) -> (usize, usize, HashSet<String>) {
-    let mut seen = HashSet::new();
-    let (mut spans, mut duplicates) = (0, 0);
-    let mut traces = HashSet::new();
-    for span in received.spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
-        spans += 1;
-        if !seen.insert((span.trace_id.clone(), span.span_id.clone())) {
-            duplicates += 1;
-        }
-        traces.insert(span.trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    }
-    (spans, duplicates, traces)
-}
-
-/// Of the `written` lines `fleet-line <n>`: lines that never arrived, and extra copies.
-fn log_line_figures(received: &Received, written: usize) -> (usize, usize) {
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    let mut counts: HashMap<usize, usize> = HashMap::new();
-    for record in received.logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
-        let Some(Value::StringValue(body)) = record.body.as_ref().and_then(|b| b.value.as_ref()) else { continue };
-        if let Some(n) = body.strip_prefix("fleet-line ").and_then(|n| n.trim().parse::<usize>().ok()) {
-            *counts.entry(n).or_insert(0) += 1;
-        }
-    }
-    let lost = (0..written).filter(|n| !counts.contains_key(n)).count();
-    let duplicated = counts.values().map(|c| c - 1).sum();
-    (lost, duplicated)
-}
-
-/// Distinct series per metric name: a series is the metric name with its resource's attributes
-/// and the data point's attributes, as a backend keys it.
-fn metric_series(received: &Received) -> BTreeMap<String, usize> {
-    use opentelemetry_proto::tonic::common::v1::KeyValue;
-    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    let key = |attrs: &[KeyValue]| {
-        let mut parts: Vec<String> = attrs.iter().map(|kv| format!("{}={:?}", kv.key, kv.value)).collect();
-        parts.sort();
-        parts.join(",")
-    };
-    let mut series: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-    for rm in &received.metrics {
-        let resource = rm.resource.as_ref().map(|r| key(&r.attributes)).unwrap_or_default();
-        for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-            let points: Vec<String> = match &metric.data {
-                Some(Data::Gauge(g)) => g.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::Sum(s)) => s.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::Histogram(h)) => h.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::ExponentialHistogram(h)) => h.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                Some(Data::Summary(s)) => s.data_points.iter().map(|p| key(&p.attributes)).collect(),
-                None => Vec::new(),
-            };
-            let entry = series.entry(metric.name.clone()).or_default();
-            for p in points {
-                entry.insert(format!("{resource}|{p}"));
-            }
-        }
-    }
-    series.into_iter().map(|(name, s)| (name, s.len())).collect()
 }
 
 #[cfg(test)]
@@ -491,6 +475,10 @@ mod tests {
         assert_eq!(ms(arrivals(TrafficPattern::Steady, 4, 10.0, 3)), [0, 100, 200, 300]);
         // Bursts of 3, every 3 / 10 s.
         assert_eq!(ms(arrivals(TrafficPattern::Bursty, 7, 10.0, 3)), [0, 0, 0, 300, 300, 300, 600]);
+        assert_eq!(
+            ms(arrivals(TrafficPattern::SteadyThenBursty, 9, 10.0, 3)),
+            [0, 100, 200, 300, 400, 400, 400, 700, 700]
+        );
         let diurnal = arrivals(TrafficPattern::Diurnal, 200, 100.0, 3);
         assert_eq!(diurnal.len(), 200);
         assert!(diurnal.windows(2).all(|w| w[0] <= w[1]));
@@ -502,11 +490,25 @@ mod tests {
     }
 
     #[test]
+    fn free_ports_come_in_turn_from_below_the_ephemeral_range_skipping_ports_in_use() {
+        let next = AtomicUsize::new(0);
+        let first = free_port(&next).unwrap();
+        assert!(FREE_PORT_RANGE.contains(&first));
+        // Hold the next one in turn: it is skipped.
+        let held = std::net::TcpListener::bind(("127.0.0.1", first + 1));
+        let second = free_port(&next).unwrap();
+        assert!(FREE_PORT_RANGE.contains(&second) && second > first);
+        if held.is_ok() {
+            assert!(second > first + 1, "{first} {second}");
+        }
+    }
+
+    #[test]
     fn patterns_parse() {
         assert_eq!("bursty".parse::<TrafficPattern>(), Ok(TrafficPattern::Bursty));
         assert_eq!(
             "spiky".parse::<TrafficPattern>(),
-            Err("unknown traffic pattern `spiky` (steady, bursty or diurnal)".to_string())
+            Err("unknown traffic pattern `spiky` (steady, bursty, steady-then-bursty or diurnal)".to_string())
         );
     }
 }

@@ -27,6 +27,7 @@ pub mod api;
 pub mod cli;
 pub mod events;
 pub mod fleet;
+pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod otlp;

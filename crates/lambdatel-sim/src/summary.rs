@@ -256,10 +256,37 @@ pub fn fleet_summary(r: &FleetReport) -> String {
     );
     let by_name: Vec<String> = b.metric_series_by_name.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(s, "metric series: {} ({})", b.metric_series, by_name.join(", "));
+    if !b.extension_drops.is_empty() {
+        let drops: Vec<String> = b.extension_drops.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "dropped by the extensions (their self-telemetry): {}", drops.join(", "));
+    }
+    if let Some(g) = &r.gateway {
+        let _ = writeln!(
+            s,
+            "gateway ({}): {} connection(s) from {} sandbox(es), at most {} from one; {} bytes in ({:.0} per invocation); {} failed to reach it{}",
+            g.kind,
+            g.connections,
+            r.sandboxes_created,
+            g.max_connections_per_sandbox,
+            g.bytes,
+            g.bytes as f64 / n,
+            g.upstream_failures,
+            match (g.outage_start_ms, g.outage_ms) {
+                (Some(at), Some(ms)) => format!(
+                    "; down {:.1} s from {:.1} s, {} connection(s) cut, {} span(s) of that time delivered after it",
+                    ms / 1000.0,
+                    at / 1000.0,
+                    g.connections_cut,
+                    g.outage_spans_delivered_after.unwrap_or(0)
+                ),
+                _ => String::new(),
+            }
+        );
+    }
     for sb in &r.sandboxes {
         let _ = writeln!(
             s,
-            "sandbox {}: {} invocation(s), init {}, post-runtime {}, extensions {:.1} MiB peak, {:.1} ms CPU, shutdown {}{}",
+            "sandbox {}: {} invocation(s), init {}, post-runtime {}, extensions {:.1} MiB peak, {:.1} ms CPU, shutdown {}{}{}",
             sb.id,
             sb.invocations,
             sb.init_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
@@ -267,7 +294,8 @@ pub fn fleet_summary(r: &FleetReport) -> String {
             sb.extension_peak_rss_kb as f64 / 1024.0,
             sb.extension_cpu_ms,
             sb.shutdown_ms.map(|t| format!("{t:.1} ms")).unwrap_or("-".into()),
-            if sb.killed_extensions > 0 { format!(", {} SIGKILLed", sb.killed_extensions) } else { String::new() }
+            if sb.killed_extensions > 0 { format!(", {} SIGKILLed", sb.killed_extensions) } else { String::new() },
+            if r.gateway.is_some() { format!(", {} gateway connection(s)", sb.gateway_connections) } else { String::new() }
         );
     }
     s

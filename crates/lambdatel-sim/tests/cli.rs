@@ -276,5 +276,5 @@ fn fleet_reports_fan_in_and_losses() {
     let out = sim().args(["fleet", "--pattern", "spiky"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr)
-        .starts_with("lambdatel-sim: unknown traffic pattern `spiky` (steady, bursty or diurnal)"));
+        .starts_with("lambdatel-sim: unknown traffic pattern `spiky` (steady, bursty, steady-then-bursty or diurnal)"));
 }

@@ -26,6 +26,7 @@ async fn fleet(pattern: TrafficPattern, invocations: usize, rate: f64, idle_shut
         pattern,
         idle_shutdown,
         script: Script { duration: Duration::from_millis(10), ..Script::default() },
+        gateway: None,
     };
     run_with_backend(cfg, &backend).await.unwrap()
 }
@@ -47,6 +48,8 @@ fn assert_complete(r: &FleetReport, invocations: usize) {
     assert_eq!(b.metric_series, 1);
     assert_eq!(b.metric_series_by_name.get("invocations"), Some(&1));
     assert!(r.sandboxes.iter().all(|s| s.killed_extensions == 0 && s.shutdown_ms.is_some()));
+    assert!(r.gateway.is_none() && r.sandboxes.iter().all(|s| s.gateway_connections == 0));
+    assert!(b.extension_drops.is_empty());
 }
 
 #[tokio::test]

@@ -37,7 +37,7 @@ use super::{
     log_records::LogType,
     metrics::{Instrument, MetricState},
     phases::{Phase, PhaseKind},
-    resource::uuid_v4,
+    resource::{uuid_v4, without_instance},
 };
 
 /// Aggregation temporality of the generated metrics.
@@ -58,6 +58,18 @@ pub struct ConvertOptions {
     pub platform_logs: bool,
     /// Temporality of the generated metrics.
     pub temporality: Temporality,
+    /// Whether the metrics' resource carries the sandbox's `service.instance.id` (and `faas.instance`);
+    /// `None` decides by temporality (see [`ConvertOptions::metrics_carry_instance_id`]).
+    pub instance_id_attribute: Option<bool>,
+}
+
+impl ConvertOptions {
+    /// Cumulative series need the instance to stay apart (each sandbox keeps its own running total);
+    /// delta points of many sandboxes add up into one series, so by default they leave it out and a
+    /// function's series do not multiply with its sandboxes. Spans and logs always carry it.
+    pub fn metrics_carry_instance_id(&self) -> bool {
+        self.instance_id_attribute.unwrap_or(self.temporality == Temporality::Cumulative)
+    }
 }
 
 /// What the Extensions API's INVOKE event tells about an invocation.
@@ -253,8 +265,13 @@ impl Converter {
             });
         }
         if let Some(metrics) = self.metrics.snapshot() {
+            let resource = if self.options.metrics_carry_instance_id() {
+                self.resource.clone()
+            } else {
+                without_instance(&self.resource, &self.info)
+            };
             out.metrics.push(ResourceMetrics {
-                resource: Some(self.resource.clone()),
+                resource: Some(resource),
                 scope_metrics: vec![ScopeMetrics {
                     scope: Some(self.scope.clone()),
                     metrics,

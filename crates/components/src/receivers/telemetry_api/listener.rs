@@ -69,6 +69,11 @@ pub struct TelemetryApiConfig {
     pub platform_logs: bool,
     /// Temporality of the metrics made from platform events: `cumulative` (default) or `delta`.
     pub temporality: Temporality,
+    /// Put the sandbox's `service.instance.id` (and `faas.instance`) on the metrics' resource. Default:
+    /// true for cumulative (each sandbox's running totals must stay a series of their own), false for
+    /// delta (the points of every sandbox add up into the function's series, so the series count does
+    /// not grow with concurrency). Spans and logs always carry it.
+    pub instance_id_attribute: Option<bool>,
 }
 
 impl Default for TelemetryApiConfig {
@@ -81,6 +86,7 @@ impl Default for TelemetryApiConfig {
             buffering: Buffering::default(),
             platform_logs: false,
             temporality: Temporality::default(),
+            instance_id_attribute: None,
         }
     }
 }
@@ -99,6 +105,11 @@ impl TelemetryApiConfig {
         }
         if self.types.is_empty() {
             return Err("types: at least one of platform, function, extension is needed".into());
+        }
+        if self.temporality == Temporality::Cumulative && self.instance_id_attribute == Some(false) {
+            return Err("instance_id_attribute: false needs `temporality: delta`: cumulative totals of several \
+                        sandboxes in one series read as counter resets"
+                .into());
         }
         let b = &self.buffering;
         let ranges: [(&str, u32, u32, u32); 3] = [
@@ -205,7 +216,11 @@ impl BoundListener {
 
     /// Starts serving, converting what arrives with a converter built for `resource`.
     pub fn start(self, resource: ResourceInfo) -> TelemetryApiReceiver {
-        let options = ConvertOptions { platform_logs: self.config.platform_logs, temporality: self.config.temporality };
+        let options = ConvertOptions {
+            platform_logs: self.config.platform_logs,
+            temporality: self.config.temporality,
+            instance_id_attribute: self.config.instance_id_attribute,
+        };
         let (batches, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             converter: Mutex::new(Converter::new(resource, options)),
@@ -448,6 +463,18 @@ mod tests {
         );
         let config = TelemetryApiConfig { port: 9001, ..TelemetryApiConfig::default() };
         assert!(config.validate().unwrap_err().contains("reserved"));
+        let config = TelemetryApiConfig { instance_id_attribute: Some(false), ..TelemetryApiConfig::default() };
+        assert_eq!(
+            config.validate().unwrap_err(),
+            "instance_id_attribute: false needs `temporality: delta`: cumulative totals of several sandboxes in one \
+             series read as counter resets"
+        );
+        for (temporality, instance_id_attribute) in
+            [(Temporality::Delta, Some(false)), (Temporality::Delta, Some(true)), (Temporality::Cumulative, Some(true))]
+        {
+            let config = TelemetryApiConfig { temporality, instance_id_attribute, ..TelemetryApiConfig::default() };
+            assert_eq!(config.validate(), Ok(()));
+        }
         let config = TelemetryApiConfig { types: vec!["platfrom".into()], ..TelemetryApiConfig::default() };
         assert_eq!(
             config.validate().unwrap_err(),

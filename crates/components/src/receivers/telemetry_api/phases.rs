@@ -201,7 +201,7 @@ impl Converter {
     fn patch_resource(&mut self, start: &PhaseStart) {
         let attrs = &mut self.resource.attributes;
         if let Some(id) = &start.instance_id {
-            for key in ["service.instance.id", "faas.instance"] {
+            for key in super::resource::INSTANCE_KEYS {
                 if !self.info.user_sets(key) {
                     set_attr(attrs, key, id);
                 }

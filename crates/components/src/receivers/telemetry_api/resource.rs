@@ -91,6 +91,17 @@ impl ResourceInfo {
     }
 }
 
+/// The attributes that tell one sandbox from another.
+pub(crate) const INSTANCE_KEYS: [&str; 2] = ["service.instance.id", "faas.instance"];
+
+/// `resource` without the sandbox's instance attributes, except those the user set through
+/// OTEL_RESOURCE_ATTRIBUTES (asking for them explicitly).
+pub(crate) fn without_instance(resource: &Resource, info: &ResourceInfo) -> Resource {
+    let mut out = resource.clone();
+    out.attributes.retain(|kv| !INSTANCE_KEYS.contains(&kv.key.as_str()) || info.user_sets(&kv.key));
+    out
+}
+
 /// Parses `k=v,k=v` with percent-decoding; entries without `=` or with an empty key are ignored.
 pub fn parse_resource_attributes(text: &str) -> Vec<(String, String)> {
     text.split(',')

@@ -826,3 +826,49 @@ fn log_records_past_the_memory_budget_are_dropped_and_counted() {
     c.ingest(format!("[{}]", events[0]).as_bytes());
     assert_eq!(c.drain().log_count(), 1);
 }
+
+/// The resource attribute keys of what one drain made, per signal.
+fn resource_keys(s: &Signals) -> [Vec<String>; 3] {
+    let keys = |r: Option<&opentelemetry_proto::tonic::resource::v1::Resource>| {
+        r.unwrap().attributes.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>()
+    };
+    [keys(s.spans[0].resource.as_ref()), keys(s.metrics[0].resource.as_ref()), keys(s.logs[0].resource.as_ref())]
+}
+
+#[test]
+fn metrics_leave_the_instance_out_by_default_only_with_delta() {
+    use crate::receivers::telemetry_api::resource::INSTANCE_KEYS;
+    let run = |temporality, instance_id_attribute, info: ResourceInfo| {
+        let options = ConvertOptions { temporality, instance_id_attribute, ..Default::default() };
+        let mut c = Converter::new(info, options);
+        c.on_invoke(InvokeContext { request_id: A.into(), ..Default::default() });
+        c.ingest(&fixture("telemetry_cold_start.json"));
+        resource_keys(&c.drain())
+    };
+    // The fixture's init start names the instance, so both instance attributes are set.
+    let instance = |keys: &Vec<String>| keys.iter().filter(|k| INSTANCE_KEYS.contains(&k.as_str())).count();
+    let others =
+        |keys: &Vec<String>| keys.iter().filter(|k| !INSTANCE_KEYS.contains(&k.as_str())).cloned().collect::<Vec<_>>();
+    for (temporality, setting, on_metrics) in [
+        (Temporality::Cumulative, None, 2),
+        (Temporality::Cumulative, Some(true), 2),
+        (Temporality::Delta, None, 0),
+        (Temporality::Delta, Some(false), 0),
+        (Temporality::Delta, Some(true), 2),
+    ] {
+        let [spans, metrics, logs] = run(temporality, setting, info());
+        assert_eq!(
+            (instance(&spans), instance(&metrics), instance(&logs)),
+            (2, on_metrics, 2),
+            "{temporality:?} {setting:?}"
+        );
+        assert_eq!(others(&metrics), others(&spans), "nothing else differs");
+    }
+    // One the user set on purpose (OTEL_RESOURCE_ATTRIBUTES) stays.
+    let mine = ResourceInfo { extra: vec![("service.instance.id".into(), "mine".into())], ..info() };
+    let [_, metrics, _] = run(Temporality::Delta, None, mine);
+    assert_eq!(
+        metrics.iter().filter(|k| INSTANCE_KEYS.contains(&k.as_str())).collect::<Vec<_>>(),
+        ["service.instance.id"]
+    );
+}
