@@ -172,3 +172,33 @@ fn mapped_names_load_with_one_warning_each() {
         mapped[0]
     );
 }
+
+/// The pre-`tls:` exporter key: `insecure: true` next to a bare `host:port` means plaintext gRPC, as
+/// `tls.insecure: true` does; without it the exporter speaks TLS, which a plaintext backend refuses.
+#[tokio::test]
+async fn exporter_level_insecure_means_plaintext() {
+    let sink = lambdatel_sim::OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let host_port = sink.grpc_endpoint().trim_start_matches("http://").to_owned();
+    let export = |insecure: &'static str| {
+        let yaml = format!(
+            "receivers:\n  telemetryapi:\nexporters:\n  otlp:\n    endpoint: {host_port}\n{insecure}service:\n  \
+             pipelines:\n    logs: {{receivers: [telemetryapi], exporters: [otlp]}}\n"
+        );
+        let config = lambdatel_config::parse(&yaml, None, &|_| None).unwrap();
+        let mut graph = Registry::builtin().build_graph(&config).unwrap();
+        let mut logs = lambdatel_pipeline::Signals::default();
+        logs.logs.push(lambdatel_pipeline::logs::ResourceLogs {
+            scope_logs: vec![lambdatel_pipeline::logs::ScopeLogs {
+                log_records: vec![Default::default(); 3],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        graph.dispatch(0, logs);
+        async move { graph.export(tokio::time::Instant::now() + std::time::Duration::from_secs(2)).await.exported }
+    };
+    assert_eq!(export("    insecure: true\n").await, 3);
+    assert_eq!(sink.received().log_count(), 3);
+    assert_eq!(export("").await, 0, "TLS to a plaintext backend must fail");
+    assert_eq!(sink.received().log_count(), 3);
+}
