@@ -6,17 +6,18 @@
 //! config so an error can point at a nested key with its file, line and column. `Registry::builtin()` is
 //! one registration line per built-in, and the conformance test runs over everything registered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use lambdatel_config::{ComponentConfig, ComponentId, ConfigError};
+use lambdatel_config::{ComponentConfig, ComponentId, Config, ConfigError};
 use lambdatel_pipeline::Processor;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    exporters::{DebugExporter, Exporter, OtlpGrpcExporter, OtlpHttpExporter},
+    exporters::{DebugExporter, Exporter, LoggingExporter, OtlpGrpcExporter, OtlpHttpExporter},
     processors::{
-        AttributesProcessor, BatchProcessor, DecoupleProcessor, FilterProcessor, ProbabilisticSamplerProcessor,
-        ProcessorInstance, RedactionProcessor, ResourceProcessor,
+        AttributesProcessor, BatchProcessor, ColdStartProcessor, DecoupleProcessor, FilterProcessor,
+        MemoryLimiterProcessor, ProbabilisticSamplerProcessor, ProcessorInstance, RedactionProcessor,
+        ResourceDetectionProcessor, ResourceProcessor,
     },
     receivers::{otlp::OtlpReceiverConfig, telemetry_api::listener::TelemetryApiConfig},
 };
@@ -38,7 +39,7 @@ use crate::{
 ///
 /// ```
 /// use lambdatel_components::{ProcessorFactory, Registry};
-/// use lambdatel_config::{ComponentConfig, ComponentId, ConfigError};
+/// use lambdatel_config::{ComponentConfig, ComponentId, Config, ConfigError};
 /// use lambdatel_pipeline::{common::{any_value::Value, AnyValue, KeyValue}, trace::ResourceSpans, Processor};
 ///
 /// /// Adds `team` to every span.
@@ -115,6 +116,11 @@ pub trait ProcessorFactory: Processor + Sized + 'static {
     fn validate(_config: &Self::Config, _at: &ComponentConfig) -> Result<(), ConfigError> {
         Ok(())
     }
+    /// Warnings about a config that loads but does not mean exactly what it says in the Collector (a
+    /// mapped name, an ignored key). Reported once per component each time a config is loaded.
+    fn warnings(_config: &Self::Config, _at: &ComponentConfig) -> Vec<ConfigError> {
+        Vec::new()
+    }
     /// Builds the processor; errors are reported like `validate`'s.
     fn create(config: Self::Config, at: &ComponentConfig) -> Result<Self, ConfigError>;
     /// Reads, validates and creates the processor from its place in the config.
@@ -145,6 +151,11 @@ pub trait ReceiverFactory: Sized + 'static {
     fn validate(_config: &Self::Config, _at: &ComponentConfig) -> Result<(), ConfigError> {
         Ok(())
     }
+    /// Warnings about a config that loads but does not mean exactly what it says in the Collector (a
+    /// mapped name, an ignored key). Reported once per component each time a config is loaded.
+    fn warnings(_config: &Self::Config, _at: &ComponentConfig) -> Vec<ConfigError> {
+        Vec::new()
+    }
     /// The receiver's validated settings.
     fn create(config: Self::Config, at: &ComponentConfig) -> Result<ReceiverConfig, ConfigError>;
 }
@@ -161,6 +172,11 @@ pub trait ExporterFactory: Sized + 'static {
     fn validate(_config: &Self::Config, _at: &ComponentConfig) -> Result<(), ConfigError> {
         Ok(())
     }
+    /// Warnings about a config that loads but does not mean exactly what it says in the Collector (a
+    /// mapped name, an ignored key). Reported once per component each time a config is loaded.
+    fn warnings(_config: &Self::Config, _at: &ComponentConfig) -> Vec<ConfigError> {
+        Vec::new()
+    }
     /// Builds the exporter (connections are made lazily, at the first export).
     fn create(config: Self::Config, at: &ComponentConfig) -> Result<Exporter, ConfigError>;
 }
@@ -176,11 +192,16 @@ macro_rules! builder {
                 <$factory>::validate(&config, at)?;
                 <$factory>::create(config, at).map($into)
             }),
+            // A config that does not deserialize has an error reported by `build` instead.
+            warnings: Box::new(|at: &ComponentConfig| {
+                at.deserialize().map(|config| <$factory>::warnings(&config, at)).unwrap_or_default()
+            }),
         }
     };
 }
 
 type Build<T> = Box<dyn Fn(&ComponentConfig) -> Result<T, ConfigError> + Send + Sync>;
+type Warn = Box<dyn Fn(&ComponentConfig) -> Vec<ConfigError> + Send + Sync>;
 
 /// One registered type: how to build it and the config its conformance test uses.
 struct Entry<T> {
@@ -188,6 +209,7 @@ struct Entry<T> {
     order: usize,
     example: &'static str,
     build: Build<T>,
+    warnings: Warn,
 }
 
 /// A receiver's validated settings; the extension binds it (receivers need the network, built later).
@@ -248,14 +270,18 @@ impl Registry {
             .with_receiver::<OtlpReceiverConfig>()
             .with_processor::<AttributesProcessor>()
             .with_processor::<BatchProcessor>()
+            .with_processor::<ColdStartProcessor>()
             .with_processor::<DecoupleProcessor>()
             .with_processor::<FilterProcessor>()
+            .with_processor::<MemoryLimiterProcessor>()
             .with_processor::<ProbabilisticSamplerProcessor>()
             .with_processor::<RedactionProcessor>()
             .with_processor::<ResourceProcessor>()
+            .with_processor::<ResourceDetectionProcessor>()
             .with_exporter::<OtlpGrpcExporter>()
             .with_exporter::<OtlpHttpExporter>()
             .with_exporter::<DebugExporter>()
+            .with_exporter::<LoggingExporter>()
     }
 
     /// A registry without any component.
@@ -357,6 +383,25 @@ impl Registry {
         build(&self.exporters, Kind::Exporter, id, config)
     }
 
+    /// The warnings of every component a pipeline uses (see [`ProcessorFactory::warnings`]), each once
+    /// however many pipelines use it, in the config's order of kinds and ids.
+    pub fn warnings(&self, config: &Config) -> Vec<ConfigError> {
+        let used = |pick: fn(&lambdatel_config::PipelineConfig) -> &Vec<ComponentId>| {
+            config.pipelines.values().flat_map(pick).collect::<BTreeSet<&ComponentId>>()
+        };
+        let mut warnings = Vec::new();
+        for id in used(|p| &p.receivers) {
+            warnings.extend(warnings_of(&self.receivers, id, config.receivers.get(id)));
+        }
+        for id in used(|p| &p.processors) {
+            warnings.extend(warnings_of(&self.processors, id, config.processors.get(id)));
+        }
+        for id in used(|p| &p.exporters) {
+            warnings.extend(warnings_of(&self.exporters, id, config.exporters.get(id)));
+        }
+        warnings
+    }
+
     /// Checks a receiver's settings from its place in the config.
     pub fn build_receiver(&self, id: &ComponentId, config: &ComponentConfig) -> Result<ReceiverConfig, ConfigError> {
         build(&self.receivers, Kind::Receiver, id, config)
@@ -367,6 +412,17 @@ fn in_order<T>(entries: &BTreeMap<&'static str, Entry<T>>) -> Vec<&'static str> 
     let mut types: Vec<(usize, &'static str)> = entries.iter().map(|(name, e)| (e.order, *name)).collect();
     types.sort_unstable();
     types.into_iter().map(|(_, name)| name).collect()
+}
+
+fn warnings_of<T>(
+    entries: &BTreeMap<&'static str, Entry<T>>,
+    id: &ComponentId,
+    config: Option<&ComponentConfig>,
+) -> Vec<ConfigError> {
+    match (entries.get(id.type_name.as_str()), config) {
+        (Some(entry), Some(config)) => (entry.warnings)(config),
+        _ => Vec::new(),
+    }
 }
 
 fn build<T>(

@@ -59,9 +59,13 @@ pub struct Checked {
 /// together, sorted by line, each naming the unset `${env:...}` variables behind it.
 pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Result<Checked, ConfigErrors> {
     let (config, mut errors) = parsed;
-    let Some(config) = config else { return Err(errors) };
-    let settings = settings_from(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    let Some(mut config) = config else { return Err(errors) };
+    let settings = settings_from(&config).map_err(|e| errors.0.extend(e.0)).ok().map(|settings| settings::Settings {
+        memory_limiters: lambdatel_components::processors::memory_limiter::limits_in(&config),
+        ..settings
+    });
     let graph = registry.build_graph(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    config.warnings.extend(registry.warnings(&config).iter().map(ToString::to_string));
     match (settings, graph) {
         (Some(settings), Some(graph)) if errors.0.is_empty() => Ok(Checked { config, settings, graph }),
         _ => {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use lambdatel_components::processors::MemoryLimit;
+
 use crate::flush::FlushConfig;
 
 /// The `lambdatel:` section.
@@ -28,6 +30,10 @@ pub struct Settings {
     /// undelivered data in exporter queues, half each). Past it new data is dropped and counted. Default:
     /// an eighth of the function's memory, between 4 and 256 MiB.
     pub memory_limit_mib: Option<u64>,
+    /// The limits of the config's `memory_limiter` processors, which can only lower the bound (not a key
+    /// of this section).
+    #[serde(skip)]
+    pub memory_limiters: Vec<MemoryLimit>,
     /// Emit the extension's own counters as `lambdatel.*` metrics in the metrics pipelines.
     pub self_telemetry: bool,
 }
@@ -40,6 +46,7 @@ impl Default for Settings {
             shutdown_margin: Duration::from_millis(150),
             flush: FlushConfig::default(),
             memory_limit_mib: None,
+            memory_limiters: Vec::new(),
             self_telemetry: true,
         }
     }
@@ -57,10 +64,12 @@ impl Settings {
         self.flush.validate()
     }
 
-    /// The memory bound in bytes for a function of `function_memory_mb` (when known).
+    /// The memory bound in bytes for a function of `function_memory_mb` (when known): `memory_limit_mib` or
+    /// its default, lowered to the tightest `memory_limiter` soft limit.
     pub fn memory_limit_bytes(&self, function_memory_mb: Option<u64>) -> usize {
         let mib = self.memory_limit_mib.unwrap_or_else(|| function_memory_mb.map_or(16, |mb| (mb / 8).clamp(4, 256)));
-        (mib as usize).saturating_mul(1024 * 1024)
+        let own = (mib as usize).saturating_mul(1024 * 1024);
+        self.memory_limiters.iter().filter_map(|l| l.soft_limit_bytes(function_memory_mb)).fold(own, usize::min)
     }
 }
 
@@ -77,5 +86,26 @@ mod tests {
         assert_eq!(s.memory_limit_bytes(None), 16 << 20);
         let s = Settings { memory_limit_mib: Some(3), ..Settings::default() };
         assert_eq!(s.memory_limit_bytes(Some(1024)), 3 << 20);
+    }
+
+    #[test]
+    fn memory_limiters_only_lower_the_bound() {
+        let limiters = vec![
+            MemoryLimit::Fixed { limit_mib: 100, spike_limit_mib: 20 },
+            MemoryLimit::Percentage { limit: 10, spike_limit: 5 },
+        ];
+        let s = Settings { memory_limiters: limiters, ..Settings::default() };
+        // 1024 MB: own default 128 MiB, fixed 80 MiB, 5% of 1024 = 51.2 MiB.
+        assert_eq!(s.memory_limit_bytes(Some(1024)), 1024 * 1024 * 1024 * 5 / 100);
+        // 128 MB: own default 16 MiB, fixed 80 MiB, 5% of 128 MB = 6.4 MiB.
+        assert_eq!(s.memory_limit_bytes(Some(128)), 128 * 1024 * 1024 * 5 / 100);
+        // Unknown memory: the percentage cannot apply, the fixed limit does not lower 16 MiB.
+        assert_eq!(s.memory_limit_bytes(None), 16 << 20);
+        let s = Settings {
+            memory_limit_mib: Some(200),
+            memory_limiters: vec![MemoryLimit::Fixed { limit_mib: 100, spike_limit_mib: 0 }],
+            ..Settings::default()
+        };
+        assert_eq!(s.memory_limit_bytes(None), 80 << 20);
     }
 }

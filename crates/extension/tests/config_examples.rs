@@ -234,7 +234,7 @@ service:
     assert_eq!(
         error,
         format!(
-            "config.yaml:8:3: processors.memory_limiter: unknown processor type \"memory_limiter\" (lambdatel has: {processors})\n\
+            "config.yaml:8:3: processors.memory_limiter: memory_limiter needs limit_mib or limit_percentage above zero\n\
              config.yaml:10:3: processors.transform: unknown processor type \"transform\" (lambdatel has: {processors})\n\
              config.yaml:16:3: exporters.awsxray: unknown exporter type \"awsxray\" (lambdatel has: {exporters})\n\
              config.yaml:4:3: receivers.prometheus: unknown receiver type \"prometheus\" (lambdatel has: {receivers})\n\
@@ -244,7 +244,9 @@ service:
         )
     );
     assert_eq!(
-        processors, "attributes, batch, decouple, filter, probabilistic_sampler, redaction, resource",
+        processors,
+        "attributes, batch, coldstart, decouple, filter, memory_limiter, probabilistic_sampler, redaction, resource, \
+         resourcedetection",
         "the processors a Lambda collector config may use"
     );
 }

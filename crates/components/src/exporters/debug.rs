@@ -22,6 +22,12 @@ pub struct DebugConfig {
     /// `basic` (counts per batch), `normal` (one line per span, data point and log record, the default) or
     /// `detailed` (every attribute too).
     pub verbosity: Verbosity,
+    /// Accepted and ignored: the Collector's log sampling (the first `sampling_initial` lines of each
+    /// second, then one in `sampling_thereafter`). lambdatel writes every line, since a flush is small
+    /// and its output is what one reads the exporter for.
+    pub sampling_initial: Option<u64>,
+    /// Accepted and ignored, like `sampling_initial`.
+    pub sampling_thereafter: Option<u64>,
 }
 
 /// How much the `debug` exporter writes.

@@ -2,6 +2,7 @@
 //! retry loop they share.
 
 pub mod debug;
+pub mod logging;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod retry;
@@ -13,6 +14,7 @@ use lambdatel_pipeline::{Export, ExportError, ExportOutcome, Signal, Signals};
 use tokio::time::Instant;
 
 pub use debug::{DebugConfig, DebugExporter};
+pub use logging::{LoggingConfig, LoggingExporter};
 pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
 pub use otlp_http::{OtlpHttpConfig, OtlpHttpExporter};
 pub use retry::RetryConfig;
@@ -140,7 +142,12 @@ impl ExporterFactory for OtlpGrpcExporter {
         config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
     }
 
-    fn create(config: OtlpGrpcConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+    fn warnings(config: &OtlpGrpcConfig, at: &ComponentConfig) -> Vec<ConfigError> {
+        insecure_warning(config.insecure, at)
+    }
+
+    fn create(mut config: OtlpGrpcConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        config.tls.insecure |= config.insecure.unwrap_or(false);
         let exporter = OtlpGrpcExporter::new(&config).map_err(|message| at.error(message))?;
         Ok(Exporter::OtlpGrpc {
             exporter: Box::new(exporter),
@@ -159,7 +166,12 @@ impl ExporterFactory for OtlpHttpExporter {
         config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
     }
 
-    fn create(config: OtlpHttpConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+    fn warnings(config: &OtlpHttpConfig, at: &ComponentConfig) -> Vec<ConfigError> {
+        insecure_warning(config.insecure, at)
+    }
+
+    fn create(mut config: OtlpHttpConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        config.tls.insecure |= config.insecure.unwrap_or(false);
         let exporter = OtlpHttpExporter::new(&config).map_err(|message| at.error(message))?;
         Ok(Exporter::OtlpHttp {
             exporter: Box::new(exporter),
@@ -173,8 +185,28 @@ impl ExporterFactory for DebugExporter {
     const TYPE: &'static str = "debug";
     type Config = DebugConfig;
 
+    fn warnings(config: &DebugConfig, at: &ComponentConfig) -> Vec<ConfigError> {
+        match (config.sampling_initial, config.sampling_thereafter) {
+            (None, None) => Vec::new(),
+            _ => vec![at.error("sampling_initial and sampling_thereafter are ignored: every item is written")],
+        }
+    }
+
     fn create(config: DebugConfig, _at: &ComponentConfig) -> Result<Exporter, ConfigError> {
         Ok(Exporter::Debug(DebugExporter::new(&config)))
+    }
+}
+
+/// The exporter-level `insecure` key, which Collector configs from before the `tls:` block still carry.
+fn insecure_warning(insecure: Option<bool>, at: &ComponentConfig) -> Vec<ConfigError> {
+    match insecure {
+        Some(value) => {
+            vec![at.error_at(
+                "insecure",
+                format!("insecure: {value} is the Collector's older key, mapped to tls.insecure"),
+            )]
+        }
+        None => Vec::new(),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct OtlpGrpcConfig {
     pub endpoint: String,
     /// Transport security.
     pub tls: TlsConfig,
+    /// The Collector's pre-`tls:` key: `insecure: true` is `tls.insecure: true`.
+    pub insecure: Option<bool>,
     /// gRPC metadata sent with every request (API keys and the like). Values never appear in logs.
     pub headers: super::Headers,
     /// `gzip` (default) or `none`.
@@ -82,6 +84,7 @@ impl Default for OtlpGrpcConfig {
         OtlpGrpcConfig {
             endpoint: "localhost:4317".into(),
             tls: TlsConfig::default(),
+            insecure: None,
             headers: Default::default(),
             compression: Compression::Gzip,
             timeout: Duration::from_secs(5),

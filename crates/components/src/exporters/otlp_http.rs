@@ -58,6 +58,8 @@ pub struct OtlpHttpConfig {
     pub timeout: Duration,
     /// Transport security for `https://` URLs (`insecure` has no effect here: the URL's scheme decides).
     pub tls: TlsConfig,
+    /// The Collector's pre-`tls:` key: `insecure: true` is `tls.insecure: true`.
+    pub insecure: Option<bool>,
     /// Retries of retryable failures (429, 502, 503, 504 and connection failures).
     pub retry_on_failure: RetryConfig,
     /// What is kept for the next flush when the backend cannot take it now.
@@ -80,6 +82,7 @@ impl Default for OtlpHttpConfig {
             headers: Default::default(),
             timeout: Duration::from_secs(5),
             tls: TlsConfig::default(),
+            insecure: None,
             retry_on_failure: RetryConfig::default(),
             reconnect_after_idle: Duration::from_secs(20),
             sending_queue: QueueConfig::default(),

@@ -4,23 +4,29 @@
 pub mod actions;
 pub mod attributes;
 pub mod batch;
+pub mod coldstart;
 pub mod decouple;
 pub mod filter;
 pub mod match_properties;
 pub(crate) mod matching;
+pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;
+pub mod resourcedetection;
 
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, FlushView, Processor};
 
 pub use attributes::{AttributesConfig, AttributesProcessor};
 pub use batch::{BatchConfig, BatchProcessor};
+pub use coldstart::{ColdStartConfig, ColdStartProcessor};
 pub use decouple::{DecoupleConfig, DecoupleProcessor};
 pub use filter::{FilterConfig, FilterProcessor};
+pub use memory_limiter::{MemoryLimit, MemoryLimiterConfig, MemoryLimiterProcessor};
 pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerProcessor};
 pub use redaction::{RedactionConfig, RedactionProcessor};
 pub use resource::{ResourceConfig, ResourceProcessor};
+pub use resourcedetection::{ResourceDetectionConfig, ResourceDetectionProcessor};
 
 /// A processor instance in a pipeline's chain.
 pub enum ProcessorInstance {
@@ -28,16 +34,22 @@ pub enum ProcessorInstance {
     Attributes(Box<AttributesProcessor>),
     /// `batch`: merging and request size limits.
     Batch(BatchProcessor),
+    /// `coldstart`: accepted for the Lambda layer's configs; passes data through.
+    ColdStart(ColdStartProcessor),
     /// `decouple`: accepted for the Lambda collector's configs; passes data through.
     Decouple(DecoupleProcessor),
     /// `filter`: drops spans, span events, metrics, data points and log records.
     Filter(Box<FilterProcessor>),
+    /// `memory_limiter`: passes data through; its limit tightens the extension's memory bound.
+    MemoryLimiter(MemoryLimiterProcessor),
     /// `probabilistic_sampler`: keeps a percentage of traces, decided by trace id.
     ProbabilisticSampler(Box<ProbabilisticSamplerProcessor>),
     /// `redaction`: deletes attributes not allowed and masks blocked values.
     Redaction(Box<RedactionProcessor>),
     /// `resource`: attribute actions on resource attributes.
     Resource(ResourceProcessor),
+    /// `resourcedetection`: detected resource attributes (environment, Lambda, system).
+    ResourceDetection(Box<ResourceDetectionProcessor>),
     /// A user's processor, registered with `Registry::with_processor`.
     Custom(Box<dyn Processor>),
 }
@@ -69,6 +81,8 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_traces(spans),
             ProcessorInstance::Redaction(p) => p.process_traces(spans),
             ProcessorInstance::Resource(p) => p.process_traces(spans),
+            ProcessorInstance::ResourceDetection(p) => p.process_traces(spans),
+            ProcessorInstance::ColdStart(_) | ProcessorInstance::MemoryLimiter(_) => {}
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
     }
@@ -82,6 +96,8 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_metrics(metrics),
             ProcessorInstance::Redaction(p) => p.process_metrics(metrics),
             ProcessorInstance::Resource(p) => p.process_metrics(metrics),
+            ProcessorInstance::ResourceDetection(p) => p.process_metrics(metrics),
+            ProcessorInstance::ColdStart(_) | ProcessorInstance::MemoryLimiter(_) => {}
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
     }
@@ -95,6 +111,8 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_logs(logs),
             ProcessorInstance::Redaction(p) => p.process_logs(logs),
             ProcessorInstance::Resource(p) => p.process_logs(logs),
+            ProcessorInstance::ResourceDetection(p) => p.process_logs(logs),
+            ProcessorInstance::ColdStart(_) | ProcessorInstance::MemoryLimiter(_) => {}
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }
     }
