@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use lambdatel_components::receivers::join::TraceJoin;
 use serde::Deserialize;
 
 use crate::flush::FlushConfig;
@@ -30,6 +31,13 @@ pub struct Settings {
     pub memory_limit_mib: Option<u64>,
     /// Emit the extension's own counters as `lambdatel.*` metrics in the metrics pipelines.
     pub self_telemetry: bool,
+    /// How lambdatel's invocation span meets the function's own OpenTelemetry trace: `sdk` (the SDK's entry
+    /// span stands for the invocation and takes lambdatel's facts), `link` (both kept, linked both ways) or
+    /// `xray` (lambdatel's spans follow Lambda's X-Ray header only).
+    pub trace_join: TraceJoin,
+    /// Run the Runtime API proxy that reads each invocation's trigger. Unset: on exactly when the function's
+    /// `AWS_LAMBDA_EXEC_WRAPPER` is lambdatel's wrapper, the only way the runtime ever reaches the proxy.
+    pub runtime_proxy: Option<bool>,
 }
 
 impl Default for Settings {
@@ -41,6 +49,8 @@ impl Default for Settings {
             flush: FlushConfig::default(),
             memory_limit_mib: None,
             self_telemetry: true,
+            trace_join: TraceJoin::Sdk,
+            runtime_proxy: None,
         }
     }
 }
