@@ -116,7 +116,7 @@ impl Receivers {
     }
 
     /// Joins the Telemetry API receiver's part of a flush with the other receivers' parts.
-    fn join(&self, flush: &mut [(usize, lambdatel_pipeline::Signals)]) {
+    fn join(&self, flush: &mut [(usize, lambdatel_pipeline::Signals)], last: bool) {
         let Some(platform_index) = self.running.iter().find_map(|(i, r)| r.as_telemetry_api().map(|_| *i)) else {
             return;
         };
@@ -124,7 +124,7 @@ impl Receivers {
         let mut platform = std::mem::take(&mut flush[position].1);
         let mut sdk: Vec<&mut lambdatel_pipeline::Signals> =
             flush.iter_mut().filter(|(i, _)| *i != platform_index).map(|(_, s)| s).collect();
-        self.joiner().apply(&mut platform, &mut sdk);
+        self.joiner().apply(&mut platform, &mut sdk, last);
         flush[position].1 = platform;
     }
 
@@ -206,7 +206,7 @@ impl Receivers {
                 Running::Otlp(otlp) => (*index, otlp.drain()),
             })
             .collect::<Vec<_>>();
-        self.join(&mut flush);
+        self.join(&mut flush, false);
         flush
     }
 
@@ -228,7 +228,7 @@ impl Receivers {
                 }
             }
         }
-        self.join(&mut flush);
+        self.join(&mut flush, true);
         graph.dispatch_flush(flush);
     }
 }

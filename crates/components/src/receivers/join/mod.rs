@@ -23,7 +23,7 @@ mod spans;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use lambdatel_pipeline::Signals;
-use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span};
 use serde::Deserialize;
 
 use crate::runtime_proxy::{TriggerInfo, TriggerStore};
@@ -61,6 +61,11 @@ pub struct Joiner {
     triggers: Option<TriggerStore>,
     remembered: HashSet<[u8; 8]>,
     remembered_order: VecDeque<[u8; 8]>,
+    /// Orphans held back one flush, by batch position: the invocation span they belong to may come in the
+    /// next one (a timed-out invocation's span is complete only with its report).
+    held: Vec<Vec<ResourceSpans>>,
+    /// Ids of the spans held once, never held again.
+    held_ids: HashSet<[u8; 8]>,
 }
 
 /// Where a span sits in a list of batches: batch, resource, scope, span.
@@ -80,7 +85,15 @@ impl Joiner {
 
     /// Joins one flush: `platform` is what the Telemetry API receiver drained, `sdk` what the `otlp`
     /// receivers drained.
-    pub fn apply(&mut self, platform: &mut Signals, sdk: &mut [&mut Signals]) {
+    /// `last` marks the final flush, after which nothing can be held back.
+    pub fn apply(&mut self, platform: &mut Signals, sdk: &mut [&mut Signals], last: bool) {
+        for (position, held) in std::mem::take(&mut self.held).into_iter().enumerate() {
+            // The receivers of a process do not change, so the position still names the same one.
+            let position = position.min(sdk.len().saturating_sub(1));
+            if let Some(batch) = sdk.get_mut(position) {
+                batch.spans.extend(held);
+            }
+        }
         let invocations = invocation_spans(platform);
         let sdk_ids: HashSet<[u8; 8]> = all_spans_ref(sdk).map(|(_, s)| id8(&s.span_id)).collect();
         let platform_ids: HashSet<[u8; 8]> = platform_spans(platform).map(|s| id8(&s.span_id)).collect();
@@ -111,7 +124,47 @@ impl Joiner {
                 scope.spans.retain(|s| !left_out.contains(&(id16(&s.trace_id), id8(&s.span_id))));
             }
         }
+        if !last && !orphans.is_empty() {
+            self.hold_unadopted(sdk, &orphans);
+        }
+        let sdk_ids: HashSet<[u8; 8]> = all_spans_ref(sdk).map(|(_, s)| id8(&s.span_id)).collect();
         self.remember(sdk_ids);
+    }
+
+    /// Moves the orphans whose parent is still missing out of this flush, into the next one.
+    fn hold_unadopted(&mut self, sdk: &mut [&mut Signals], orphans: &[SpanAt]) {
+        let present: HashSet<[u8; 8]> = all_spans_ref(sdk).map(|(_, s)| id8(&s.span_id)).collect();
+        let mut take: Vec<SpanAt> = orphans
+            .iter()
+            .copied()
+            .filter(|&at| {
+                let span = &sdk[at.0].spans[at.1].scope_spans[at.2].spans[at.3];
+                !present.contains(&id8(&span.parent_span_id)) && !self.held_ids.contains(&id8(&span.span_id))
+            })
+            .collect();
+        // From the last index down, so that the earlier indices stay valid.
+        take.sort_by_key(|&SpanAt(b, r, s, i)| std::cmp::Reverse((b, r, s, i)));
+        for SpanAt(b, r, s, i) in take {
+            let resource = &mut sdk[b].spans[r];
+            let scope = &mut resource.scope_spans[s];
+            let span = scope.spans.remove(i);
+            self.held_ids.insert(id8(&span.span_id));
+            if self.held.len() <= b {
+                self.held.resize_with(b + 1, Vec::new);
+            }
+            self.held[b].push(ResourceSpans {
+                resource: resource.resource.clone(),
+                schema_url: resource.schema_url.clone(),
+                scope_spans: vec![ScopeSpans {
+                    scope: scope.scope.clone(),
+                    schema_url: scope.schema_url.clone(),
+                    spans: vec![span],
+                }],
+            });
+        }
+        if self.held_ids.len() > REMEMBERED_SPANS {
+            self.held_ids.clear();
+        }
     }
 
     /// Joins `invocation` to the SDK span at `entry`; true when lambdatel's invocation span is to be left out.
