@@ -52,3 +52,25 @@ pub fn start(settings: &Settings, proxy: Option<Bound>, upstream: &str) -> Joine
     log::info(&format!("Runtime API proxy on {address}"));
     Joiner::new(settings.trace_join, Some(triggers))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_with(wrapper: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
+        move |key| (key == "AWS_LAMBDA_EXEC_WRAPPER").then_some(wrapper).flatten().map(str::to_owned)
+    }
+
+    #[test]
+    fn the_proxy_runs_by_itself_only_behind_lambdatels_wrapper() {
+        let auto = Settings::default();
+        assert!(wanted(&auto, &env_with(Some("/opt/lambdatel-wrapper"))));
+        assert!(!wanted(&auto, &env_with(Some("/opt/otel-instrument"))));
+        assert!(!wanted(&auto, &env_with(Some("/opt/lambdatel-wrapper-old"))));
+        assert!(!wanted(&auto, &env_with(None)));
+        let on = Settings { runtime_proxy: Some(true), ..Settings::default() };
+        assert!(wanted(&on, &env_with(None)));
+        let off = Settings { runtime_proxy: Some(false), ..Settings::default() };
+        assert!(!wanted(&off, &env_with(Some("/opt/lambdatel-wrapper"))));
+    }
+}

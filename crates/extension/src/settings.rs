@@ -78,6 +78,27 @@ impl Settings {
 mod tests {
     use super::*;
 
+    fn settings(section: &str) -> Result<Settings, String> {
+        let yaml = format!(
+            "lambdatel:\n{section}\nreceivers: {{otlp: {{}}}}\nexporters: {{debug: {{}}}}\nservice: {{pipelines: {{traces: {{receivers: [otlp], exporters: [debug]}}}}}}\n"
+        );
+        let config = lambdatel_config::parse(&yaml, None, &|_| None).map_err(|e| e.to_string())?;
+        crate::settings_from(&config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn trace_join_and_runtime_proxy_parse_and_reject_unknown_values() {
+        let s = settings("  trace_join: link\n  runtime_proxy: true").unwrap();
+        assert_eq!((s.trace_join, s.runtime_proxy), (TraceJoin::Link, Some(true)));
+        let s = settings("  flush_budget: 1s").unwrap();
+        assert_eq!((s.trace_join, s.runtime_proxy), (TraceJoin::Sdk, None));
+        let e = settings("  trace_join: otel").unwrap_err();
+        assert!(
+            e.contains("trace_join") && e.contains("unknown variant `otel`, expected one of `sdk`, `link`, `xray`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn memory_limit_follows_the_function_size() {
         let s = Settings::default();

@@ -119,6 +119,8 @@ impl Joiner {
                 None => self.apply_without_sdk(platform, invocation, trigger),
             }
         }
+        let entries: Vec<&Span> = claimed.iter().map(|&at| span_at(sdk, at)).collect();
+        spans::attribute_stray_logs(platform, &entries);
         if !left_out.is_empty() {
             for scope in platform.spans.iter_mut().flat_map(|r| r.scope_spans.iter_mut()) {
                 scope.spans.retain(|s| !left_out.contains(&(id16(&s.trace_id), id8(&s.span_id))));
@@ -360,6 +362,10 @@ fn all_spans_ref<'a>(sdk: &'a [&mut Signals]) -> impl Iterator<Item = (SpanAt, &
             })
         })
     })
+}
+
+fn span_at<'a>(sdk: &'a [&mut Signals], SpanAt(b, r, s, i): SpanAt) -> &'a Span {
+    &sdk[b].spans[r].scope_spans[s].spans[i]
 }
 
 fn span_at_mut<'a>(sdk: &'a mut [&mut Signals], SpanAt(b, r, s, i): SpanAt) -> &'a mut Span {

@@ -147,6 +147,26 @@ pub(super) fn missing_parent_span(
     }
 }
 
+/// Gives a log record that no invocation claimed (a line without a request id, stamped by Lambda a moment
+/// before the invocation's start) the SDK entry span whose run, on the function's own clock, holds it, when
+/// exactly one does.
+pub(super) fn attribute_stray_logs(platform: &mut Signals, entries: &[&Span]) {
+    if entries.is_empty() {
+        return;
+    }
+    let records = platform.logs.iter_mut().flat_map(|r| r.scope_logs.iter_mut()).flat_map(|s| s.log_records.iter_mut());
+    for record in records.filter(|r| r.trace_id.is_empty()) {
+        let time = if record.time_unix_nano != 0 { record.time_unix_nano } else { record.observed_time_unix_nano };
+        let mut holding = entries.iter().filter(|e| e.start_time_unix_nano <= time && time <= e.end_time_unix_nano);
+        let (Some(entry), None) = (holding.next(), holding.next()) else { continue };
+        record.trace_id = entry.trace_id.clone();
+        record.span_id = entry.span_id.clone();
+        if let Some(kv) = entry.attributes.iter().find(|kv| kv.key == "faas.invocation_id") {
+            set_if_missing(&mut record.attributes, kv);
+        }
+    }
+}
+
 fn all_spans(platform: &mut Signals) -> impl Iterator<Item = &mut Span> {
     platform.spans.iter_mut().flat_map(|r| r.scope_spans.iter_mut()).flat_map(|s| s.spans.iter_mut())
 }

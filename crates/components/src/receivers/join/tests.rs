@@ -296,3 +296,16 @@ fn an_orphan_waits_one_flush_for_its_invocation() {
     joiner.apply(&mut Signals::default(), &mut [&mut third], true);
     assert_eq!(spans(&third).len(), 1);
 }
+
+#[test]
+fn a_log_line_no_invocation_claimed_goes_to_the_entry_span_that_holds_it() {
+    let mut platform = platform(StatusCode::Ok, None);
+    let stray = |time| LogRecord { time_unix_nano: time, ..Default::default() };
+    platform.logs[0].scope_logs[0].log_records.extend([stray(1_500_000_000), stray(3_000_000_000)]);
+    let mut function = sdk(vec![sdk_entry("faas.invocation_id")]);
+    Joiner::new(TraceJoin::Sdk, None).apply(&mut platform, &mut [&mut function], false);
+    let records = &platform.logs[0].scope_logs[0].log_records;
+    assert_eq!((records[1].trace_id.as_slice(), records[1].span_id.as_slice()), (&SDK_TRACE[..], &ENTRY[..]));
+    assert_eq!(records[1].attributes, vec![kv("faas.invocation_id", s(REQUEST))]);
+    assert!(records[2].trace_id.is_empty() && records[2].attributes.is_empty(), "outside every entry span");
+}
