@@ -15,6 +15,7 @@ pub mod config_source;
 pub mod flush;
 pub mod lifecycle;
 pub mod log;
+pub mod proxy;
 pub mod self_telemetry;
 pub mod settings;
 

@@ -55,12 +55,17 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
         log::error("AWS_LAMBDA_RUNTIME_API is not set: lambdatel runs as a Lambda extension. Use `lambdatel validate` to check a config, or run it under lambdatel-sim.");
         return ExitCode::from(2);
     };
-    let mut api = ExtensionsApi::new(api_addr);
+    let mut api = ExtensionsApi::new(api_addr.clone());
 
     // Prepare everything that can fail before registering, but report failures only after registering:
     // init/error needs the extension id.
     let source = config_source::choose(env);
     let prepared = prepare(&source, &registry, env).await;
+    // Bound before registering: the runtime's wrapper looks for the proxy as soon as the runtime starts.
+    let proxy = match &prepared {
+        Ok((settings, ..)) if crate::proxy::wanted(settings, env) => crate::proxy::bind(env).await,
+        _ => None,
+    };
 
     let registration = match api.register(&environment.name).await {
         Ok(r) => r,
@@ -80,7 +85,8 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
         resource.function_name = registration.function_name.clone();
     }
     let memory_mb = resource.memory_mb;
-    let receivers = Receivers::start(bound, resource);
+    let mut receivers = Receivers::start(bound, resource);
+    receivers.set_joiner(crate::proxy::start(&settings, proxy, &api_addr));
     let mut graph = graph;
     // Half of the memory bound for what receivers hold until a flush, half for undelivered data.
     let memory_limit = settings.memory_limit_bytes(memory_mb);

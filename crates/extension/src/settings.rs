@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use lambdatel_components::receivers::join::TraceJoin;
 use serde::Deserialize;
 
 use lambdatel_components::processors::MemoryLimit;
@@ -36,6 +37,13 @@ pub struct Settings {
     pub memory_limiters: Vec<MemoryLimit>,
     /// Emit the extension's own counters as `lambdatel.*` metrics in the metrics pipelines.
     pub self_telemetry: bool,
+    /// How lambdatel's invocation span meets the function's own OpenTelemetry trace: `sdk` (the SDK's entry
+    /// span stands for the invocation and takes lambdatel's facts), `link` (both kept, linked both ways) or
+    /// `xray` (lambdatel's spans follow Lambda's X-Ray header only).
+    pub trace_join: TraceJoin,
+    /// Run the Runtime API proxy that reads each invocation's trigger. Unset: on exactly when the function's
+    /// `AWS_LAMBDA_EXEC_WRAPPER` is lambdatel's wrapper, the only way the runtime ever reaches the proxy.
+    pub runtime_proxy: Option<bool>,
 }
 
 impl Default for Settings {
@@ -48,6 +56,8 @@ impl Default for Settings {
             memory_limit_mib: None,
             memory_limiters: Vec::new(),
             self_telemetry: true,
+            trace_join: TraceJoin::Sdk,
+            runtime_proxy: None,
         }
     }
 }
@@ -76,6 +86,27 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(section: &str) -> Result<Settings, String> {
+        let yaml = format!(
+            "lambdatel:\n{section}\nreceivers: {{otlp: {{}}}}\nexporters: {{debug: {{}}}}\nservice: {{pipelines: {{traces: {{receivers: [otlp], exporters: [debug]}}}}}}\n"
+        );
+        let config = lambdatel_config::parse(&yaml, None, &|_| None).map_err(|e| e.to_string())?;
+        crate::settings_from(&config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn trace_join_and_runtime_proxy_parse_and_reject_unknown_values() {
+        let s = settings("  trace_join: link\n  runtime_proxy: true").unwrap();
+        assert_eq!((s.trace_join, s.runtime_proxy), (TraceJoin::Link, Some(true)));
+        let s = settings("  flush_budget: 1s").unwrap();
+        assert_eq!((s.trace_join, s.runtime_proxy), (TraceJoin::Sdk, None));
+        let e = settings("  trace_join: otel").unwrap_err();
+        assert!(
+            e.contains("trace_join") && e.contains("unknown variant `otel`, expected one of `sdk`, `link`, `xray`"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn memory_limit_follows_the_function_size() {

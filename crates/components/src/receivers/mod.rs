@@ -4,6 +4,7 @@ use lambdatel_config::{ComponentConfig, ConfigError};
 
 use crate::{ReceiverConfig, ReceiverFactory};
 
+pub mod join;
 pub mod otlp;
 pub mod runtime;
 // The Telemetry API receiver documents its public items in its own pass.

@@ -5,10 +5,13 @@
 //! Adding a receiver type means: a variant in [`Bound`] and [`Running`], its bind in [`bind`], and its
 //! drain in [`Receivers::drain`] and [`Receivers::finish`].
 
+use std::sync::{Mutex, MutexGuard};
+
 use tokio::time::Instant;
 
 use crate::{
     receivers::{
+        join::Joiner,
         otlp::{BoundOtlp, OtlpReceiver},
         telemetry_api::{
             convert::{InvokeContext, ResourceInfo},
@@ -82,6 +85,8 @@ pub async fn bind(id: &str, config: &ReceiverConfig) -> Result<Bound, BindError>
 #[derive(Default)]
 pub struct Receivers {
     running: Vec<(usize, Running)>,
+    /// Joins each flush's platform spans and logs with the function's own spans before dispatch.
+    joiner: Mutex<Joiner>,
 }
 
 impl Receivers {
@@ -97,7 +102,30 @@ impl Receivers {
                 Bound::Otlp(otlp) => (index, Running::Otlp(otlp.start())),
             })
             .collect();
-        Receivers { running }
+        Receivers { running, joiner: Mutex::default() }
+    }
+
+    /// Sets how each flush joins the function's own trace (the default: [`Joiner::default`]).
+    pub fn set_joiner(&mut self, joiner: Joiner) {
+        self.joiner = Mutex::new(joiner);
+    }
+
+    fn joiner(&self) -> MutexGuard<'_, Joiner> {
+        // The joiner's state is a cache of recent span ids: after a panic elsewhere it is still usable.
+        self.joiner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Joins the Telemetry API receiver's part of a flush with the other receivers' parts.
+    fn join(&self, flush: &mut [(usize, lambdatel_pipeline::Signals)], last: bool) {
+        let Some(platform_index) = self.running.iter().find_map(|(i, r)| r.as_telemetry_api().map(|_| *i)) else {
+            return;
+        };
+        let Some(position) = flush.iter().position(|(i, _)| *i == platform_index) else { return };
+        let mut platform = std::mem::take(&mut flush[position].1);
+        let mut sdk: Vec<&mut lambdatel_pipeline::Signals> =
+            flush.iter_mut().filter(|(i, _)| *i != platform_index).map(|(_, s)| s).collect();
+        self.joiner().apply(&mut platform, &mut sdk, last);
+        flush[position].1 = platform;
     }
 
     /// The Telemetry API receiver, when configured (at most one: Lambda allows one subscription).
@@ -170,13 +198,16 @@ impl Receivers {
 
     /// Everything received and complete, by receiver index.
     pub fn drain(&self) -> Vec<(usize, lambdatel_pipeline::Signals)> {
-        self.running
+        let mut flush = self
+            .running
             .iter()
             .map(|(index, receiver)| match receiver {
                 Running::TelemetryApi(t) => (*index, t.drain()),
                 Running::Otlp(otlp) => (*index, otlp.drain()),
             })
-            .collect()
+            .collect::<Vec<_>>();
+        self.join(&mut flush, false);
+        flush
     }
 
     /// At shutdown: waits for the last deliveries (until `deadline`), then moves everything, including what
@@ -197,6 +228,7 @@ impl Receivers {
                 }
             }
         }
+        self.join(&mut flush, true);
         graph.dispatch_flush(flush);
     }
 }
