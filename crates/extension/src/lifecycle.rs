@@ -90,7 +90,7 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
         }
     };
     let started = match prepared {
-        Ok(prepared) => start(&api, prepared, registration, env, managed_instances).await,
+        Ok(prepared) => start(&api, prepared, registration, env, &source, managed_instances).await,
         Err(failure) => Err(failure),
     };
     match started {
@@ -114,6 +114,7 @@ async fn start(
     prepared: Prepared,
     registration: Registration,
     env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    source: &config_source::ConfigSource,
     managed_instances: bool,
 ) -> Result<Extension, StartFailure> {
     let Prepared { settings, mut graph, bound } = prepared;
@@ -132,11 +133,8 @@ async fn start(
     receivers.set_memory_budget(memory_limit / 2);
     graph.set_queue_budget(memory_limit / 2);
     subscribe(api, &receivers, managed_instances).await?;
-    log::info(&format!(
-        "ready{}: {}",
-        if managed_instances { " (Lambda Managed Instances)" } else { "" },
-        graph.describe().join("; ")
-    ));
+    let mode = if managed_instances { " (Lambda Managed Instances)" } else { "" };
+    log::info(&format!("ready{mode}: config from {source}; {}", graph.describe().join("; ")));
     Ok(Extension {
         policy: FlushPolicy::new(settings.flush.clone(), Instant::now()),
         settings,
