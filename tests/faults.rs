@@ -97,9 +97,10 @@ async fn rejected_data_is_dropped_and_the_extension_carries_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_config_is_reported_through_init_error() {
+async fn with_on_error_fail_a_bad_config_is_reported_through_init_error() {
     let dir = TempDir::new("badconfig");
-    let yaml = otlp_config(free_port(), "http://127.0.0.1:4317", "").replace("otlp", "otlpx");
+    let yaml = format!("lambdatel:\n  on_error: fail\n{}", otlp_config(free_port(), "http://127.0.0.1:4317", ""))
+        .replace("otlp", "otlpx");
     let sim = start(&yaml, &dir).await;
     let init = sim.last_init().cloned().expect("an init ran");
     assert_eq!(init.status, "error", "{init:#?}");
@@ -114,7 +115,7 @@ async fn bad_config_is_reported_through_init_error() {
     assert_eq!(
         message,
         format!(
-            "invalid configuration in {path}:\n{path}:7:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug)",
+            "invalid configuration in {path}:\n{path}:9:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug)",
             path = file.display()
         )
     );
@@ -122,11 +123,11 @@ async fn bad_config_is_reported_through_init_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_taken_listener_port_is_reported_through_init_error() {
+async fn with_on_error_fail_a_taken_listener_port_is_reported_through_init_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = TempDir::new("port");
-    let yaml = otlp_config(port, "http://127.0.0.1:4317", "");
+    let yaml = format!("lambdatel:\n  on_error: fail\n{}", otlp_config(port, "http://127.0.0.1:4317", ""));
     let sim = start(&yaml, &dir).await;
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     let errors = &report.extensions[0].errors;
@@ -136,7 +137,7 @@ async fn a_taken_listener_port_is_reported_through_init_error() {
         errors[0].message.as_deref(),
         Some(
             format!(
-                "receivers.telemetryapi: port {port} is already in use on 127.0.0.1; choose another with receivers.telemetryapi.port"
+                "receivers.telemetryapi: port {port} is already in use on 127.0.0.1; choose another with receivers.telemetryapi.port, or leave it out for any free port"
             )
             .as_str()
         )

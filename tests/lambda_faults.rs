@@ -79,9 +79,11 @@ const INIT_ERROR: &str = "/2020-01-01/extension/init/error";
 const EXIT_ERROR: &str = "/2020-01-01/extension/exit/error";
 const REGISTERED: &str = r#"{"functionName":"orders","functionVersion":"$LATEST","handler":"index.handler"}"#;
 
-/// Runs the binary against the fake API; returns its exit code and stderr.
-async fn run_against(api: &FakeLambda, dir: &TempDir) -> (Option<i32>, String) {
-    let config = dir.write("config.yaml", &otlp_config(free_port(), "http://127.0.0.1:9", ""));
+/// Runs the binary against the fake API with `lambdatel.on_error` set to `on_error`; returns its exit code
+/// and stderr.
+async fn run_against(api: &FakeLambda, dir: &TempDir, on_error: &str) -> (Option<i32>, String) {
+    let yaml = format!("lambdatel:\n  on_error: {on_error}\n{}", otlp_config(free_port(), "http://127.0.0.1:9", ""));
+    let config = dir.write("config.yaml", &yaml);
     let child = tokio::process::Command::new(binary("lambdatel"))
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
@@ -107,7 +109,7 @@ async fn a_refused_registration_exits_with_a_clear_message() {
     })
     .await;
     let dir = TempDir::new("register");
-    let (code, stderr) = run_against(&api, &dir).await;
+    let (code, stderr) = run_against(&api, &dir, "passthrough").await;
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         stderr.trim_end(),
@@ -119,7 +121,7 @@ async fn a_refused_registration_exits_with_a_clear_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_subscription_is_reported_through_init_error() {
+async fn with_on_error_fail_a_refused_subscription_is_reported_through_init_error() {
     let api = FakeLambda::start(|_, path| match path {
         REGISTER => (200, REGISTERED),
         SUBSCRIBE => (400, r#"{"errorType":"ValidationError","errorMessage":"bad buffering"}"#),
@@ -128,7 +130,7 @@ async fn a_refused_subscription_is_reported_through_init_error() {
     })
     .await;
     let dir = TempDir::new("subscribe");
-    let (code, stderr) = run_against(&api, &dir).await;
+    let (code, stderr) = run_against(&api, &dir, "fail").await;
     assert_eq!(code, Some(1), "{stderr}");
     let message = format!(
         "the subscription to {SUBSCRIBE} was refused: subscribe: Lambda answered 400 Bad Request: \
@@ -141,11 +143,35 @@ async fn a_refused_subscription_is_reported_through_init_error() {
     assert_eq!(body["errorMessage"], message.as_str(), "{}", posted.body);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_refused_subscription_is_one_error_line_and_the_extension_idles_until_shutdown() {
+    let api = FakeLambda::start(|_, path| match path {
+        REGISTER => (200, REGISTERED),
+        SUBSCRIBE => (400, r#"{"errorType":"ValidationError","errorMessage":"bad buffering"}"#),
+        NEXT => (200, r#"{"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":1}"#),
+        _ => (500, "unexpected"),
+    })
+    .await;
+    let dir = TempDir::new("subscribe-open");
+    let (code, stderr) = run_against(&api, &dir, "passthrough").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("[lambdatel] ERROR")).collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "[lambdatel] ERROR the subscription to {SUBSCRIBE} was refused: subscribe: Lambda answered 400 Bad Request: \
+             {{\"errorType\":\"ValidationError\",\"errorMessage\":\"bad buffering\"}}; the function runs without telemetry \
+             (lambdatel.on_error: passthrough; set it to fail to fail the init instead)"
+        )]
+    );
+    assert_eq!(api.paths(), [format!("POST {REGISTER}"), format!("PUT {SUBSCRIBE}"), format!("GET {NEXT}")]);
+}
+
 /// `event/next` answering `status`: the extension stops at once, posts exit/error and exits non-zero.
 async fn next_failing_with(answer: Answer, status_line: &str) {
     let api = FakeLambda::start(answer).await;
     let dir = TempDir::new("next");
-    let (code, stderr) = run_against(&api, &dir).await;
+    let (code, stderr) = run_against(&api, &dir, "passthrough").await;
     assert_eq!(code, Some(1), "{stderr}");
     let error = format!("event/next: Lambda answered {status_line}: {{\"errorType\":\"Extension.Failure\"}}");
     assert!(stderr.contains(&format!("[lambdatel] ERROR stopping: {error}")), "{stderr}");

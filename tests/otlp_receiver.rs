@@ -154,11 +154,13 @@ async fn function_spans_arrive_with_the_invocation_span_in_the_same_flush() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_taken_otlp_port_fails_the_init_with_the_key_to_change() {
+async fn with_on_error_fail_a_taken_otlp_port_fails_the_init_with_the_key_to_change() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = TempDir::new("otlp-taken");
-    let config = dir.write("config.yaml", &config(free_port(), port, "http://127.0.0.1:9"));
+    let yaml =
+        config(free_port(), port, "http://127.0.0.1:9").replacen("lambdatel:\n", "lambdatel:\n  on_error: fail\n", 1);
+    let config = dir.write("config.yaml", &yaml);
     let sim = Simulator::start(lambdatel_with_config(&config)).await.expect("the simulator starts");
     assert_eq!(sim.last_init().unwrap().status, "error");
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();

@@ -103,10 +103,11 @@ impl ExtensionsApi {
         self.extension_id.as_deref()
     }
 
-    /// Registers for INVOKE and SHUTDOWN, asking for the account id.
-    pub async fn register(&mut self, name: &str) -> Result<Registration, ApiError> {
+    /// Registers for INVOKE and SHUTDOWN, asking for the account id; on Lambda Managed Instances for
+    /// SHUTDOWN only, the one event that exists there (registering for INVOKE is refused).
+    pub async fn register(&mut self, name: &str, managed_instances: bool) -> Result<Registration, ApiError> {
         const CALL: &str = "register";
-        let body = br#"{"events":["INVOKE","SHUTDOWN"]}"#.to_vec();
+        let body = register_body(managed_instances).to_vec();
         let (status, headers, body) = self
             .call(
                 CALL,
@@ -220,6 +221,15 @@ impl ExtensionsApi {
     }
 }
 
+/// The register request's body.
+fn register_body(managed_instances: bool) -> &'static [u8] {
+    if managed_instances {
+        br#"{"events":["SHUTDOWN"]}"#
+    } else {
+        br#"{"events":["INVOKE","SHUTDOWN"]}"#
+    }
+}
+
 fn expect_status(call: &'static str, status: StatusCode, body: &[u8], ok: &[StatusCode]) -> Result<(), ApiError> {
     if ok.contains(&status) {
         return Ok(());
@@ -304,6 +314,12 @@ mod tests {
         assert!(parse_event(b"not json").unwrap_err().starts_with("event is not JSON"));
         assert_eq!(parse_event(br#"{"eventType":"PAUSE"}"#).unwrap_err(), "unknown eventType Some(\"PAUSE\")");
         assert_eq!(parse_event(br#"{"eventType":"INVOKE"}"#).unwrap_err(), "INVOKE without requestId");
+    }
+
+    #[test]
+    fn managed_instances_register_for_shutdown_only() {
+        assert_eq!(register_body(true), br#"{"events":["SHUTDOWN"]}"#);
+        assert_eq!(register_body(false), br#"{"events":["INVOKE","SHUTDOWN"]}"#);
     }
 
     #[tokio::test]

@@ -4,26 +4,37 @@
 //!
 //! The order is what keeps data safe: a flush completes before the extension asks for the next event,
 //! because Lambda may freeze the sandbox as soon as every process has called `next`.
+//!
+//! On Lambda Managed Instances nothing is frozen and `next` returns only SHUTDOWN: flushes run in the
+//! background (`managed_instances`). Start-up errors fail open by default (`fail_open`).
 
 use std::{process::ExitCode, time::Duration};
 
 use lambdatel_components::{
     receivers::{
         runtime::{self as receivers, Receivers},
-        telemetry_api::convert::{InvokeContext, ResourceInfo},
+        telemetry_api::{
+            convert::{InvokeContext, ResourceInfo},
+            ids,
+        },
     },
     Graph, Registry,
 };
 use tokio::time::Instant;
 
 use crate::{
-    api::{until_epoch_ms, ApiError, ExtensionsApi, NextEvent},
+    api::{until_epoch_ms, ApiError, ExtensionsApi, NextEvent, Registration},
     config_source,
     flush::{FlushPolicy, Load, Plan},
     log,
     self_telemetry::{SelfTelemetry, Snapshot},
-    settings::Settings,
+    settings::{Mode, OnError, Settings},
 };
+
+mod fail_open;
+mod managed_instances;
+
+use fail_open::StartFailure;
 
 /// Looks up an environment variable.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -56,6 +67,10 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
         return ExitCode::from(2);
     };
     let mut api = ExtensionsApi::new(api_addr.clone());
+    seed_ids_for_tests(env);
+    if fail_open::disabled(env) {
+        return fail_open::register_and_idle(&mut api, &environment.name, Mode::Auto.is_managed_instances(env)).await;
+    }
 
     // Prepare everything that can fail before registering, but report failures only after registering:
     // init/error needs the extension id.
@@ -63,22 +78,55 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     let prepared = prepare(&source, &registry, env).await;
     // Bound before registering: the runtime's wrapper looks for the proxy as soon as the runtime starts.
     let proxy = match &prepared {
-        Ok((settings, ..)) if crate::proxy::wanted(settings, env) => crate::proxy::bind(env).await,
+        Ok(p) if crate::proxy::wanted(&p.settings, env) => crate::proxy::bind(env).await,
         _ => None,
     };
+    let (on_error, mode) = match &prepared {
+        Ok(p) => (p.settings.on_error, p.settings.mode),
+        Err(_) => fail_open::declared_settings(&source),
+    };
+    let managed_instances = mode.is_managed_instances(env);
 
-    let registration = match api.register(&environment.name).await {
+    let registration = match api.register(&environment.name, managed_instances).await {
         Ok(r) => r,
         Err(e) => {
             log::error(&format!("cannot register with Lambda: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    let (settings, graph, bound) = match prepared {
-        Ok(p) => p,
-        Err((error_type, message)) => return fail_init(&api, error_type, &message).await,
+    let started = match prepared {
+        Ok(prepared) => {
+            let joiner = crate::proxy::start(&prepared.settings, proxy, &api_addr);
+            start(&api, prepared, registration, env, &source, managed_instances, joiner).await
+        }
+        Err(failure) => Err(failure),
     };
+    match started {
+        Ok(mut extension) if managed_instances => extension.serve_managed_instances(&api).await,
+        Ok(mut extension) => extension.serve(&api).await,
+        Err(failure) => fail_open::on_start_failure(&api, on_error, failure).await,
+    }
+}
 
+/// `LAMBDATEL_TEST_ID_SEED` fixes the id generator's sequence: tests use it to stand for the memory that
+/// sandboxes restored from one SnapStart snapshot share.
+fn seed_ids_for_tests(env: &(dyn Fn(&str) -> Option<String> + Send + Sync)) {
+    if let Some(seed) = env("LAMBDATEL_TEST_ID_SEED").and_then(|s| s.trim().parse().ok()) {
+        ids::seed(seed);
+    }
+}
+
+/// Starts the receivers, subscribes and sets up the extension's state.
+async fn start(
+    api: &ExtensionsApi,
+    prepared: Prepared,
+    registration: Registration,
+    env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    source: &config_source::ConfigSource,
+    managed_instances: bool,
+    joiner: lambdatel_components::receivers::join::Joiner,
+) -> Result<Extension, StartFailure> {
+    let Prepared { settings, mut graph, bound } = prepared;
     let mut resource = ResourceInfo::from_env(|k| env(k));
     resource.account_id = resource.account_id.or(registration.account_id.clone());
     if resource.function_name.is_none() {
@@ -86,22 +134,18 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     }
     let memory_mb = resource.memory_mb;
     let mut receivers = Receivers::start(bound, resource);
-    receivers.set_joiner(crate::proxy::start(&settings, proxy, &api_addr));
-    let mut graph = graph;
+    receivers.set_joiner(joiner);
+    if managed_instances {
+        receivers.set_managed_instances(true);
+    }
     // Half of the memory bound for what receivers hold until a flush, half for undelivered data.
     let memory_limit = settings.memory_limit_bytes(memory_mb);
     receivers.set_memory_budget(memory_limit / 2);
     graph.set_queue_budget(memory_limit / 2);
-    if let Some(telemetry) = receivers.telemetry_api() {
-        let (path, body) = telemetry.config().subscription(telemetry.local_addr().port());
-        if let Err(e) = api.subscribe(path, &body).await {
-            let message = format!("the subscription to {path} was refused: {e}");
-            return fail_init(&api, "Extension.SubscribeFailed", &message).await;
-        }
-    }
-    log::info(&format!("ready: config from {source}; {}", graph.describe().join("; ")));
-
-    let mut extension = Extension {
+    subscribe(api, &receivers, managed_instances).await?;
+    let mode = if managed_instances { " (Lambda Managed Instances)" } else { "" };
+    log::info(&format!("ready{mode}: config from {source}; {}", graph.describe().join("; ")));
+    Ok(Extension {
         policy: FlushPolicy::new(settings.flush.clone(), Instant::now()),
         settings,
         graph,
@@ -110,8 +154,19 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
         self_telemetry: SelfTelemetry::new(Duration::from_secs(10)),
         memory_limit,
         received_at_last_invoke: 0,
-    };
-    extension.serve(&api).await
+    })
+}
+
+/// Subscribes the Telemetry API receiver (if any) to Lambda, naming the port it actually bound.
+async fn subscribe(api: &ExtensionsApi, receivers: &Receivers, managed_instances: bool) -> Result<(), StartFailure> {
+    let Some(telemetry) = receivers.telemetry_api() else { return Ok(()) };
+    let (path, body) = telemetry
+        .config()
+        .subscription(telemetry.local_addr().port(), managed_instances)
+        .map_err(|e| StartFailure::new("Extension.ConfigInvalid", format!("receivers.telemetryapi.{e}")))?;
+    api.subscribe(path, &body).await.map_err(|e| {
+        StartFailure::new("Extension.SubscribeFailed", format!("the subscription to {path} was refused: {e}"))
+    })
 }
 
 /// The state of a running extension process.
@@ -132,30 +187,14 @@ impl Extension {
     /// The invoke loop. The next-event long-poll is awaited to completion every time: never cancelled,
     /// never duplicated.
     async fn serve(&mut self, api: &ExtensionsApi) -> ExitCode {
-        let mut next_failures = 0u32;
         loop {
-            let event = match api.next().await {
-                Ok(event) => {
-                    next_failures = 0;
-                    event
-                }
-                Err(e) => {
-                    next_failures += 1;
-                    // Lambda's answers (403, 500) mean "exit promptly"; a transient connection failure gets a
-                    // few retries.
-                    if matches!(e, ApiError::Status { .. }) || next_failures > 3 {
-                        log::error(&format!("stopping: {e}"));
-                        self.shutdown(Instant::now() + Duration::from_millis(500)).await;
-                        let _ = api.exit_error("Extension.NextFailed", &e.to_string()).await;
-                        return ExitCode::FAILURE;
-                    }
-                    log::error(&format!("{e}; retrying"));
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(next_failures))).await;
-                    continue;
-                }
+            let event = match fail_open::next_event(api).await {
+                Ok(event) => event,
+                Err(e) => return self.stop_on_api_error(api, e).await,
             };
             match event {
                 NextEvent::Invoke { request_id, deadline_ms, invoked_function_arn, tracing_value } => {
+                    self.after_restore();
                     self.receivers.on_invoke(InvokeContext {
                         request_id: request_id.clone(),
                         invoked_function_arn,
@@ -166,16 +205,36 @@ impl Extension {
                     let plan = self.policy.on_invoke(Instant::now(), load);
                     self.invoke(&request_id, deadline_ms, plan).await;
                 }
-                NextEvent::Shutdown { reason, deadline_ms } => {
-                    let deadline = match deadline_ms {
-                        Some(ms) => Instant::now() + until_epoch_ms(ms).saturating_sub(self.settings.shutdown_margin),
-                        None => Instant::now() + Duration::from_millis(1500),
-                    };
-                    log::info(&format!("shutdown ({reason})"));
-                    self.shutdown(deadline).await;
-                    return ExitCode::SUCCESS;
-                }
+                NextEvent::Shutdown { reason, deadline_ms } => return self.on_shutdown(&reason, deadline_ms).await,
             }
+        }
+    }
+
+    /// Lambda answered `next` with an error (it means "exit promptly") or could not be reached: flush what
+    /// can be flushed quickly, report, and exit.
+    async fn stop_on_api_error(&mut self, api: &ExtensionsApi, e: ApiError) -> ExitCode {
+        log::error(&format!("stopping: {e}"));
+        self.shutdown(Instant::now() + Duration::from_millis(500)).await;
+        let _ = api.exit_error("Extension.NextFailed", &e.to_string()).await;
+        ExitCode::FAILURE
+    }
+
+    /// SHUTDOWN: drain and flush everything before Lambda's deadline (less the margin), then exit.
+    async fn on_shutdown(&mut self, reason: &str, deadline_ms: Option<u64>) -> ExitCode {
+        let deadline = match deadline_ms {
+            Some(ms) => Instant::now() + until_epoch_ms(ms).saturating_sub(self.settings.shutdown_margin),
+            None => Instant::now() + Duration::from_millis(1500),
+        };
+        log::info(&format!("shutdown ({reason})"));
+        self.shutdown(deadline).await;
+        ExitCode::SUCCESS
+    }
+
+    /// After a SnapStart restore (the converter has reseeded the ids and renewed the instance already):
+    /// connections pooled before the snapshot died with it.
+    fn after_restore(&mut self) {
+        if self.receivers.take_restored() {
+            self.graph.reset_connections();
         }
     }
 
@@ -280,17 +339,23 @@ impl Extension {
     }
 }
 
-type Prepared = (Settings, Graph, Vec<(usize, receivers::Bound)>);
+/// What start-up prepared before registering: the settings, the graph and the bound receivers.
+struct Prepared {
+    settings: Settings,
+    graph: Graph,
+    bound: Vec<(usize, receivers::Bound)>,
+}
 
 /// Loads the config, builds the graph and binds the receivers; an error comes with the function error
-/// type to report and a message naming the file and key.
+/// type to report and a message naming the file and key. With `on_error: passthrough` a receiver other
+/// than the Telemetry API's that cannot bind is left out with an ERROR line, and the rest runs.
 async fn prepare(
     source: &config_source::ConfigSource,
     registry: &Registry,
     env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
-) -> Result<Prepared, (&'static str, String)> {
+) -> Result<Prepared, StartFailure> {
     let invalid = |e: lambdatel_config::ConfigErrors| {
-        ("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}"))
+        StartFailure::new("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}"))
     };
     let crate::Checked { config, settings, graph } =
         crate::check(config_source::load_partial(source, env), registry).map_err(invalid)?;
@@ -299,18 +364,13 @@ async fn prepare(
     }
     let mut bound = Vec::new();
     for (index, (id, receiver)) in graph.receivers().iter().enumerate() {
-        let receiver = receivers::bind(&id.to_string(), receiver)
-            .await
-            .map_err(|e| ("Extension.ListenerFailed", e.to_string()))?;
-        bound.push((index, receiver));
+        match receivers::bind(&id.to_string(), receiver).await {
+            Ok(receiver) => bound.push((index, receiver)),
+            Err(e) if settings.on_error == OnError::Passthrough && receiver.as_telemetry_api().is_none() => {
+                log::error(&format!("{e}; receivers.{id} is disabled, the other pipelines run"));
+            }
+            Err(e) => return Err(StartFailure::new("Extension.ListenerFailed", e.to_string())),
+        }
     }
-    Ok((settings, graph, bound))
-}
-
-async fn fail_init(api: &ExtensionsApi, error_type: &str, message: &str) -> ExitCode {
-    log::error(message);
-    if let Err(e) = api.init_error(error_type, message).await {
-        log::error(&format!("could not report the error to Lambda: {e}"));
-    }
-    ExitCode::FAILURE
+    Ok(Prepared { settings, graph, bound })
 }

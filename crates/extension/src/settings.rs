@@ -44,6 +44,50 @@ pub struct Settings {
     /// Run the Runtime API proxy that reads each invocation's trigger. Unset: on exactly when the function's
     /// `AWS_LAMBDA_EXEC_WRAPPER` is lambdatel's wrapper, the only way the runtime ever reaches the proxy.
     pub runtime_proxy: Option<bool>,
+    /// What a start-up error (config, secret, port, subscription refused) does: `passthrough` (default)
+    /// logs one ERROR line and lets the function run without telemetry; `fail` fails the function's init.
+    pub on_error: OnError,
+    /// `auto` (default) tells Lambda Managed Instances from `AWS_LAMBDA_INITIALIZATION_TYPE`;
+    /// `managed_instances` or `on_demand` force the mode.
+    pub mode: Mode,
+}
+
+/// The `lambdatel.on_error` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Report the error, then register and idle: the function never fails because of its telemetry.
+    #[default]
+    Passthrough,
+    /// Report the error through `init/error`: the function's init fails.
+    Fail,
+}
+
+/// The `lambdatel.mode` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// From the environment.
+    #[default]
+    Auto,
+    /// Lambda Managed Instances: SHUTDOWN-only registration, concurrent invocations, background flushes.
+    ManagedInstances,
+    /// The classic sandbox: one invocation at a time, frozen between them.
+    OnDemand,
+}
+
+/// The `initializationType` of Lambda Managed Instances, as `AWS_LAMBDA_INITIALIZATION_TYPE` gives it.
+pub const MANAGED_INSTANCES_INIT_TYPE: &str = "lambda-managed-instances";
+
+impl Mode {
+    /// Whether the extension runs as on Lambda Managed Instances, given the environment.
+    pub fn is_managed_instances(self, env: &dyn Fn(&str) -> Option<String>) -> bool {
+        match self {
+            Mode::Auto => env("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref() == Some(MANAGED_INSTANCES_INIT_TYPE),
+            Mode::ManagedInstances => true,
+            Mode::OnDemand => false,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -58,6 +102,8 @@ impl Default for Settings {
             self_telemetry: true,
             trace_join: TraceJoin::Sdk,
             runtime_proxy: None,
+            on_error: OnError::default(),
+            mode: Mode::default(),
         }
     }
 }
@@ -138,5 +184,16 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(s.memory_limit_bytes(None), 80 << 20);
+    }
+
+    #[test]
+    fn the_mode_follows_the_environment_unless_forced() {
+        let managed = |k: &str| (k == "AWS_LAMBDA_INITIALIZATION_TYPE").then(|| MANAGED_INSTANCES_INIT_TYPE.to_owned());
+        let on_demand = |k: &str| (k == "AWS_LAMBDA_INITIALIZATION_TYPE").then(|| "on-demand".to_owned());
+        assert!(Mode::Auto.is_managed_instances(&managed));
+        assert!(!Mode::Auto.is_managed_instances(&on_demand));
+        assert!(!Mode::Auto.is_managed_instances(&|_| None));
+        assert!(Mode::ManagedInstances.is_managed_instances(&on_demand));
+        assert!(!Mode::OnDemand.is_managed_instances(&managed));
     }
 }

@@ -26,6 +26,9 @@ pub trait Export: Clone + Send + Sync + 'static {
 
     /// Most items kept for the next flush when a delivery fails; 0 when failed data is not kept.
     fn queue_limit(&self) -> usize;
+
+    /// Drops pooled connections (after a SnapStart restore they died with the snapshot).
+    fn reset_connections(&self) {}
 }
 
 /// How one export of one signal went, for the self-telemetry counters.

@@ -242,6 +242,13 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
         report
     }
 
+    /// Asks every exporter to drop its pooled connections (see [`Export::reset_connections`]).
+    pub fn reset_connections(&self) {
+        for slot in &self.queues.slots {
+            slot.exporter.reset_connections();
+        }
+    }
+
     /// Items waiting per exporter.
     pub fn queued(&self) -> Vec<(String, u64)> {
         self.queues.slots.iter().map(|s| (s.id.to_string(), s.pending_items())).collect()

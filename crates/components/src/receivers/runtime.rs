@@ -170,6 +170,31 @@ impl Receivers {
         }
     }
 
+    /// Declares the sandbox a Lambda Managed Instances one (a config forcing the mode; otherwise the
+    /// converter knows it from the environment and `platform.initStart`).
+    pub fn set_managed_instances(&self, managed_instances: bool) {
+        if let Some(t) = self.telemetry_api() {
+            t.set_managed_instances(managed_instances);
+        }
+    }
+
+    /// Waits until an invocation has ended since the last drain, or `deadline`; returns whether one has.
+    /// Without a Telemetry API receiver nothing ends, and this waits until `deadline`.
+    pub async fn wait_ended(&self, deadline: Instant) -> bool {
+        match self.telemetry_api() {
+            Some(t) => t.wait_ended(deadline).await,
+            None => {
+                tokio::time::sleep_until(deadline).await;
+                false
+            }
+        }
+    }
+
+    /// Whether a SnapStart restore happened since the previous call.
+    pub fn take_restored(&self) -> bool {
+        self.telemetry_api().is_some_and(|t| t.take_restored())
+    }
+
     /// Tells receivers that an invocation started.
     pub fn on_invoke(&self, ctx: InvokeContext) {
         if let Some(t) = self.telemetry_api() {

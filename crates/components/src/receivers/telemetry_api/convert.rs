@@ -32,12 +32,13 @@ pub use super::events::IngestStats;
 pub use super::resource::ResourceInfo;
 use super::{
     events::{parse_batch, Event, EventBody, LogPayload, Tracing},
+    ids::uuid_v4,
     invocations::{apply_tracing, Invocations, Source},
     log_buffer::LogBuffer,
     log_records::LogType,
     metrics::{Instrument, MetricState},
     phases::{Phase, PhaseKind},
-    resource::{uuid_v4, without_instance},
+    resource::without_instance,
 };
 
 /// Aggregation temporality of the generated metrics.
@@ -165,8 +166,8 @@ impl Converter {
 
     /// Declares the sandbox a Lambda Managed Instances one, or not (a test or a config forcing the mode). By
     /// default the converter knows it from [`ResourceInfo::initialization_type`], and from
-    /// `platform.initStart`. Invocations overlap there, so a record without a request id is attributed only
-    /// when a single invocation is open.
+    /// `platform.initStart`. Invocations overlap there, so a record without a request id of its own is
+    /// attributed to none.
     pub fn set_managed_instances(&mut self, managed_instances: bool) {
         self.managed_instances = managed_instances;
     }

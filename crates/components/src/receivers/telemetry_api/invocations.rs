@@ -10,8 +10,9 @@ use std::ops::{Index, IndexMut};
 use super::{
     convert::{Converter, ConverterCounters},
     events::{InvokeDone, Start, Tracing},
+    ids,
     metrics::Instrument,
-    spans::{end_time, random_span_id, random_trace_id, FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE, FLAG_SAMPLED},
+    spans::{end_time, FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE, FLAG_SAMPLED},
     xray::{decode_hex, parse_xray, XrayContext},
 };
 
@@ -39,7 +40,7 @@ pub(super) struct Ids {
 impl Ids {
     /// Fresh ids in a trace of their own.
     pub fn new_root() -> Self {
-        Ids { trace_id: random_trace_id(), span_id: random_span_id(), parent: None, sampled: true }
+        Ids { trace_id: ids::trace_id(), span_id: ids::span_id(), parent: None, sampled: true }
     }
 
     /// OTLP span flags: the sampled bit, and whether the parent is remote.
@@ -82,14 +83,14 @@ impl Invocation {
         if let Some(ids) = self.ids {
             return ids;
         }
-        let span_id = self.given_span_id.map_or_else(random_span_id, |(id, _)| id);
+        let span_id = self.given_span_id.map_or_else(ids::span_id, |(id, _)| id);
         let ids = match self.xray {
             // Sampled=0 marks the span as not sampled; an absent or deferred decision counts as sampled,
             // since this span is recorded and exported either way.
             Some((x, _)) => {
                 Ids { trace_id: x.trace_id, span_id, parent: x.parent_id, sampled: x.sampled != Some(false) }
             }
-            None => Ids { trace_id: random_trace_id(), span_id, parent: None, sampled: true },
+            None => Ids { trace_id: ids::trace_id(), span_id, parent: None, sampled: true },
         };
         self.ids = Some(ids);
         ids
@@ -158,15 +159,6 @@ impl Invocations {
     /// On-demand: the invocation whose runtime was running at `time` (the latest started, if several were).
     pub fn running_at(&self, time: u64) -> Option<usize> {
         self.list.iter().rposition(|inv| inv.open_at(time))
-    }
-
-    /// Managed Instances: the invocation open at `time` when it is the only one; `None` when several overlap.
-    pub fn sole_open_at(&self, time: u64) -> Option<usize> {
-        let mut open = (0..self.list.len()).filter(|&i| self.list[i].open_at(time));
-        match (open.next(), open.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
-        }
     }
 }
 

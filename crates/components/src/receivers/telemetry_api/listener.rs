@@ -25,7 +25,8 @@ use super::convert::{ConvertOptions, Converter, IngestStats, InvokeContext, Reso
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Api {
-    /// The Telemetry API (schema 2022-12-13): spans, metrics and structured logs.
+    /// The Telemetry API (schema 2022-12-13, or 2025-01-29 on Lambda Managed Instances): spans, metrics and
+    /// structured logs.
     #[default]
     Telemetry,
     /// The older Logs API (schema 2021-03-18), for environments that lack the Telemetry API.
@@ -54,8 +55,10 @@ impl Default for Buffering {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelemetryApiConfig {
-    /// Port of the listener Lambda delivers to (9001 is Lambda's own and not allowed).
-    pub port: u16,
+    /// Port of the listener Lambda delivers to. By default any free port (the subscription names the port
+    /// bound), so another process holding a port cannot stop the extension; a port set here that is taken
+    /// is a start-up error. 9001 is Lambda's own and not allowed.
+    pub port: Option<u16>,
     /// Address to listen on. By default the address `sandbox.localdomain` resolves to (where Lambda
     /// delivers), or loopback where that name does not resolve.
     pub listen_address: Option<IpAddr>,
@@ -79,7 +82,7 @@ pub struct TelemetryApiConfig {
 impl Default for TelemetryApiConfig {
     fn default() -> Self {
         TelemetryApiConfig {
-            port: 4243,
+            port: None,
             listen_address: None,
             api: Api::Telemetry,
             types: vec!["platform".into(), "function".into(), "extension".into()],
@@ -95,8 +98,10 @@ impl TelemetryApiConfig {
     /// Checks values against Lambda's documented limits, so a bad value fails at start-up with a message
     /// that names the key instead of as a refused subscription.
     pub fn validate(&self) -> Result<(), String> {
-        if self.port == 0 || self.port == 9001 {
-            return Err(format!("port {} is not allowed (9001 is reserved by Lambda)", self.port));
+        if let Some(port @ (0 | 9001)) = self.port {
+            return Err(format!(
+                "port {port} is not allowed (9001 is reserved by Lambda; leave port out for any free port)"
+            ));
         }
         for t in &self.types {
             if !["platform", "function", "extension"].contains(&t.as_str()) {
@@ -130,11 +135,21 @@ impl TelemetryApiConfig {
         self.types.iter().any(|t| t == "platform")
     }
 
-    /// The API path and body of the subscription request for a listener on `port`.
-    pub fn subscription(&self, port: u16) -> (&'static str, serde_json::Value) {
-        let (path, schema) = match self.api {
-            Api::Telemetry => ("/2022-07-01/telemetry", "2022-12-13"),
-            Api::Logs => ("/2020-08-15/logs", "2021-03-18"),
+    /// The API path and body of the subscription request for a listener on `port`. Lambda Managed Instances
+    /// accept only the Telemetry API with schema 2025-01-29; asking them for the Logs API is an error that
+    /// names the key.
+    pub fn subscription(
+        &self,
+        port: u16,
+        managed_instances: bool,
+    ) -> Result<(&'static str, serde_json::Value), String> {
+        let (path, schema) = match (self.api, managed_instances) {
+            (Api::Telemetry, false) => ("/2022-07-01/telemetry", "2022-12-13"),
+            (Api::Telemetry, true) => ("/2022-07-01/telemetry", "2025-01-29"),
+            (Api::Logs, false) => ("/2020-08-15/logs", "2021-03-18"),
+            (Api::Logs, true) => {
+                return Err("api: the Logs API does not exist on Lambda Managed Instances; use api: telemetry".into())
+            }
         };
         let body = serde_json::json!({
             "schemaVersion": schema,
@@ -146,7 +161,7 @@ impl TelemetryApiConfig {
             },
             "destination": {"protocol": "HTTP", "URI": format!("http://sandbox.localdomain:{port}/")},
         });
-        (path, body)
+        Ok((path, body))
     }
 
     /// Largest POST body accepted: Lambda's documented worst case (2 × maxBytes plus metadata), with room.
@@ -190,18 +205,19 @@ pub struct BoundListener {
 }
 
 impl BoundListener {
-    /// Binds the listener. A taken port is reported with the port and the key that sets it.
+    /// Binds the listener, to any free port unless one is configured. A taken port is reported with the port
+    /// and the key that sets it.
     pub async fn bind(config: &TelemetryApiConfig) -> Result<Self, String> {
         let ip = match config.listen_address {
             Some(ip) => ip,
             None => sandbox_address().await,
         };
-        let addr = SocketAddr::new(ip, config.port);
+        let addr = SocketAddr::new(ip, config.port.unwrap_or(0));
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 format!(
-                    "port {} is already in use on {ip}; choose another with receivers.telemetryapi.port",
-                    config.port
+                    "port {} is already in use on {ip}; choose another with receivers.telemetryapi.port, or leave it out for any free port",
+                    addr.port()
                 )
             } else {
                 format!("cannot listen on {addr}: {e}")
@@ -433,7 +449,7 @@ mod tests {
     fn defaults_match_the_documented_subscription() {
         let config = TelemetryApiConfig::default();
         assert!(config.validate().is_ok());
-        let (path, body) = config.subscription(4243);
+        let (path, body) = config.subscription(4243, false).unwrap();
         assert_eq!(path, "/2022-07-01/telemetry");
         assert_eq!(
             body,
@@ -445,9 +461,17 @@ mod tests {
             })
         );
         let logs = TelemetryApiConfig { api: Api::Logs, ..TelemetryApiConfig::default() };
-        let (path, body) = logs.subscription(1);
+        let (path, body) = logs.subscription(1, false).unwrap();
         assert_eq!(path, "/2020-08-15/logs");
         assert_eq!(body["schemaVersion"], "2021-03-18");
+        assert_eq!(
+            logs.subscription(1, true).unwrap_err(),
+            "api: the Logs API does not exist on Lambda Managed Instances; use api: telemetry"
+        );
+        let (path, body) = config.subscription(50_000, true).unwrap();
+        assert_eq!(path, "/2022-07-01/telemetry");
+        assert_eq!(body["schemaVersion"], "2025-01-29");
+        assert_eq!(body["destination"]["URI"], "http://sandbox.localdomain:50000/");
     }
 
     #[test]
@@ -461,7 +485,7 @@ mod tests {
             config.validate().unwrap_err(),
             "buffering.max_items: 20000 is outside Lambda's limits (1000 to 10000)"
         );
-        let config = TelemetryApiConfig { port: 9001, ..TelemetryApiConfig::default() };
+        let config = TelemetryApiConfig { port: Some(9001), ..TelemetryApiConfig::default() };
         assert!(config.validate().unwrap_err().contains("reserved"));
         let config = TelemetryApiConfig { instance_id_attribute: Some(false), ..TelemetryApiConfig::default() };
         assert_eq!(
@@ -485,7 +509,7 @@ mod tests {
     #[tokio::test]
     async fn a_taken_port_names_the_key() {
         let first = BoundListener::bind(&TelemetryApiConfig {
-            port: 0,
+            port: None,
             listen_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             ..TelemetryApiConfig::default()
         })
@@ -493,21 +517,23 @@ mod tests {
         .unwrap();
         let port = first.local_addr().port();
         let config = TelemetryApiConfig {
-            port,
+            port: Some(port),
             listen_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             ..TelemetryApiConfig::default()
         };
         let err = BoundListener::bind(&config).await.err().unwrap();
         assert_eq!(
             err,
-            format!("port {port} is already in use on 127.0.0.1; choose another with receivers.telemetryapi.port")
+            format!(
+                "port {port} is already in use on 127.0.0.1; choose another with receivers.telemetryapi.port, or leave it out for any free port"
+            )
         );
     }
     #[tokio::test]
     async fn wait_ended_wakes_when_a_posted_report_ends_an_invocation() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let config = TelemetryApiConfig {
-            port: 0,
+            port: None,
             listen_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             ..TelemetryApiConfig::default()
         };

@@ -106,16 +106,17 @@ impl Converter {
     /// `record.attributes` come after ours.
     ///
     /// A record names its invocation by its request id (JSON `requestId`, or the id a text line carries).
-    /// A record without one is attributed by time: on-demand, to the invocation running when it was
-    /// written; on Lambda Managed Instances, where invocations overlap, only when exactly one invocation
-    /// was open then. Otherwise it stays without `faas.invocation_id` rather than risk a wrong one.
+    /// A record without one is attributed by time, to the invocation running when it was written; never on
+    /// Lambda Managed Instances, where invocations overlap and even a lone open one may not be the writer
+    /// (another may have started and not yet reported). There it keeps no `faas.invocation_id` rather than
+    /// risk a wrong one.
     pub(super) fn push_log(&mut self, mut record: LogRecord, request_id: Option<String>, log_type: LogType) {
         if !self.logs.reserve(&record) {
             return;
         }
         let idx = match &request_id {
             Some(id) => self.invocations.find(id),
-            None if self.managed_instances => self.invocations.sole_open_at(record.time_unix_nano),
+            None if self.managed_instances => None,
             None => self.invocations.running_at(record.time_unix_nano),
         };
         let request_id = match idx {

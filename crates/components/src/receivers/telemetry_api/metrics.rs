@@ -123,6 +123,12 @@ impl MetricState {
         }
     }
 
+    /// Starts every series over, as a new instance (after a SnapStart restore): totals from zero, the
+    /// start time taken from the next event.
+    pub(crate) fn restart(&mut self) {
+        *self = MetricState::new(self.temporality);
+    }
+
     /// Moves the clock to an event's time (never backwards).
     pub(crate) fn observe_time(&mut self, time: u64) {
         self.start_time.get_or_insert(time);

@@ -15,6 +15,7 @@
 
 pub mod convert;
 pub mod events;
+pub mod ids;
 mod invocations;
 pub mod listener;
 mod log_buffer;

@@ -6,6 +6,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use super::{
     convert::Converter,
     events::{Event, EventBody, PhaseDone, PhaseSpan, PhaseStart},
+    ids,
     metrics::Instrument,
     resource::{int, set_attr},
 };
@@ -101,7 +102,7 @@ impl Converter {
         self.patch_resource(&start);
         match kind {
             PhaseKind::Init => self.on_init_start(&start),
-            PhaseKind::Restore => self.on_restore_start(),
+            PhaseKind::Restore => self.on_restore_start(&start),
         }
         let mut phase = Phase::new(kind);
         phase.start = time;
@@ -134,7 +135,16 @@ impl Converter {
     /// SnapStart: this sandbox was restored from a snapshot, whose memory (this converter's included) holds
     /// the init that made the snapshot. That init is not this sandbox's cold start, and its span, if still
     /// held, does not belong in the trace of this sandbox's first invocation.
-    fn on_restore_start(&mut self) {
+    ///
+    /// Every copy of the snapshot resumes with the same id generator and the same `service.instance.id`:
+    /// the generator is reseeded, the sandbox gets an instance id of its own (unless Lambda names one), and
+    /// the cumulative metrics start over under it, so copies write neither equal ids nor one shared series.
+    fn on_restore_start(&mut self, start: &PhaseStart) {
+        ids::reseed_from_os();
+        if start.instance_id.is_none() && !self.info.user_sets("service.instance.id") {
+            set_attr(&mut self.resource.attributes, "service.instance.id", &ids::uuid_v4());
+        }
+        self.metrics.restart();
         self.cold_pending = false;
         if let Some(snapshot_init) = self.init.take() {
             self.emit_phase(snapshot_init, None);

@@ -156,21 +156,6 @@ pub(crate) fn kv_str(key: &str, value: impl Into<String>) -> KeyValue {
     KeyValue { key: key.to_owned(), value: Some(string(value)), ..Default::default() }
 }
 
-/// A random UUID v4, the fallback `service.instance.id`.
-pub(crate) fn uuid_v4() -> String {
-    let mut b = fastrand::u128(..).to_be_bytes();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,14 +260,5 @@ mod tests {
         assert_eq!(percent_decode("a%20b%e2%82%ACc"), "a b€c");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%ff"), "\u{fffd}");
-    }
-
-    #[test]
-    fn uuid_v4_shape() {
-        let id = uuid_v4();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
-        assert_ne!(id, uuid_v4());
     }
 }

@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::{
 use super::{
     convert::Converter,
     events::PhaseSpan,
+    ids,
     invocations::Ids,
     phases::{Phase, PhaseKind},
     resource::{int, kv_str},
@@ -89,7 +90,7 @@ impl Converter {
             .unwrap_or(self.last_time);
         let start = phase.start.or_else(|| Some(end.saturating_sub(duration?))).unwrap_or(end).min(end);
         let ids = match ctx {
-            Some(ctx) => Ids { span_id: random_span_id(), ..ctx },
+            Some(ctx) => Ids { span_id: ids::span_id(), ..ctx },
             None => Ids::new_root(),
         };
         let mut attributes = vec![kv_bool("faas.coldstart", true)];
@@ -125,7 +126,7 @@ impl Converter {
         for child in children {
             self.spans.push(Span {
                 trace_id: ids.trace_id.to_vec(),
-                span_id: random_span_id().to_vec(),
+                span_id: ids::span_id().to_vec(),
                 parent_span_id: ids.span_id.to_vec(),
                 flags,
                 name: child.name,
@@ -160,12 +161,4 @@ fn ms_to_nanos(ms: f64) -> u64 {
 
 fn kv_bool(key: &str, value: bool) -> KeyValue {
     KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(Av::BoolValue(value)) }), ..Default::default() }
-}
-
-pub(super) fn random_trace_id() -> [u8; 16] {
-    fastrand::u128(1..).to_be_bytes()
-}
-
-pub(super) fn random_span_id() -> [u8; 8] {
-    fastrand::u64(1..).to_be_bytes()
 }

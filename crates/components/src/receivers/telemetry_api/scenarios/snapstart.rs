@@ -68,3 +68,41 @@ fn without_a_restore_the_flag_stays_down() {
     assert!(!c.take_restored());
     assert_eq!(c.counters().restores, 0);
 }
+
+/// Two sandboxes restored from one snapshot start from the same generator state (a fixed seed here): after
+/// the restore their ids and instance ids differ, and their cumulative series start over.
+#[test]
+fn copies_of_one_snapshot_part_ways_at_the_restore() {
+    let instance = |out: &Signals| {
+        let resource = out.spans[0].resource.as_ref().unwrap();
+        attrs(&resource.attributes).into_iter().find(|(k, _)| *k == "service.instance.id").map(|(_, v)| v)
+    };
+    let run = |restore: bool| {
+        crate::receivers::telemetry_api::ids::seed(7);
+        let mut c = converter();
+        c.ingest(snapshot_init("snap-start").as_bytes());
+        c.metrics.add(super::super::metrics::Instrument::Invocations, 5);
+        // Without an instanceId from Lambda (which would be the sandbox's own), and without the restore
+        // events for the control run.
+        let mut events: Vec<serde_json::Value> = serde_json::from_slice(&fixture("telemetry_snapstart.json")).unwrap();
+        events.retain(|e| restore || !e["type"].as_str().unwrap().starts_with("platform.restore"));
+        for event in &mut events {
+            if let Some(record) = event["record"].as_object_mut() {
+                record.remove("instanceId");
+            }
+        }
+        c.ingest(&serde_json::to_vec(&events).unwrap());
+        let out = c.finish();
+        // The fixture's invocation takes its ids from X-Ray; the snapshot's init span has ids of ours.
+        let init = span(&out, "Init").clone();
+        (init.trace_id, init.span_id, instance(&out), counter(&out, "faas.invocations"))
+    };
+    let (a, b) = (run(false), run(false));
+    assert_eq!(a, b, "without a restore the copies repeat each other: the test can tell");
+    assert_eq!(a.3, Some(6), "the snapshot's count carries on without a restore");
+    let (a, b) = (run(true), run(true));
+    assert_ne!(a.0, b.0, "trace ids");
+    assert_ne!(a.1, b.1, "span ids");
+    assert_ne!(a.2, b.2, "service.instance.id");
+    assert_eq!((a.3, b.3), (Some(1), Some(1)), "the series start over at the restore");
+}
