@@ -13,7 +13,7 @@ use lambdatel_pipeline::Processor;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    exporters::{DebugExporter, Exporter, OtlpGrpcExporter, OtlpHttpExporter},
+    exporters::{AwsEmfExporter, AwsXrayExporter, DebugExporter, Exporter, OtlpGrpcExporter, OtlpHttpExporter},
     processors::{
         AttributesProcessor, BatchProcessor, DecoupleProcessor, FilterProcessor, ProbabilisticSamplerProcessor,
         ProcessorInstance, RedactionProcessor, ResourceProcessor,
@@ -256,6 +256,8 @@ impl Registry {
             .with_exporter::<OtlpGrpcExporter>()
             .with_exporter::<OtlpHttpExporter>()
             .with_exporter::<DebugExporter>()
+            .with_exporter::<AwsEmfExporter>()
+            .with_exporter::<AwsXrayExporter>()
     }
 
     /// A registry without any component.
