@@ -59,7 +59,9 @@ pub struct Checked {
 /// together, sorted by line, each naming the unset `${env:...}` variables behind it.
 pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Result<Checked, ConfigErrors> {
     let (config, mut errors) = parsed;
-    let Some(config) = config else { return Err(errors) };
+    let Some(mut config) = config else { return Err(errors) };
+    config.warnings.extend(lambdatel_components::extensions::warnings(&config));
+    config.warnings.extend(lambdatel_components::exporters::awsemf_awsxray_warnings(&config));
     let settings = settings_from(&config).map_err(|e| errors.0.extend(e.0)).ok();
     let graph = registry.build_graph(&config).map_err(|e| errors.0.extend(e.0)).ok();
     match (settings, graph) {

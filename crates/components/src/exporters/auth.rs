@@ -29,13 +29,14 @@ pub struct AuthConfig {
 pub enum RequestAuth {
     /// A fixed header, marked sensitive.
     Header(HeaderName, HeaderValue),
-    /// One signer per signal URL (traces, metrics, logs): the service and region may differ by host.
-    SigV4(Arc<[SigV4Signer; 3]>),
+    /// One signer per signal URL (traces, metrics, logs): the service and region may differ by host. A URL
+    /// no signer can be made for (an unused default, say) fails its exports with the reason.
+    SigV4(Arc<[Result<SigV4Signer, String>; 3]>),
 }
 
 impl RequestAuth {
     /// The authentication of requests to `urls` (traces, metrics, logs) with `authenticator`; fails (without
-    /// network) when a signer cannot tell its region or service.
+    /// network) when no URL's signer can tell its region or service.
     pub fn new(authenticator: &Authenticator, urls: &[Uri; 3], env: &Env, http: &HttpClient) -> Result<Self, String> {
         match authenticator {
             Authenticator::Header(name, value) => Ok(RequestAuth::Header(name.clone(), value.clone())),
@@ -45,7 +46,11 @@ impl RequestAuth {
                         .map(|s| SigV4Signer::with_credentials(credentials.clone(), s.region(), s.service()))
                         .map_err(|e| e.to_string())
                 };
-                Ok(RequestAuth::SigV4(Arc::new([signer(&urls[0])?, signer(&urls[1])?, signer(&urls[2])?])))
+                let signers = [signer(&urls[0]), signer(&urls[1]), signer(&urls[2])];
+                if let [Err(first), Err(_), Err(_)] = &signers {
+                    return Err(first.clone());
+                }
+                Ok(RequestAuth::SigV4(Arc::new(signers)))
             }
         }
     }
@@ -64,7 +69,9 @@ impl RequestAuth {
                 Ok(())
             }
             RequestAuth::SigV4(signers) => {
-                let signer = &signers[kind.index()];
+                let signer = signers[kind.index()]
+                    .as_ref()
+                    .map_err(|message| ExportError::Permanent { message: message.clone() })?;
                 signer.sign(request, body).await.map_err(|e| ExportError::Retryable {
                     message: format!("SigV4 signing for {}: {e}", signer.service()),
                     retry_after: None,

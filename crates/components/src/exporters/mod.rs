@@ -244,7 +244,7 @@ impl ExporterFactory for AwsXrayExporter {
 }
 
 /// Warnings about ADOT settings of `awsemf` and `awsxray` exporters that are accepted without effect.
-pub fn mapped_settings_warnings(config: &lambdatel_config::Config) -> Vec<String> {
+pub fn awsemf_awsxray_warnings(config: &lambdatel_config::Config) -> Vec<String> {
     let mut warnings = Vec::new();
     for (id, at) in &config.exporters {
         match id.type_name.as_str() {
