@@ -272,3 +272,72 @@ service:
         assert!(!line.contains(secret_value) && !line.contains(token_value), "a secret in {line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opentelemetry_layer_config_uri_is_honoured_in_every_form() {
+    if !python_ready("the_opentelemetry_layer_config_uri_is_honoured_in_every_form") {
+        return;
+    }
+    let moto = start_moto();
+    let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = otlp_config(free_port(), &sink.grpc_endpoint(), "");
+    seed_moto(
+        moto.port,
+        &serde_json::json!({
+            "region": "us-east-1",
+            "objects": {"layer/collector.yaml": config},
+            "public_objects": {"public/collector.yaml": config},
+        }),
+    );
+    let dir = TempDir::new("layeruri");
+    let file = dir.write("collector.yaml", &config);
+    let uris = [
+        ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", file.display().to_string()),
+        ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", format!("file:{}", file.display())),
+        ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", "s3://layer/collector.yaml".to_string()),
+        ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", "s3://layer.s3.us-east-1.amazonaws.com/collector.yaml".to_string()),
+        ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", format!("http://127.0.0.1:{}/public/collector.yaml", moto.port)),
+        ("OPENTELEMETRY_COLLECTOR_CONFIG_FILE", file.display().to_string()),
+    ];
+    for (variable, uri) in uris {
+        sink.clear();
+        let mut env = vec![
+            (variable.to_string(), uri.clone()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_ENDPOINT_URL".into(), format!("http://127.0.0.1:{}", moto.port)),
+        ];
+        env.retain(|(name, _)| name != "LAMBDATEL_CONFIG");
+        let mut sim = Simulator::start(SimConfig { env, ..lambdatel_with_config(&file) }).await.expect("starts");
+        let outcome = sim.invoke(Invocation::default()).await.unwrap();
+        assert_eq!(outcome.status, "success", "{variable}={uri}");
+        let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+        let lines = extension_lines(&report);
+        let shown = uri.split('?').next().unwrap();
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("ready: config from {variable}={shown}"))),
+            "{variable}={uri}: {lines:#?}"
+        );
+        let ids = invocation_ids(&sink.received(), "orders");
+        assert!(ids.contains(&outcome.request_id), "{variable}={uri}: {ids:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_but_unreadable_config_variable_fails_the_start_up() {
+    let dir = TempDir::new("unreadable");
+    let unused = dir.write("unused.yaml", "");
+    let env = vec![("OPENTELEMETRY_COLLECTOR_CONFIG_URI".into(), "/nonexistent/collector.yaml".into())];
+    let mut sim = Simulator::start(SimConfig { env, ..lambdatel_with_config(&unused) }).await.expect("starts");
+    let _ = sim.invoke(Invocation::default()).await;
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let errors = &report.extensions[0].errors;
+    assert_eq!(errors.len(), 1, "{report:#?}");
+    assert_eq!(errors[0].error_type, "Extension.ConfigInvalid");
+    // Named, and not the embedded default in its place.
+    assert_eq!(
+        errors[0].message.as_deref(),
+        Some("invalid configuration in OPENTELEMETRY_COLLECTOR_CONFIG_URI=/nonexistent/collector.yaml:\nOPENTELEMETRY_COLLECTOR_CONFIG_URI=/nonexistent/collector.yaml: file /nonexistent/collector.yaml: No such file or directory (os error 2)")
+    );
+}
