@@ -114,7 +114,7 @@ async fn bad_config_is_reported_through_init_error() {
     assert_eq!(
         message,
         format!(
-            "invalid configuration in {path}:\n{path}:7:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug)",
+            "invalid configuration in LAMBDATEL_CONFIG={path}:\n{path}:7:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug, awsemf, awsxray)",
             path = file.display()
         )
     );

@@ -154,7 +154,11 @@ pub async fn load_resolved(source: &ConfigSource, env: &dyn Fn(&str) -> Option<S
     let client = AwsClient::from_env(Env::from_process());
     let (text, name) = match source {
         ConfigSource::Location { location, .. } => match lambdatel_aws::fetch_config(location, &client).await {
-            Ok(fetched) => (fetched.text.clone(), fetched.source.clone()),
+            // A local file is named by its path in errors, as everywhere else.
+            Ok(fetched) => {
+                let name = fetched.source.strip_prefix("file ").unwrap_or(&fetched.source).to_string();
+                (fetched.text.clone(), name)
+            }
             Err(e) => return failed(source, e.to_string()),
         },
         ConfigSource::File(path) => match std::fs::read_to_string(path) {
