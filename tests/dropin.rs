@@ -100,8 +100,10 @@ async fn an_adot_layer_config_exports_what_it_asks_for() {
     let dir = TempDir::new("dropin");
     dir.write("app.py", APP);
     let config = dir.write("opentelemetry-collector.yaml", &corpus_file("elastic-adot-java.yaml"));
-    // The layer's README sets OPENTELEMETRY_COLLECTOR_CONFIG_FILE; lambdatel reads LAMBDATEL_CONFIG.
+    // Set up as the OpenTelemetry Lambda layer's README says: its variable names the config.
     let mut setup = lambdatel_with_config(&config);
+    setup.env.retain(|(k, _)| k != "LAMBDATEL_CONFIG");
+    setup.env.push(("OPENTELEMETRY_COLLECTOR_CONFIG_FILE".into(), config.display().to_string()));
     setup.env.push(("ELASTIC_OTLP_ENDPOINT".into(), sink.grpc_endpoint()));
     setup.env.push(("ELASTIC_OTLP_TOKEN".into(), "elastic-token".into()));
     let mut sim = Simulator::start(SimConfig {

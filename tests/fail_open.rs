@@ -52,7 +52,7 @@ async fn a_config_that_does_not_parse_leaves_the_function_running() {
     let (_, errors) = run_all_succeed(lambdatel_with_config(&config)).await;
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let line = &errors[0];
-    assert!(line.starts_with(&format!("[lambdatel] ERROR invalid configuration in {}: ", config.display())), "{line}");
+    assert!(line.starts_with(&format!("[lambdatel] ERROR invalid configuration in LAMBDATEL_CONFIG={}: ", config.display())), "{line}");
     assert!(line.contains(&format!("{}:", config.display())) && line.ends_with(PASSTHROUGH), "{line}");
 }
 
@@ -66,7 +66,7 @@ async fn a_config_with_a_wrong_key_names_file_key_and_line() {
     assert_eq!(
         errors,
         [format!(
-            "[lambdatel] ERROR invalid configuration in {path}: {path}:7:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug){PASSTHROUGH}"
+            "[lambdatel] ERROR invalid configuration in LAMBDATEL_CONFIG={path}: {path}:7:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug, logging, awsemf, awsxray){PASSTHROUGH}"
         )]
     );
 }

@@ -115,7 +115,7 @@ async fn with_on_error_fail_a_bad_config_is_reported_through_init_error() {
     assert_eq!(
         message,
         format!(
-            "invalid configuration in {path}:\n{path}:9:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug)",
+            "invalid configuration in LAMBDATEL_CONFIG={path}:\n{path}:9:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug, logging, awsemf, awsxray)",
             path = file.display()
         )
     );

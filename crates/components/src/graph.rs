@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use lambdatel_config::{ComponentId, Config, ConfigError, ConfigErrors};
+use lambdatel_config::{ComponentConfig, ComponentId, Config, ConfigError, ConfigErrors};
 use lambdatel_pipeline::GraphBuilder;
 
-use crate::{exporters::Exporter, processors::ProcessorInstance, ReceiverConfig, Registry};
+use crate::{exporters::Exporter, extensions::Authenticator, processors::ProcessorInstance, ReceiverConfig, Registry};
 
 /// The pipeline graph over the components this crate provides.
 pub type Graph = lambdatel_pipeline::Graph<ReceiverConfig, ProcessorInstance, Exporter>;
@@ -20,6 +20,10 @@ impl Registry {
         // `None` marks an id that failed to build: its error is reported once, not once per pipeline.
         let mut receiver_index: BTreeMap<&ComponentId, Option<usize>> = BTreeMap::new();
         let mut exporter_index: BTreeMap<&ComponentId, Option<usize>> = BTreeMap::new();
+        let env = lambdatel_aws::Env::from_process();
+        let http = lambdatel_aws::http::HttpClient::new(lambdatel_aws::DEFAULT_TIMEOUT);
+        let (authenticators, extension_errors) = crate::extensions::authenticators(config, &env, &http);
+        errors.extend(extension_errors);
 
         for (pipeline_id, pipeline) in &config.pipelines {
             let mut receivers = Vec::new();
@@ -47,10 +51,14 @@ impl Registry {
             let mut exporters = Vec::new();
             for id in &pipeline.exporters {
                 let Some(component) = config.exporters.get(id) else { continue };
-                let index = *exporter_index.entry(id).or_insert_with(|| match self.build_exporter(id, component) {
+                let built = self
+                    .build_exporter(id, component)
+                    .map_err(Some)
+                    .and_then(|exporter| with_auth(exporter, component, config, &authenticators, &env, &http));
+                let index = *exporter_index.entry(id).or_insert_with(|| match built {
                     Ok(exporter) => Some(builder.add_exporter(id.clone(), exporter)),
                     Err(e) => {
-                        errors.push(e);
+                        errors.extend(e);
                         None
                     }
                 });
@@ -74,10 +82,43 @@ impl Registry {
                 telemetry[0]
             )));
         }
+        errors.dedup();
         if errors.is_empty() {
             Ok(builder.build())
         } else {
             Err(ConfigErrors(errors))
         }
     }
+}
+
+/// `exporter` with the authenticator its `auth.authenticator` names, if any; errors point at that key.
+/// `Err(None)`: the authenticator is defined but failed to build, an error already reported at its
+/// definition, so the exporter is left out without a second message.
+fn with_auth(
+    mut exporter: Exporter,
+    at: &ComponentConfig,
+    config: &Config,
+    authenticators: &BTreeMap<ComponentId, Authenticator>,
+    env: &lambdatel_aws::Env,
+    http: &lambdatel_aws::http::HttpClient,
+) -> Result<Exporter, Option<ConfigError>> {
+    let settings = at.to_json();
+    let Some(name) = settings.get("auth").and_then(|a| a.get("authenticator")).and_then(|n| n.as_str()) else {
+        return Ok(exporter);
+    };
+    let key = "auth.authenticator";
+    let id = ComponentId::parse(name.trim()).map_err(|m| Some(at.error_at(key, m)))?;
+    let Some(authenticator) = authenticators.get(&id) else {
+        return Err(match config.extensions.contains_key(&id) {
+            true if !crate::extensions::AUTHENTICATORS.contains(&id.type_name.as_str())
+                && crate::extensions::IGNORED_EXTENSIONS.contains(&id.type_name.as_str()) =>
+            {
+                Some(at.error_at(key, format!("extension \"{id}\" is not an authenticator")))
+            }
+            true => None,
+            false => Some(at.error_at(key, format!("extension \"{id}\" is not defined in extensions"))),
+        });
+    };
+    exporter.attach_auth(authenticator, env, http).map_err(|m| Some(at.error_at(key, m)))?;
+    Ok(exporter)
 }

@@ -4,6 +4,7 @@
 
 pub mod debug_line;
 pub mod exporters;
+pub mod extensions;
 pub mod graph;
 pub mod processors;
 pub mod receivers;

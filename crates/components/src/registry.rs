@@ -13,7 +13,9 @@ use lambdatel_pipeline::Processor;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    exporters::{DebugExporter, Exporter, LoggingExporter, OtlpGrpcExporter, OtlpHttpExporter},
+    exporters::{
+        AwsEmfExporter, AwsXrayExporter, DebugExporter, Exporter, LoggingExporter, OtlpGrpcExporter, OtlpHttpExporter,
+    },
     processors::{
         AttributesProcessor, BatchProcessor, ColdStartProcessor, DecoupleProcessor, FilterProcessor,
         MemoryLimiterProcessor, ProbabilisticSamplerProcessor, ProcessorInstance, RedactionProcessor,
@@ -282,6 +284,8 @@ impl Registry {
             .with_exporter::<OtlpHttpExporter>()
             .with_exporter::<DebugExporter>()
             .with_exporter::<LoggingExporter>()
+            .with_exporter::<AwsEmfExporter>()
+            .with_exporter::<AwsXrayExporter>()
     }
 
     /// A registry without any component.

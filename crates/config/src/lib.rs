@@ -66,6 +66,7 @@
 mod component;
 mod duration;
 mod env;
+pub use env::{no_references, ReferenceResolver, SECRET_PROVIDERS};
 mod error;
 mod id;
 mod yaml;
@@ -91,6 +92,10 @@ pub struct Config {
     pub exporters: BTreeMap<ComponentId, ComponentConfig>,
     /// Pipelines by id; every component they name is defined above.
     pub pipelines: BTreeMap<PipelineId, PipelineConfig>,
+    /// Extensions (authenticators and the Collector's ignored ones) by id, with their raw settings.
+    pub extensions: BTreeMap<ComponentId, ComponentConfig>,
+    /// `service.extensions`: the extensions switched on, each defined in `extensions`.
+    pub service_extensions: Vec<ComponentId>,
     /// The `service.telemetry` section (the extension's own logging), if written.
     pub telemetry: Option<ComponentConfig>,
     /// The top-level `lambdatel` section (the extension's own settings, which this crate does
@@ -169,6 +174,17 @@ pub fn parse_partial(
     source: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (Option<Config>, ConfigErrors) {
+    parse_partial_with(yaml, source, env, &no_references)
+}
+
+/// [`parse_partial`] with `${secretsmanager:...}` and `${ssm:...}` references resolved by `resolver`. Values
+/// from a reference are secrets: errors about them and `Debug` output never show them.
+pub fn parse_partial_with(
+    yaml: &str,
+    source: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    resolver: ReferenceResolver,
+) -> (Option<Config>, ConfigErrors) {
     let mut ctx = Ctx {
         source: source.map(str::to_owned),
         errors: Vec::new(),
@@ -187,7 +203,7 @@ pub fn parse_partial(
             return (None, ConfigErrors(ctx.errors));
         }
     };
-    expand_tree(&mut root, "", env, &mut ctx);
+    expand_tree(&mut root, "", env, resolver, &mut ctx);
     let mut config = build(&root, &mut ctx);
     config.warnings = std::mem::take(&mut ctx.warnings);
     config.unset_variables = std::mem::take(&mut ctx.unset_variables);
@@ -253,7 +269,7 @@ impl ComponentConfig {
             if !matches!(node.value, NodeValue::Map(_)) {
                 ctx.error(key_path, Some(node.mark), format!("expected a map of settings, found {}", node.kind()));
             }
-            expand_tree(node, key_path, env, &mut ctx);
+            expand_tree(node, key_path, env, &no_references, &mut ctx);
         }
         if !ctx.errors.is_empty() {
             return Err(ConfigErrors(ctx.errors));
@@ -303,14 +319,20 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// Expands `${...}` in every scalar value and checks map keys (strings, no duplicates).
-fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>, ctx: &mut Ctx) {
+fn expand_tree(
+    node: &mut Node,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    resolver: ReferenceResolver,
+    ctx: &mut Ctx,
+) {
     let mark = node.mark;
     match &mut node.value {
-        NodeValue::Scalar { text, typed, from_env } => {
+        NodeValue::Scalar { text, typed, from_env, secret } => {
             if !text.contains('$') {
                 return;
             }
-            match env::expand(text, env) {
+            match env::expand(text, env, resolver) {
                 Ok(expanded) => {
                     for name in &expanded.unset {
                         ctx.unset_variables.push(UnsetVariable { path: path.to_owned(), name: name.clone() });
@@ -323,6 +345,7 @@ fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>
                     *typed =
                         *typed && (expanded.references == 0 || (expanded.whole_reference && !expanded.text.is_empty()));
                     *from_env = *typed && expanded.whole_reference;
+                    *secret = expanded.secret;
                     *text = expanded.text;
                 }
                 Err(message) => ctx.error(path, Some(mark), message),
@@ -330,7 +353,7 @@ fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>
         }
         NodeValue::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                expand_tree(item, &format!("{path}[{i}]"), env, ctx);
+                expand_tree(item, &format!("{path}[{i}]"), env, resolver, ctx);
             }
         }
         NodeValue::Map(entries) => {
@@ -348,7 +371,7 @@ fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>
                         format!("duplicate key \"{key_text}\"; each key may appear only once"),
                     );
                 }
-                expand_tree(value, &child, env, ctx);
+                expand_tree(value, &child, env, resolver, ctx);
             }
         }
     }
@@ -370,6 +393,8 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
         processors: BTreeMap::new(),
         exporters: BTreeMap::new(),
         pipelines: BTreeMap::new(),
+        extensions: BTreeMap::new(),
+        service_extensions: Vec::new(),
         telemetry: None,
         settings: None,
         warnings: Vec::new(),
@@ -393,11 +418,7 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
                 config.processors = components(value, key.mark, "processor", name, ctx)
             }
             "exporters" => config.exporters = components(value, key.mark, "exporter", name, ctx),
-            "extensions" => ctx.warn(
-                name,
-                Some(key.mark),
-                "extensions are not supported by lambdatel and are ignored",
-            ),
+            "extensions" => config.extensions = components(value, key.mark, "extension", name, ctx),
             "service" => service = Some((key, value)),
             "lambdatel" => config.settings = settings_section(key, value, name.to_owned(), ctx),
             "connectors" => ctx.error(
@@ -418,9 +439,10 @@ fn build(root: &Node, ctx: &mut Ctx) -> Config {
     match service {
         None => ctx.error("service", None, "missing; define service.pipelines with at least one pipeline"),
         Some((key, value)) => {
-            let (pipelines, telemetry) = service_section(key, value, &config, &mut used, ctx);
-            config.pipelines = pipelines;
-            config.telemetry = telemetry;
+            let service = service_section(key, value, &config, &mut used, ctx);
+            config.pipelines = service.pipelines;
+            config.telemetry = service.telemetry;
+            config.service_extensions = service.extensions;
         }
     }
     for ((section, singular), map) in SECTIONS.iter().zip([&config.receivers, &config.processors, &config.exporters]) {
@@ -489,15 +511,16 @@ fn components(
 
 type Used = BTreeSet<(&'static str, ComponentId)>;
 
-fn service_section(
-    key: &Node,
-    node: &Node,
-    config: &Config,
-    used: &mut Used,
-    ctx: &mut Ctx,
-) -> (BTreeMap<PipelineId, PipelineConfig>, Option<ComponentConfig>) {
-    let mut pipelines = BTreeMap::new();
-    let mut telemetry = None;
+/// What the `service` section holds.
+#[derive(Default)]
+struct Service {
+    pipelines: BTreeMap<PipelineId, PipelineConfig>,
+    telemetry: Option<ComponentConfig>,
+    extensions: Vec<ComponentId>,
+}
+
+fn service_section(key: &Node, node: &Node, config: &Config, used: &mut Used, ctx: &mut Ctx) -> Service {
+    let mut service = Service::default();
     if !matches!(node.value, NodeValue::Map(_)) {
         let message = if node.is_null() {
             "is empty; define service.pipelines with at least one pipeline".to_owned()
@@ -505,7 +528,7 @@ fn service_section(
             format!("expected a map with pipelines, found {}", node.kind())
         };
         ctx.error("service", Some(key.mark), message);
-        return (pipelines, telemetry);
+        return service;
     }
     let mut saw_pipelines = false;
     for (k, value) in entries(node) {
@@ -514,10 +537,14 @@ fn service_section(
         match name {
             "pipelines" => {
                 saw_pipelines = true;
-                pipelines = pipelines_section(k, value, config, used, ctx);
+                service.pipelines = pipelines_section(k, value, config, used, ctx);
             }
-            "telemetry" => telemetry = settings_section(k, value, path, ctx),
-            "extensions" => ctx.warn(&path, Some(k.mark), "extensions are not supported by lambdatel and are ignored"),
+            "telemetry" => service.telemetry = settings_section(k, value, path, ctx),
+            "extensions" => {
+                let mut listed = Vec::new();
+                id_list(value, k.mark, &path, "extensions", "extension", &config.extensions, &mut listed, used, ctx);
+                service.extensions = listed;
+            }
             other => ctx.error(
                 &path,
                 Some(k.mark),
@@ -528,7 +555,7 @@ fn service_section(
     if !saw_pipelines {
         ctx.error("service", Some(key.mark), "has no pipelines; define at least one under service.pipelines");
     }
-    (pipelines, telemetry)
+    service
 }
 
 /// A section of settings interpreted by someone else (a map, or nothing).
@@ -672,7 +699,10 @@ fn id_list(
             ctx.error(
                 &item_path,
                 Some(item.mark),
-                format!("{singular} \"{id}\" is listed more than once in this pipeline"),
+                format!(
+                    "{singular} \"{id}\" is listed more than once in {}",
+                    if section == "extensions" { "service.extensions" } else { "this pipeline" }
+                ),
             );
             continue;
         }
@@ -833,12 +863,54 @@ service:
         let telemetry = config.telemetry.as_ref().unwrap();
         assert_eq!(telemetry.key_path(), "service.telemetry");
         assert_eq!(telemetry.to_json(), json!({"metrics": {"address": "localhost:8888"}, "logs": {"level": "info"}}));
+        // Which extension types are used or ignored is the registry's business; here they are just read.
+        assert_eq!(config.warnings, Vec::<String>::new());
+        assert_eq!(config.extensions.keys().map(ToString::to_string).collect::<Vec<_>>(), ["health_check"]);
+        assert_eq!(config.service_extensions, [id("health_check")]);
+    }
+
+    #[test]
+    fn service_extensions_must_be_defined_once() {
+        let yaml = format!(
+            "extensions:\n  sigv4auth:\n    region: eu-west-1\n{MINIMAL}  extensions: [sigv4auth, sigv4auth, basicauth/x]\n"
+        );
         assert_eq!(
-            config.warnings,
-            [
-                "c.yaml:23:1: extensions: extensions are not supported by lambdatel and are ignored",
-                "c.yaml:27:3: service.extensions: extensions are not supported by lambdatel and are ignored",
-            ]
+            errors(&yaml),
+            "c.yaml:13:27: service.extensions[1]: extension \"sigv4auth\" is listed more than once in service.extensions\n\
+             c.yaml:13:38: service.extensions[2]: extension \"basicauth/x\" is not defined in extensions"
+        );
+        let config =
+            ok(&format!("extensions:\n  sigv4auth:\n    region: eu-west-1\n{MINIMAL}  extensions: [sigv4auth]\n"));
+        assert_eq!(config.extensions[&id("sigv4auth")].to_json(), json!({"region": "eu-west-1"}));
+        assert_eq!(config.extensions[&id("sigv4auth")].line(), Some(2));
+    }
+
+    #[test]
+    fn secret_store_references_are_resolved_and_never_shown() {
+        let yaml = "exporters:\n  otlphttp:\n    endpoint: https://x\n    headers:\n      api-key: ${secretsmanager:vendor#key}\n      team: ${ssm:/team}\nreceivers:\n  otlp:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlphttp]\n";
+        let resolver = |scheme: &str, argument: &str| match (scheme, argument) {
+            ("secretsmanager", "vendor#key") => Ok("k-123".to_string()),
+            ("ssm", "/team") => Ok("payments".to_string()),
+            _ => Err(format!("{scheme}:{argument} not found")),
+        };
+        let (config, errors) = parse_partial_with(yaml, Some("c.yaml"), &test_env, &resolver);
+        assert_eq!(errors.to_string(), "");
+        let config = config.unwrap();
+        let otlphttp = &config.exporters[&id("otlphttp")];
+        assert_eq!(otlphttp.to_json()["headers"], json!({"api-key": "k-123", "team": "payments"}));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("k-123") && !debug.contains("payments"), "{debug}");
+        assert!(debug.contains("Scalar(<secret>)"));
+        // Without a resolver (a plain parse), or when it fails: a located error naming the reference only.
+        assert_eq!(
+            parse_partial(yaml, Some("c.yaml"), &test_env).1.to_string().lines().next().unwrap(),
+            "c.yaml:5:16: exporters.otlphttp.headers.api-key: config provider \"secretsmanager\" is resolved by the extension at start-up and cannot be used here"
+        );
+        let failing = |scheme: &str, argument: &str| Err(format!("{scheme}:{argument} not found"));
+        assert_eq!(
+            parse_partial_with(yaml, Some("c.yaml"), &test_env, &failing).1.to_string(),
+            "c.yaml:5:16: exporters.otlphttp.headers.api-key: secretsmanager:vendor#key not found\n\
+             c.yaml:6:13: exporters.otlphttp.headers.team: ssm:/team not found"
         );
     }
 
@@ -1197,7 +1269,7 @@ service:
     fn env_errors_are_located() {
         assert_eq!(
             errors(&format!("{MINIMAL}  telemetry:\n    logs:\n      level: ${{file:/x}}\n      other: \"${{env:1}}\"\n      open: ${{env:X\n")),
-            "c.yaml:12:14: service.telemetry.logs.level: unsupported config provider \"file\" in \"${file:/x}\"; only ${env:NAME} is supported\n\
+            "c.yaml:12:14: service.telemetry.logs.level: unsupported config provider \"file\" in \"${file:/x}\"; use ${env:NAME}, ${secretsmanager:NAME_OR_ARN} or ${ssm:/name}\n\
              c.yaml:13:14: service.telemetry.logs.other: invalid environment variable name \"1\" in \"${env:1}\"; names are letters, digits and underscores, not starting with a digit\n\
              c.yaml:14:13: service.telemetry.logs.open: unclosed \"${\" in \"${env:X\"; write \"$$\" for a literal \"$\""
         );
@@ -1220,7 +1292,7 @@ exporter:
         assert_eq!(
             errors(yaml),
             "c.yaml:5:19: service.pipelines.traces.exporters[0]: exporter \"otlp/x\" is not defined in exporters\n\
-             c.yaml:8:15: receivers.otlp.endpoint: unsupported config provider \"nope\" in \"${nope:x}\"; only ${env:NAME} is supported\n\
+             c.yaml:8:15: receivers.otlp.endpoint: unsupported config provider \"nope\" in \"${nope:x}\"; use ${env:NAME}, ${secretsmanager:NAME_OR_ARN} or ${ssm:/name}\n\
              c.yaml:9:1: exporter: unknown top-level key \"exporter\"; expected receivers, processors, exporters, extensions, service or lambdatel"
         );
         let errs = parse(yaml, None, &test_env).unwrap_err();

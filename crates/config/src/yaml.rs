@@ -38,7 +38,7 @@ pub(crate) struct Node {
 }
 
 /// The content of a node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub(crate) enum NodeValue {
     /// `typed` is true when YAML typing applies (plain scalars without a `!!str` tag); otherwise
     /// the text is always a string.
@@ -48,10 +48,26 @@ pub(crate) enum NodeValue {
         /// True when `text` is the typed expansion of a whole `${...}` reference; such a value
         /// may still be read as a string by a field that wants one.
         from_env: bool,
+        /// True when `text` holds a value from a secret store reference: never shown.
+        secret: bool,
     },
     Seq(Vec<Node>),
     /// Entries in source order; keys are nodes so duplicates and their positions can be reported.
     Map(Vec<(Node, Node)>),
+}
+
+// Written out so that a value from a secret store never reaches a debug print of a config.
+impl std::fmt::Debug for NodeValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeValue::Scalar { secret: true, .. } => f.write_str("Scalar(<secret>)"),
+            NodeValue::Scalar { text, typed, from_env, .. } => {
+                f.debug_struct("Scalar").field("text", text).field("typed", typed).field("from_env", from_env).finish()
+            }
+            NodeValue::Seq(items) => f.debug_tuple("Seq").field(items).finish(),
+            NodeValue::Map(entries) => f.debug_tuple("Map").field(entries).finish(),
+        }
+    }
 }
 
 /// A YAML syntax error with its position.
@@ -269,7 +285,7 @@ impl Loader<'_> {
         let (node, anchor) = match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let typed = style == TScalarStyle::Plain && !is_str_tag(tag.as_ref());
-                let node = Node { value: NodeValue::Scalar { text, typed, from_env: false }, mark };
+                let node = Node { value: NodeValue::Scalar { text, typed, from_env: false, secret: false }, mark };
                 (node, anchor)
             }
             Event::SequenceStart(anchor, _) => {

@@ -1,8 +1,15 @@
-//! Where the configuration comes from: `LAMBDATEL_CONFIG` (a path), else `/opt/lambdatel/config.yaml` when
-//! present, else an embedded default driven by the standard `OTEL_*` variables.
+//! Where the configuration comes from: `LAMBDATEL_CONFIG`, else the OpenTelemetry Lambda layer's
+//! `OPENTELEMETRY_COLLECTOR_CONFIG_URI`, else its older `OPENTELEMETRY_COLLECTOR_CONFIG_FILE` (each a path,
+//! `file:`, `env:VAR`, `s3://...` or `http(s)://...`), else `/opt/lambdatel/config.yaml` when present, else
+//! an embedded default driven by the standard `OTEL_*` variables. A variable that is set but cannot be read
+//! is an error, never a fall back to the default.
+//!
+//! `${secretsmanager:...}` and `${ssm:...}` references are resolved at start-up, all at once; their values
+//! are secrets, scrubbed from every message.
 
 use std::path::{Path, PathBuf};
 
+use lambdatel_aws::{references, AwsClient, Env, Reference, Secret};
 use lambdatel_components::receivers::telemetry_api::resource::percent_decode;
 use lambdatel_config::{Config, ConfigError, ConfigErrors};
 
@@ -14,6 +21,13 @@ pub const LAYER_CONFIG_PATH: &str = "/opt/lambdatel/config.yaml";
 pub enum ConfigSource {
     /// A YAML file.
     File(PathBuf),
+    /// The location a config variable names (a path, `file:`, `env:`, `s3://`, `http(s)://`).
+    Location {
+        /// The variable that named it.
+        variable: &'static str,
+        /// Its value.
+        location: String,
+    },
     /// The default built into the binary, driven by `OTEL_*` variables.
     Embedded,
 }
@@ -22,6 +36,14 @@ impl std::fmt::Display for ConfigSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigSource::File(path) => write!(f, "{}", path.display()),
+            // A URL's query and user info may hold credentials: they are not shown.
+            ConfigSource::Location { variable, location } => {
+                write!(
+                    f,
+                    "{variable}={}",
+                    location.split(['?', '#']).next().unwrap_or_default().rsplit('@').next().unwrap_or_default()
+                )
+            }
             ConfigSource::Embedded => f.write_str("the embedded default configuration"),
         }
     }
@@ -29,8 +51,10 @@ impl std::fmt::Display for ConfigSource {
 
 /// Picks the configuration source from the environment.
 pub fn choose(env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
-    if let Some(path) = env("LAMBDATEL_CONFIG").filter(|p| !p.is_empty()) {
-        return ConfigSource::File(PathBuf::from(path));
+    for variable in lambdatel_aws::config_source::CONFIG_VARIABLES {
+        if let Some(location) = env(variable).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()) {
+            return ConfigSource::Location { variable, location };
+        }
     }
     if Path::new(LAYER_CONFIG_PATH).is_file() {
         return ConfigSource::File(PathBuf::from(LAYER_CONFIG_PATH));
@@ -50,7 +74,14 @@ pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Resu
 /// [`crate::check`], which carries on with the later stages.
 pub fn load_partial(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> (Option<Config>, ConfigErrors) {
     match source {
-        ConfigSource::File(path) => lambdatel_config::load_file_partial(path, env),
+        ConfigSource::File(path) => match std::fs::read_to_string(path) {
+            Ok(text) => parse_offline(&text, &path.display().to_string(), env),
+            Err(_) => lambdatel_config::load_file_partial(path, env),
+        },
+        ConfigSource::Location { location, .. } => match read_local(location, env) {
+            Ok((text, name)) => parse_offline(&text, &name, env),
+            Err(message) => (None, source_error(source, message)),
+        },
         ConfigSource::Embedded => match embedded_default(env) {
             Ok(yaml) => lambdatel_config::parse_partial(&yaml, Some("<embedded default>"), env),
             Err(message) => (
@@ -59,6 +90,127 @@ pub fn load_partial(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>)
             ),
         },
     }
+}
+
+/// A config read without the network: `env:`, `file:` and paths. `s3://` and `http(s)://` need the running
+/// extension.
+fn read_local(location: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, String), String> {
+    if let Some(name) = location.strip_prefix("env:") {
+        let text =
+            env(name).filter(|t| !t.is_empty()).ok_or(format!("environment variable {name} is not set or empty"))?;
+        return Ok((text, format!("environment variable {name}")));
+    }
+    if location.starts_with("s3://") || location.starts_with("http://") || location.starts_with("https://") {
+        return Err(
+            "a remote config is read at start-up only: check a local copy with `lambdatel validate FILE`".into()
+        );
+    }
+    let path = location.strip_prefix("file:").map(|p| p.strip_prefix("//").unwrap_or(p)).unwrap_or(location);
+    std::fs::read_to_string(path).map(|text| (text, path.to_string())).map_err(|e| format!("file {path}: {e}"))
+}
+
+/// Parses `text` checking each secret store reference's syntax without fetching it: a placeholder stands
+/// for the value.
+fn parse_offline(text: &str, name: &str, env: &dyn Fn(&str) -> Option<String>) -> (Option<Config>, ConfigErrors) {
+    let offline = |scheme: &str, argument: &str| reference(scheme, argument).map(|r| format!("<{r}>"));
+    lambdatel_config::parse_partial_with(text, Some(name), env, &offline)
+}
+
+/// The reference `${scheme:argument}` parsed, or why it is malformed (naming it, never a value).
+fn reference(scheme: &str, argument: &str) -> Result<Reference, String> {
+    let written = format!("${{{scheme}:{argument}}}");
+    match references::validate(&written) {
+        Ok(found) if found.len() == 1 => Ok(found.into_iter().next().expect("one reference")),
+        Ok(_) => Err(format!("{written}: not a single reference")),
+        Err(references::ReferenceError::Syntax { text, message, .. }) => Err(format!("{text}: {message}")),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+fn source_error(source: &ConfigSource, message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        file: Some(source.to_string()),
+        path: String::new(),
+        line: None,
+        column: None,
+        message,
+    }])
+}
+
+/// A loaded configuration with the secret values it holds, for scrubbing messages.
+pub struct Loaded {
+    /// The configuration as far as it could be read, and every error.
+    pub parsed: (Option<Config>, ConfigErrors),
+    /// Where it was read, for the start-up line.
+    pub described: String,
+    /// The resolved values of its references.
+    pub secrets: Vec<Secret>,
+}
+
+/// Reads the chosen configuration (fetching a remote one) and resolves its secret store references, each
+/// fetched once, all concurrently. A source that cannot be read, or a reference that cannot be resolved,
+/// is an error naming the source or the reference, never a value.
+pub async fn load_resolved(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Loaded {
+    let client = AwsClient::from_env(Env::from_process());
+    let (text, name) = match source {
+        ConfigSource::Location { location, .. } => match lambdatel_aws::fetch_config(location, &client).await {
+            // A local file is named by its path in errors, as everywhere else.
+            Ok(fetched) => {
+                let name = fetched.source.strip_prefix("file ").unwrap_or(&fetched.source).to_string();
+                (fetched.text.clone(), name)
+            }
+            Err(e) => return failed(source, e.to_string()),
+        },
+        ConfigSource::File(path) => match std::fs::read_to_string(path) {
+            Ok(text) => (text, path.display().to_string()),
+            Err(e) => return failed(source, format!("cannot read the configuration file: {e}")),
+        },
+        ConfigSource::Embedded => {
+            return Loaded { parsed: load_partial(source, env), described: source.to_string(), secrets: Vec::new() }
+        }
+    };
+    // First pass: find every reference (placeholders stand for the values); then fetch them all at once.
+    let found = std::sync::Mutex::new(Vec::new());
+    let collect = |scheme: &str, argument: &str| {
+        let reference = reference(scheme, argument)?;
+        let placeholder = format!("<{reference}>");
+        found.lock().expect("not poisoned").push(reference);
+        Ok(placeholder)
+    };
+    let first = lambdatel_config::parse_partial_with(&text, Some(&name), env, &collect);
+    let mut wanted = found.into_inner().expect("not poisoned");
+    if wanted.is_empty() || !first.1 .0.is_empty() {
+        return Loaded { parsed: first, described: name, secrets: Vec::new() };
+    }
+    wanted.sort();
+    wanted.dedup();
+    let resolved = match references::resolve(&client, &wanted).await {
+        Ok(resolved) => resolved,
+        Err(e) => return failed(source, e.to_string()),
+    };
+    let lookup = |scheme: &str, argument: &str| {
+        let reference = reference(scheme, argument)?;
+        resolved.get(&reference).map(|v| v.expose().to_string()).ok_or(format!("{reference}: not resolved"))
+    };
+    let parsed = lambdatel_config::parse_partial_with(&text, Some(&name), env, &lookup);
+    let secrets = wanted.iter().filter_map(|r| resolved.get(r).cloned()).collect();
+    Loaded { parsed, described: name, secrets }
+}
+
+fn failed(source: &ConfigSource, message: String) -> Loaded {
+    Loaded { parsed: (None, source_error(source, message)), described: source.to_string(), secrets: Vec::new() }
+}
+
+/// `message` with every secret value replaced, for anything printed or reported.
+pub fn scrub(message: &str, secrets: &[Secret]) -> String {
+    let mut out = message.to_string();
+    // Longest first, so a value that contains another is replaced whole.
+    let mut values: Vec<&str> = secrets.iter().map(Secret::expose).filter(|v| !v.is_empty()).collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for value in values {
+        out = out.replace(value, "<secret>");
+    }
+    out
 }
 
 /// The default pipelines: Telemetry API in, batched, out over OTLP to `OTEL_EXPORTER_OTLP_ENDPOINT`
@@ -136,9 +288,64 @@ mod tests {
     }
 
     #[test]
-    fn lambdatel_config_wins() {
-        let e = env(&[("LAMBDATEL_CONFIG", "/var/task/otel.yaml")]);
-        assert_eq!(choose(&e), ConfigSource::File("/var/task/otel.yaml".into()));
+    fn config_variables_in_order() {
+        let e = env(&[("LAMBDATEL_CONFIG", "/var/task/otel.yaml"), ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", "s3://b/k")]);
+        let source = choose(&e);
+        assert_eq!(
+            source,
+            ConfigSource::Location { variable: "LAMBDATEL_CONFIG", location: "/var/task/otel.yaml".into() }
+        );
+        assert_eq!(source.to_string(), "LAMBDATEL_CONFIG=/var/task/otel.yaml");
+        let e =
+            env(&[("LAMBDATEL_CONFIG", " "), ("OPENTELEMETRY_COLLECTOR_CONFIG_URI", "https://u:p@h/c.yaml?token=t")]);
+        assert_eq!(choose(&e).to_string(), "OPENTELEMETRY_COLLECTOR_CONFIG_URI=h/c.yaml");
+        let e = env(&[("OPENTELEMETRY_COLLECTOR_CONFIG_FILE", "/var/task/collector.yaml")]);
+        assert_eq!(choose(&e).to_string(), "OPENTELEMETRY_COLLECTOR_CONFIG_FILE=/var/task/collector.yaml");
+    }
+
+    #[test]
+    fn a_set_but_unreadable_variable_is_an_error() {
+        let e = env(&[("OPENTELEMETRY_COLLECTOR_CONFIG_URI", "env:NOT_SET")]);
+        assert_eq!(
+            load(&choose(&e), &e).unwrap_err().to_string(),
+            "OPENTELEMETRY_COLLECTOR_CONFIG_URI=env:NOT_SET: environment variable NOT_SET is not set or empty"
+        );
+        let e = env(&[("LAMBDATEL_CONFIG", "file:/nonexistent/c.yaml")]);
+        assert_eq!(
+            load(&choose(&e), &e).unwrap_err().to_string(),
+            "LAMBDATEL_CONFIG=file:/nonexistent/c.yaml: file /nonexistent/c.yaml: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn offline_loading_checks_references_without_fetching() {
+        let yaml = "receivers:\n  telemetryapi:\nexporters:\n  otlphttp:\n    endpoint: http://x\n    headers:\n      k: ${secretsmanager:${env:NAME}#key}\n      p: ${ssm:/team/token}\nservice:\n  pipelines:\n    logs:\n      receivers: [telemetryapi]\n      exporters: [otlphttp]\n";
+        let vars: &'static [(&str, &str)] = Box::leak(Box::new([
+            ("LAMBDATEL_CONFIG", "env:YAML"),
+            ("YAML", &*Box::leak(yaml.to_string().into_boxed_str())),
+            ("NAME", "vendor/api"),
+        ]));
+        let e = env(vars);
+        let config = load(&choose(&e), &e).unwrap();
+        assert_eq!(
+            config.exporters[&"otlphttp".parse().unwrap()].to_json()["headers"],
+            serde_json::json!({"k": "<${secretsmanager:vendor/api#key}>", "p": "<${ssm:/team/token}>"})
+        );
+        let bad = yaml.replace("${ssm:/team/token}", "${ssm:/bad name}");
+        let bad: &'static str = Box::leak(bad.into_boxed_str());
+        let vars: &'static [(&str, &str)] =
+            Box::leak(Box::new([("LAMBDATEL_CONFIG", "env:YAML"), ("YAML", bad), ("NAME", "vendor/api")]));
+        let e = env(vars);
+        assert_eq!(
+            load(&choose(&e), &e).unwrap_err().to_string(),
+            "environment variable YAML:8:10: exporters.otlphttp.headers.p: ${ssm:/bad name}: a parameter name or ARN holds only letters, digits and /_.-:"
+        );
+    }
+
+    #[test]
+    fn scrub_replaces_every_secret_longest_first() {
+        let secrets = [Secret::new("abc"), Secret::new("abcdef"), Secret::new("")];
+        assert_eq!(scrub("x abcdef y abc z", &secrets), "x <secret> y <secret> z");
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Checked {
 pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Result<Checked, ConfigErrors> {
     let (config, mut errors) = parsed;
     let Some(mut config) = config else { return Err(errors) };
+    config.warnings.extend(lambdatel_components::extensions::warnings(&config));
+    config.warnings.extend(lambdatel_components::exporters::awsemf_awsxray_warnings(&config));
     let settings = settings_from(&config).map_err(|e| errors.0.extend(e.0)).ok().map(|settings| settings::Settings {
         memory_limiters: lambdatel_components::processors::memory_limiter::limits_in(&config),
         ..settings

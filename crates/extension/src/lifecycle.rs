@@ -354,13 +354,15 @@ async fn prepare(
     registry: &Registry,
     env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
 ) -> Result<Prepared, StartFailure> {
+    let loaded = config_source::load_resolved(source, env).await;
+    let secrets = &loaded.secrets;
     let invalid = |e: lambdatel_config::ConfigErrors| {
-        StartFailure::new("Extension.ConfigInvalid", format!("invalid configuration in {source}:\n{e}"))
+        let message = format!("invalid configuration in {source}:\n{e}");
+        StartFailure::new("Extension.ConfigInvalid", config_source::scrub(&message, secrets))
     };
-    let crate::Checked { config, settings, graph } =
-        crate::check(config_source::load_partial(source, env), registry).map_err(invalid)?;
+    let crate::Checked { config, settings, graph } = crate::check(loaded.parsed, registry).map_err(invalid)?;
     for warning in &config.warnings {
-        log::warn(warning);
+        log::warn(&config_source::scrub(warning, secrets));
     }
     let mut bound = Vec::new();
     for (index, (id, receiver)) in graph.receivers().iter().enumerate() {

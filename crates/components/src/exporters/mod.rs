@@ -1,6 +1,9 @@
 //! Exporters: where telemetry leaves a pipeline. A closed enum of the built-ins (static dispatch) with the
 //! retry loop they share.
 
+pub mod auth;
+pub mod awsemf;
+pub mod awsxray;
 pub mod debug;
 pub mod logging;
 pub mod otlp_grpc;
@@ -13,6 +16,8 @@ use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::{Export, ExportError, ExportOutcome, Signal, Signals};
 use tokio::time::Instant;
 
+pub use awsemf::{AwsEmfConfig, AwsEmfExporter};
+pub use awsxray::AwsXrayConfig;
 pub use debug::{DebugConfig, DebugExporter};
 pub use logging::{LoggingConfig, LoggingExporter};
 pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
@@ -44,6 +49,35 @@ pub enum Exporter {
     },
     /// `debug`: a readable account on stdout.
     Debug(DebugExporter),
+    /// `awsemf`: metrics as CloudWatch EMF lines on stdout.
+    AwsEmf(AwsEmfExporter),
+}
+
+impl Exporter {
+    /// Authenticates this exporter's requests with `authenticator` (an exporter's `auth:`); the message says
+    /// why it cannot.
+    pub fn attach_auth(
+        &mut self,
+        authenticator: &crate::extensions::Authenticator,
+        env: &lambdatel_aws::Env,
+        http: &lambdatel_aws::http::HttpClient,
+    ) -> Result<(), String> {
+        use crate::extensions::Authenticator;
+        match (self, authenticator) {
+            (Exporter::OtlpHttp { exporter, .. }, _) => {
+                let auth = auth::RequestAuth::new(authenticator, exporter.urls(), env, http)?;
+                exporter.set_auth(auth);
+                Ok(())
+            }
+            (Exporter::OtlpGrpc { exporter, .. }, Authenticator::Header(name, value)) => {
+                exporter.set_auth_header(name, value)
+            }
+            (Exporter::OtlpGrpc { .. }, Authenticator::SigV4 { .. }) => {
+                Err("sigv4auth signs OTLP/HTTP requests: use the otlphttp exporter".into())
+            }
+            (Exporter::Debug(_) | Exporter::AwsEmf(_), _) => Err("this exporter sends nothing to authenticate".into()),
+        }
+    }
 }
 
 impl Export for Exporter {
@@ -59,6 +93,10 @@ impl Export for Exporter {
         match self {
             Exporter::Debug(debug) => {
                 debug.export(kind, data);
+                (ExportOutcome::default(), Ok(()))
+            }
+            Exporter::AwsEmf(emf) => {
+                emf.export(kind, data);
                 (ExportOutcome::default(), Ok(()))
             }
             Exporter::OtlpGrpc { exporter, retry, .. } => {
@@ -179,6 +217,55 @@ impl ExporterFactory for OtlpHttpExporter {
             queue: config.sending_queue,
         })
     }
+}
+
+impl ExporterFactory for AwsEmfExporter {
+    const TYPE: &'static str = "awsemf";
+    type Config = AwsEmfConfig;
+
+    fn validate(config: &AwsEmfConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.check(at)
+    }
+
+    fn create(config: AwsEmfConfig, _at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        Ok(Exporter::AwsEmf(AwsEmfExporter::new(&config)))
+    }
+}
+
+/// The `awsxray` type: an OTLP/HTTP exporter to X-Ray, signed.
+pub struct AwsXrayExporter;
+
+impl ExporterFactory for AwsXrayExporter {
+    const TYPE: &'static str = "awsxray";
+    const EXAMPLE: &'static str = "region: us-east-1";
+    type Config = AwsXrayConfig;
+
+    fn validate(config: &AwsXrayConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
+        config.check(at)
+    }
+
+    fn create(config: AwsXrayConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
+        let http = lambdatel_aws::http::HttpClient::new(lambdatel_aws::DEFAULT_TIMEOUT);
+        let exporter = config.build(&lambdatel_aws::Env::from_process(), &http, at)?;
+        Ok(Exporter::OtlpHttp {
+            exporter: Box::new(exporter),
+            retry: RetryConfig::default(),
+            queue: otlp_grpc::QueueConfig::default(),
+        })
+    }
+}
+
+/// Warnings about ADOT settings of `awsemf` and `awsxray` exporters that are accepted without effect.
+pub fn awsemf_awsxray_warnings(config: &lambdatel_config::Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (id, at) in &config.exporters {
+        match id.type_name.as_str() {
+            "awsemf" => warnings.extend(at.deserialize::<AwsEmfConfig>().map(|c| c.warnings(at)).unwrap_or_default()),
+            "awsxray" => warnings.extend(at.deserialize::<AwsXrayConfig>().map(|c| c.warnings(at)).unwrap_or_default()),
+            _ => {}
+        }
+    }
+    warnings
 }
 
 impl ExporterFactory for DebugExporter {

@@ -12,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use hyper::header::{HeaderName, HeaderValue};
 use lambdatel_pipeline::{ExportError, Signal, Signals};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::{logs_service_client::LogsServiceClient, ExportLogsServiceRequest},
@@ -42,6 +43,8 @@ pub struct OtlpGrpcConfig {
     pub insecure: Option<bool>,
     /// gRPC metadata sent with every request (API keys and the like). Values never appear in logs.
     pub headers: super::Headers,
+    /// The authenticator extension whose header goes with every request (`bearertokenauth`, `basicauth`).
+    pub auth: Option<super::auth::AuthConfig>,
     /// `gzip` (default) or `none`.
     pub compression: Compression,
     /// Limit of a single export attempt; the flush deadline caps it further.
@@ -86,6 +89,7 @@ impl Default for OtlpGrpcConfig {
             tls: TlsConfig::default(),
             insecure: None,
             headers: Default::default(),
+            auth: None,
             compression: Compression::Gzip,
             timeout: Duration::from_secs(5),
             retry_on_failure: RetryConfig::default(),
@@ -276,6 +280,17 @@ impl OtlpGrpcExporter {
             // A partial success is final for the rejected part: the backend told us it will not take it.
             Ok(Ok(_partial)) => Ok(()),
         }
+    }
+
+    /// Sends `value` as the `name` metadata of every request from now on (an authenticator's header).
+    pub fn set_auth_header(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), String> {
+        let key = MetadataKey::from_bytes(name.as_str().as_bytes())
+            .map_err(|_| format!("{name} is not valid gRPC metadata"))?;
+        let value = MetadataValue::try_from(value.as_bytes())
+            .map_err(|_| format!("the value of {name} is not valid gRPC metadata"))?;
+        let shared = Arc::get_mut(&mut self.shared).ok_or("the exporter is already in use")?;
+        shared.headers.insert(key, value);
+        Ok(())
     }
 
     fn request<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {

@@ -30,6 +30,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{
+    auth::{AuthConfig, RequestAuth},
     otlp_grpc::{Compression, QueueConfig, TlsConfig},
     retry::RetryConfig,
 };
@@ -68,6 +69,8 @@ pub struct OtlpHttpConfig {
     /// than trusted: it may have died without a word while the sandbox was frozen.
     #[serde(with = "lambdatel_config::duration_serde")]
     pub reconnect_after_idle: Duration,
+    /// The authenticator extension that authenticates each request (`sigv4auth`, `bearertokenauth`, ...).
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for OtlpHttpConfig {
@@ -86,6 +89,7 @@ impl Default for OtlpHttpConfig {
             retry_on_failure: RetryConfig::default(),
             reconnect_after_idle: Duration::from_secs(20),
             sending_queue: QueueConfig::default(),
+            auth: None,
         }
     }
 }
@@ -117,6 +121,7 @@ pub struct OtlpHttpExporter {
     encoding: Encoding,
     gzip: bool,
     timeout: Duration,
+    auth: Option<RequestAuth>,
 }
 
 impl OtlpHttpExporter {
@@ -176,7 +181,18 @@ impl OtlpHttpExporter {
             encoding: config.encoding,
             gzip: config.compression == Compression::Gzip,
             timeout: config.timeout,
+            auth: None,
         })
+    }
+
+    /// The URLs of traces, metrics and logs.
+    pub fn urls(&self) -> &[Uri; 3] {
+        &self.urls
+    }
+
+    /// Authenticates every request with `auth` from now on.
+    pub fn set_auth(&mut self, auth: RequestAuth) {
+        self.auth = Some(auth);
     }
 
     /// The URL that `kind` is posted to.
@@ -201,13 +217,17 @@ impl OtlpHttpExporter {
             .method(Method::POST)
             .uri(url.clone())
             .header(CONTENT_TYPE, self.content_type())
-            .body(Full::new(body))
+            .body(Full::new(body.clone()))
             .map_err(|e| ExportError::Permanent { message: format!("cannot build the request: {e}") })?;
         if self.gzip {
             request.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         for (name, value) in self.headers.iter() {
             request.headers_mut().insert(name.clone(), value.clone());
+        }
+        // Last, so that a signature covers every header set above and the body as sent.
+        if let Some(auth) = &self.auth {
+            auth.apply(kind, &mut request, &body).await?;
         }
         let attempt = async {
             let response = self.client.request(request).await.map_err(|e| ExportError::Retryable {

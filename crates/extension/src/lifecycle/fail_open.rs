@@ -104,7 +104,12 @@ pub(crate) async fn next_event(api: &ExtensionsApi) -> Result<NextEvent, ApiErro
 pub(crate) fn declared_settings(source: &ConfigSource) -> (OnError, Mode) {
     let text = match source {
         ConfigSource::File(path) => std::fs::read_to_string(path).unwrap_or_default(),
-        ConfigSource::Embedded => String::new(),
+        // A local file named by a config variable; a remote or `env:` config that failed is not read
+        // again here (passthrough, the default, then applies).
+        ConfigSource::Location { location, .. } if !location.contains("://") && !location.starts_with("env:") => {
+            std::fs::read_to_string(location.strip_prefix("file:").unwrap_or(location)).unwrap_or_default()
+        }
+        ConfigSource::Location { .. } | ConfigSource::Embedded => String::new(),
     };
     let on_error = match declared(&text, "on_error").as_deref() {
         Some("fail") => OnError::Fail,

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 
 use lambdatel_pipeline::Signals;
 
-use crate::debug_line::DEBUG_LINE_PREFIX;
+use crate::debug_line::{is_own_line, EMF_MARKER_KEY, EMF_MARKER_VALUE};
 use opentelemetry_proto::tonic::{
     common::v1::InstrumentationScope,
     logs::v1::{ResourceLogs, ScopeLogs},
@@ -340,9 +340,15 @@ impl Converter {
             }
             EventBody::Notice => {}
             EventBody::FunctionLog(payload) => self.on_log(time, payload, LogType::Function),
-            // The debug exporter's own output comes back as extension records: feeding it through again
-            // would make every flush print (and export) the previous one.
-            EventBody::ExtensionLog(LogPayload::Text(text)) if text.starts_with(DEBUG_LINE_PREFIX) => {
+            // The debug and awsemf exporters' own output comes back as extension records: feeding it through
+            // again would make every flush print (and export) the previous one.
+            EventBody::ExtensionLog(LogPayload::Text(text)) if is_own_line(&text) => {
+                self.counters.skipped_self_lines += 1;
+            }
+            // With the JSON log format, Lambda hands an EMF line back as the object it is.
+            EventBody::ExtensionLog(LogPayload::Json(record))
+                if record.get(EMF_MARKER_KEY).and_then(|v| v.as_str()) == Some(EMF_MARKER_VALUE) =>
+            {
                 self.counters.skipped_self_lines += 1;
             }
             EventBody::ExtensionLog(payload) => self.on_log(time, payload, LogType::Extension),

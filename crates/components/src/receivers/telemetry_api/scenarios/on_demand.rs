@@ -1,7 +1,7 @@
 //! On-demand sandboxes (and the Logs API): the behaviour every existing deployment relies on.
 
 use super::*;
-use crate::debug_line::DEBUG_LINE_PREFIX;
+use crate::debug_line::{DEBUG_LINE_PREFIX, EMF_LINE_PREFIX};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, AggregationTemporality};
 
 #[test]
@@ -808,6 +808,23 @@ fn the_debug_exporters_own_lines_do_not_come_back() {
     let out = c.drain();
     assert_eq!(out.log_count(), 1);
     assert_eq!(c.skipped_self_lines(), 1);
+}
+
+#[test]
+fn the_awsemf_exporters_own_lines_do_not_come_back() {
+    let mut c = Converter::new(ResourceInfo::default(), ConvertOptions::default());
+    let emf = format!(r#"{EMF_LINE_PREFIX}"_aws":{{"Timestamp":1,"CloudWatchMetrics":[]}},"m":1}}"#);
+    let text = serde_json::to_string(&format!("{emf}\n")).unwrap();
+    let body = format!(
+        r#"[{{"time":"2026-01-01T00:00:00.000Z","type":"extension","record":{text}}},
+           {{"time":"2026-01-01T00:00:00.001Z","type":"extension","record":{emf}}},
+           {{"time":"2026-01-01T00:00:00.002Z","type":"extension","record":{{"_aws":{{"Timestamp":1}},"m":2}}}},
+           {{"time":"2026-01-01T00:00:00.003Z","type":"extension","record":"{{\"_aws\":{{}}}}"}}]"#
+    );
+    c.ingest(body.as_bytes());
+    // The text and JSON forms of this extension's EMF lines are skipped; another extension's EMF is kept.
+    assert_eq!(c.skipped_self_lines(), 2);
+    assert_eq!(c.drain().log_count(), 2);
 }
 
 #[test]
