@@ -6,11 +6,13 @@ pub mod attributes;
 pub mod batch;
 pub mod decouple;
 pub mod filter;
+pub mod filter_conditions;
 pub mod match_properties;
 pub(crate) mod matching;
 pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;
+pub mod transform;
 
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, FlushView, Processor};
 
@@ -21,6 +23,7 @@ pub use filter::{FilterConfig, FilterProcessor};
 pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerProcessor};
 pub use redaction::{RedactionConfig, RedactionProcessor};
 pub use resource::{ResourceConfig, ResourceProcessor};
+pub use transform::{TransformConfig, TransformProcessor};
 
 /// A processor instance in a pipeline's chain.
 pub enum ProcessorInstance {
@@ -38,6 +41,8 @@ pub enum ProcessorInstance {
     Redaction(Box<RedactionProcessor>),
     /// `resource`: attribute actions on resource attributes.
     Resource(ResourceProcessor),
+    /// `transform`: OTTL statements on spans, span events, metrics, data points and log records.
+    Transform(Box<TransformProcessor>),
     /// A user's processor, registered with `Registry::with_processor`.
     Custom(Box<dyn Processor>),
 }
@@ -69,6 +74,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_traces(spans),
             ProcessorInstance::Redaction(p) => p.process_traces(spans),
             ProcessorInstance::Resource(p) => p.process_traces(spans),
+            ProcessorInstance::Transform(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
     }
@@ -82,6 +88,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_metrics(metrics),
             ProcessorInstance::Redaction(p) => p.process_metrics(metrics),
             ProcessorInstance::Resource(p) => p.process_metrics(metrics),
+            ProcessorInstance::Transform(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
     }
@@ -95,6 +102,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_logs(logs),
             ProcessorInstance::Redaction(p) => p.process_logs(logs),
             ProcessorInstance::Resource(p) => p.process_logs(logs),
+            ProcessorInstance::Transform(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }
     }
