@@ -253,6 +253,7 @@ impl Registry {
             .with_processor::<ProbabilisticSamplerProcessor>()
             .with_processor::<RedactionProcessor>()
             .with_processor::<ResourceProcessor>()
+            .with_processor::<crate::processors::TailSamplingProcessor>()
             .with_processor::<crate::processors::TransformProcessor>()
             .with_exporter::<OtlpGrpcExporter>()
             .with_exporter::<OtlpHttpExporter>()

@@ -30,6 +30,17 @@ pub struct Settings {
     pub memory_limit_mib: Option<u64>,
     /// Emit the extension's own counters as `lambdatel.*` metrics in the metrics pipelines.
     pub self_telemetry: bool,
+    /// What the `tail_sampling` processor's decisions do beyond the traces pipelines.
+    pub tail_sampling: TailSamplingSettings,
+}
+
+/// The `lambdatel.tail_sampling` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TailSamplingSettings {
+    /// Drop the log records (those with a trace id) of the traces the traces pipelines dropped in the same
+    /// flush, so that a sampled-out invocation leaves no logs either. Default off.
+    pub drop_logs_of_dropped_traces: bool,
 }
 
 impl Default for Settings {
@@ -41,6 +52,7 @@ impl Default for Settings {
             flush: FlushConfig::default(),
             memory_limit_mib: None,
             self_telemetry: true,
+            tail_sampling: TailSamplingSettings::default(),
         }
     }
 }
@@ -67,6 +79,16 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropping_the_logs_of_dropped_traces_is_off_unless_asked() {
+        assert!(!Settings::default().tail_sampling.drop_logs_of_dropped_traces);
+        let on: Settings =
+            serde_json::from_str(r#"{"tail_sampling": {"drop_logs_of_dropped_traces": true}}"#).expect("parses");
+        assert!(on.tail_sampling.drop_logs_of_dropped_traces);
+        let typo = serde_json::from_str::<Settings>(r#"{"tail_sampling": {"drop_logs": true}}"#).unwrap_err();
+        assert!(typo.to_string().starts_with("unknown field `drop_logs`"), "{typo}");
+    }
 
     #[test]
     fn memory_limit_follows_the_function_size() {

@@ -12,6 +12,7 @@ pub(crate) mod matching;
 pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;
+pub mod tail_sampling;
 pub mod transform;
 
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, FlushView, Processor};
@@ -23,6 +24,7 @@ pub use filter::{FilterConfig, FilterProcessor};
 pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSamplerProcessor};
 pub use redaction::{RedactionConfig, RedactionProcessor};
 pub use resource::{ResourceConfig, ResourceProcessor};
+pub use tail_sampling::{TailSamplingConfig, TailSamplingProcessor};
 pub use transform::{TransformConfig, TransformProcessor};
 
 /// A processor instance in a pipeline's chain.
@@ -41,6 +43,8 @@ pub enum ProcessorInstance {
     Redaction(Box<RedactionProcessor>),
     /// `resource`: attribute actions on resource attributes.
     Resource(ResourceProcessor),
+    /// `tail_sampling`: keeps whole traces by policy, decided at the flush.
+    TailSampling(Box<TailSamplingProcessor>),
     /// `transform`: OTTL statements on spans, span events, metrics, data points and log records.
     Transform(Box<TransformProcessor>),
     /// A user's processor, registered with `Registry::with_processor`.
@@ -59,9 +63,11 @@ impl ProcessorInstance {
 
 impl Processor for ProcessorInstance {
     fn observe_flush(&mut self, flush: &FlushView<'_>) {
-        // No built-in looks at the whole flush (yet): only a user's processor can.
-        if let ProcessorInstance::Custom(p) = self {
-            p.observe_flush(flush);
+        // Tail sampling decides on the whole flush; of the other built-ins none looks at it.
+        match self {
+            ProcessorInstance::TailSampling(p) => p.observe_flush(flush),
+            ProcessorInstance::Custom(p) => p.observe_flush(flush),
+            _ => {}
         }
     }
 
@@ -74,6 +80,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_traces(spans),
             ProcessorInstance::Redaction(p) => p.process_traces(spans),
             ProcessorInstance::Resource(p) => p.process_traces(spans),
+            ProcessorInstance::TailSampling(p) => p.process_traces(spans),
             ProcessorInstance::Transform(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
@@ -88,6 +95,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_metrics(metrics),
             ProcessorInstance::Redaction(p) => p.process_metrics(metrics),
             ProcessorInstance::Resource(p) => p.process_metrics(metrics),
+            ProcessorInstance::TailSampling(p) => p.process_metrics(metrics),
             ProcessorInstance::Transform(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
@@ -102,6 +110,7 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::ProbabilisticSampler(p) => p.process_logs(logs),
             ProcessorInstance::Redaction(p) => p.process_logs(logs),
             ProcessorInstance::Resource(p) => p.process_logs(logs),
+            ProcessorInstance::TailSampling(p) => p.process_logs(logs),
             ProcessorInstance::Transform(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }
