@@ -52,7 +52,13 @@ async fn a_config_that_does_not_parse_leaves_the_function_running() {
     let (_, errors) = run_all_succeed(lambdatel_with_config(&config)).await;
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let line = &errors[0];
-    assert!(line.starts_with(&format!("[lambdatel] ERROR invalid configuration in LAMBDATEL_CONFIG={}: ", config.display())), "{line}");
+    assert!(
+        line.starts_with(&format!(
+            "[lambdatel] ERROR invalid configuration in LAMBDATEL_CONFIG={}: ",
+            config.display()
+        )),
+        "{line}"
+    );
     assert!(line.contains(&format!("{}:", config.display())) && line.ends_with(PASSTHROUGH), "{line}");
 }
 

@@ -20,6 +20,9 @@ const CASES: &[(&str, &str)] = &[
     ("filter", "logs: {exclude: {match_type: regexp, bodies: ['healthcheck']}}\nspans: {exclude: {match_type: strict, span_names: [ignored]}}"),
     ("probabilistic_sampler", "sampling_percentage: 25"),
     ("redaction", "allow_all_keys: true\nblocked_values: ['\\b\\d{4}[- ]?\\d{4}[- ]?\\d{4}[- ]?\\d{4}\\b']"),
+    // Five statements, as in the OTTL engine's own bench; error_mode ignore so no batch is dropped.
+    ("transform", "error_mode: ignore\nlog_statements:\n  - context: log\n    statements:\n      - set(severity_text, \"WARN\") where severity_number >= SEVERITY_NUMBER_WARN and severity_number < SEVERITY_NUMBER_ERROR\n      - delete_key(attributes, \"password\")\n      - set(attributes[\"env\"], \"prod\") where resource.attributes[\"service.name\"] == \"checkout\"\n      - replace_pattern(attributes[\"http.route\"], \"/\\\\d+\", \"/{id}\")\n      - truncate_all(attributes, 64)"),
+    ("tail_sampling", "policies: [{name: errors, type: status_code, status_code: {status_codes: [ERROR]}}, {name: rest, type: probabilistic, probabilistic: {sampling_percentage: 10}}]"),
 ];
 
 /// Splits the converter's single group into groups of `per_group` items, as several drains held by a

@@ -280,6 +280,8 @@ impl Registry {
             .with_processor::<RedactionProcessor>()
             .with_processor::<ResourceProcessor>()
             .with_processor::<ResourceDetectionProcessor>()
+            .with_processor::<crate::processors::TailSamplingProcessor>()
+            .with_processor::<crate::processors::TransformProcessor>()
             .with_exporter::<OtlpGrpcExporter>()
             .with_exporter::<OtlpHttpExporter>()
             .with_exporter::<DebugExporter>()

@@ -21,6 +21,7 @@ pub mod settings;
 
 use std::process::ExitCode;
 
+use lambdatel_components::processors::{tail_sampling::DropLogsOfDroppedTraces, ProcessorInstance};
 pub use lambdatel_components::{ProcessorFactory, Registry};
 pub use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_config::{Config, ConfigErrors};
@@ -67,7 +68,14 @@ pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Res
         memory_limiters: lambdatel_components::processors::memory_limiter::limits_in(&config),
         ..settings
     });
-    let graph = registry.build_graph(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    let mut graph = registry.build_graph(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    if let (Some(settings), Some(graph)) = (&settings, &mut graph) {
+        if settings.tail_sampling.drop_logs_of_dropped_traces {
+            graph.prepend_processor(lambdatel_config::Signal::Logs, || {
+                ProcessorInstance::Custom(Box::new(DropLogsOfDroppedTraces::default()))
+            });
+        }
+    }
     config.warnings.extend(registry.warnings(&config).iter().map(ToString::to_string));
     match (settings, graph) {
         (Some(settings), Some(graph)) if errors.0.is_empty() => Ok(Checked { config, settings, graph }),

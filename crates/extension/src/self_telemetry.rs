@@ -38,22 +38,35 @@ pub struct SelfTelemetry {
     period: Duration,
     last_emit: Option<Instant>,
     last: Snapshot,
+    /// Traces kept and dropped by `tail_sampling` at the last emit (process-wide counters).
+    last_traces: (u64, u64),
 }
 
 impl SelfTelemetry {
     /// Collects at most once per `period`, unless forced.
     pub fn new(period: Duration) -> Self {
-        SelfTelemetry { start_unix_nano: unix_nano(), period, last_emit: None, last: Snapshot::default() }
+        SelfTelemetry {
+            start_unix_nano: unix_nano(),
+            period,
+            last_emit: None,
+            last: Snapshot::default(),
+            last_traces: (0, 0),
+        }
     }
 
     /// The metrics to send now, if any: `force` at shutdown.
     pub fn collect(&mut self, snapshot: Snapshot, resource: Resource, now: Instant, force: bool) -> Option<Signals> {
         let due = self.last_emit.is_none_or(|t| now.saturating_duration_since(t) >= self.period);
-        if snapshot == self.last || !(due || force) {
+        let traces = lambdatel_components::processors::tail_sampling::trace_decisions();
+        if (snapshot == self.last && traces == self.last_traces) || !(due || force) {
             return None;
         }
         self.last_emit = Some(now);
-        let metrics = to_metrics(&snapshot, self.start_unix_nano, unix_nano());
+        let mut metrics = to_metrics(&snapshot, self.start_unix_nano, unix_nano());
+        if traces != (0, 0) {
+            metrics.push(sampled_traces(traces, self.start_unix_nano, unix_nano()));
+        }
+        self.last_traces = traces;
         self.last = snapshot;
         Some(Signals {
             metrics: vec![ResourceMetrics {
@@ -145,6 +158,28 @@ fn to_metrics(s: &Snapshot, start: u64, now: u64) -> Vec<Metric> {
     ]
 }
 
+/// `lambdatel.processor.tail_sampling.traces`: traces kept and dropped, only once tail sampling decided.
+fn sampled_traces((kept, dropped): (u64, u64), start: u64, now: u64) -> Metric {
+    let point = |value: u64, decision: &str| NumberDataPoint {
+        attributes: vec![kv("decision", decision)],
+        start_time_unix_nano: start,
+        time_unix_nano: now,
+        value: Some(number_data_point::Value::AsInt(value as i64)),
+        ..Default::default()
+    };
+    Metric {
+        name: "lambdatel.processor.tail_sampling.traces".into(),
+        unit: "{trace}".into(),
+        description: "Traces the tail_sampling processor kept and dropped".into(),
+        data: Some(Data::Sum(Sum {
+            data_points: vec![point(kept, "kept"), point(dropped, "dropped")],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    }
+}
+
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
@@ -198,5 +233,20 @@ mod tests {
         assert!(t.collect(snapshot(2), Resource::default(), t0 + Duration::from_secs(1), false).is_none());
         assert!(t.collect(snapshot(2), Resource::default(), t0 + Duration::from_secs(2), true).is_some());
         assert!(t.collect(snapshot(3), Resource::default(), t0 + Duration::from_secs(12), false).is_some());
+    }
+
+    #[test]
+    fn tail_sampling_decisions_become_a_counter() {
+        let metric = sampled_traces((7, 93), 1, 2);
+        assert_eq!(metric.name, "lambdatel.processor.tail_sampling.traces");
+        let Some(Data::Sum(sum)) = &metric.data else { panic!("a sum") };
+        let points: Vec<_> = sum.data_points.iter().map(|p| (p.attributes[0].clone(), p.value)).collect();
+        assert_eq!(
+            points,
+            [
+                (kv("decision", "kept"), Some(number_data_point::Value::AsInt(7))),
+                (kv("decision", "dropped"), Some(number_data_point::Value::AsInt(93)))
+            ]
+        );
     }
 }

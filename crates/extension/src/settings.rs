@@ -50,6 +50,17 @@ pub struct Settings {
     /// `auto` (default) tells Lambda Managed Instances from `AWS_LAMBDA_INITIALIZATION_TYPE`;
     /// `managed_instances` or `on_demand` force the mode.
     pub mode: Mode,
+    /// What the `tail_sampling` processor's decisions do beyond the traces pipelines.
+    pub tail_sampling: TailSamplingSettings,
+}
+
+/// The `lambdatel.tail_sampling` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TailSamplingSettings {
+    /// Drop the log records (those with a trace id) of the traces the traces pipelines dropped in the same
+    /// flush, so that a sampled-out invocation leaves no logs either. Default off.
+    pub drop_logs_of_dropped_traces: bool,
 }
 
 /// The `lambdatel.on_error` setting.
@@ -104,6 +115,7 @@ impl Default for Settings {
             runtime_proxy: None,
             on_error: OnError::default(),
             mode: Mode::default(),
+            tail_sampling: TailSamplingSettings::default(),
         }
     }
 }
@@ -152,6 +164,16 @@ mod tests {
             e.contains("trace_join") && e.contains("unknown variant `otel`, expected one of `sdk`, `link`, `xray`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn dropping_the_logs_of_dropped_traces_is_off_unless_asked() {
+        assert!(!Settings::default().tail_sampling.drop_logs_of_dropped_traces);
+        let on: Settings =
+            serde_json::from_str(r#"{"tail_sampling": {"drop_logs_of_dropped_traces": true}}"#).expect("parses");
+        assert!(on.tail_sampling.drop_logs_of_dropped_traces);
+        let typo = serde_json::from_str::<Settings>(r#"{"tail_sampling": {"drop_logs": true}}"#).unwrap_err();
+        assert!(typo.to_string().starts_with("unknown field `drop_logs`"), "{typo}");
     }
 
     #[test]

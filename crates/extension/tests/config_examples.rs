@@ -232,8 +232,8 @@ processors:
   batch:
   memory_limiter:
     check_interval: 1s
-  transform:
-    trace_statements: []
+  groupbyattrs:
+    keys: []
   decouple:
 exporters:
   otlp:
@@ -245,7 +245,7 @@ service:
   pipelines:
     traces:
       receivers: [telemetryapi]
-      processors: [memory_limiter, transform, batch, decouple]
+      processors: [memory_limiter, groupbyattrs, batch, decouple]
       exporters: [otlp, awsxray]
     metrics:
       receivers: [telemetryapi, prometheus]
@@ -259,7 +259,7 @@ service:
         error,
         format!(
             "config.yaml:8:3: processors.memory_limiter: memory_limiter needs limit_mib or limit_percentage above zero\n\
-             config.yaml:10:3: processors.transform: unknown processor type \"transform\" (lambdatel has: {processors})\n\
+             config.yaml:10:3: processors.groupbyattrs: unknown processor type \"groupbyattrs\" (lambdatel has: {processors})\n\
              config.yaml:16:3: exporters.awsxray.region: set region or AWS_REGION\n\
              config.yaml:4:3: receivers.prometheus: unknown receiver type \"prometheus\" (lambdatel has: {receivers})\n\
              config.yaml:17:3: exporters.prometheusremotewrite: unknown exporter type \"prometheusremotewrite\" (lambdatel has: {exporters})",
@@ -270,13 +270,13 @@ service:
     assert_eq!(
         processors,
         "attributes, batch, coldstart, decouple, filter, memory_limiter, probabilistic_sampler, redaction, resource, \
-         resourcedetection",
+         resourcedetection, tail_sampling, transform",
         "the processors a Lambda collector config may use"
     );
 }
 
 #[tokio::test]
-async fn ottl_filters_are_refused_by_name() {
+async fn ottl_conditions_load_and_a_function_outside_the_subset_is_refused_by_name_and_line() {
     let yaml = r#"
 receivers:
   telemetryapi:
@@ -286,6 +286,7 @@ processors:
     traces:
       span:
         - 'attributes["http.route"] == "/health"'
+        - 'IsRootSpan()'
 exporters:
   otlp:
     endpoint: "collector.example.com:4317"
@@ -295,9 +296,10 @@ service:
 "#;
     assert_eq!(
         build_text(yaml).unwrap_err(),
-        "config.yaml:8:7: processors.filter/ottl.traces.span: OTTL conditions (traces.span) are not supported by \
-         lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)"
+        "config.yaml:10:11: processors.filter/ottl.traces.span[1]: unsupported function `IsRootSpan` in `IsRootSpan()`"
     );
+    let supported = yaml.replace("        - 'IsRootSpan()'\n", "");
+    assert_eq!(build_text(&supported).unwrap(), ["traces: telemetryapi -> 1 processor(s) -> otlp"]);
 }
 
 /// The generic example's processors do what its comments say, run through the service graph as the

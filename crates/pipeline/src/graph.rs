@@ -101,6 +101,14 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
         &self.receivers
     }
 
+    /// Puts a processor made by `make` at the head of every pipeline of `signal`: for the extension's own
+    /// settings that act on a flush like a processor (dropping the logs of dropped traces).
+    pub fn prepend_processor(&mut self, signal: Signal, mut make: impl FnMut() -> P) {
+        for pipeline in self.pipelines.iter_mut().filter(|p| p.id.signal == signal) {
+            pipeline.processors.insert(0, make());
+        }
+    }
+
     /// Pipeline ids with their receivers, processors count and exporters, for `lambdatel validate`.
     pub fn describe(&self) -> Vec<String> {
         self.pipelines

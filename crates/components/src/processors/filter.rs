@@ -6,9 +6,9 @@
 //! Resource and scope groups left empty are removed.
 //!
 //! The Collector's OTTL conditions (`traces: {span: [...], spanevent: [...]}`, `metrics: {metric: [...],
-//! datapoint: [...]}`, `logs: {log_record: [...]}`) are **not supported**: lambdatel has no OTTL
-//! interpreter, and a config using them gets an error naming each such key rather than loading with
-//! filters silently missing.
+//! datapoint: [...]}`, `logs: {log_record: [...]}`, with `error_mode`) are supported too (see
+//! `filter_conditions`); an item is dropped when any holds. Both forms may be written together: the
+//! structured properties apply first.
 
 use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::{
@@ -20,6 +20,9 @@ use lambdatel_pipeline::{
 use serde::Deserialize;
 
 use crate::{processors::ProcessorInstance, ProcessorFactory};
+use lambdatel_ottl::ContextKind;
+
+use super::filter_conditions::{compile, OttlConditions};
 
 use super::match_properties::severity_min;
 use super::matching::{
@@ -121,7 +124,7 @@ pub struct LogMatch {
     pub resource_attributes: Vec<AttributeConfig>,
 }
 
-/// The `metrics` section: structured `include`/`exclude`, or the unsupported OTTL lists.
+/// The `metrics` section: structured `include`/`exclude` and OTTL conditions.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSection {
@@ -129,13 +132,13 @@ pub struct MetricsSection {
     pub include: Option<MetricMatch>,
     /// Drop matching metrics.
     pub exclude: Option<MetricMatch>,
-    /// OTTL metric conditions: not supported, reported as a config error.
-    pub metric: Option<serde_json::Value>,
-    /// OTTL data point conditions: not supported, reported as a config error.
-    pub datapoint: Option<serde_json::Value>,
+    /// OTTL conditions on metrics: a metric is dropped when any holds.
+    pub metric: Vec<String>,
+    /// OTTL conditions on data points: a point is dropped when any holds.
+    pub datapoint: Vec<String>,
 }
 
-/// The `logs` section: structured `include`/`exclude`, or the unsupported OTTL list.
+/// The `logs` section: structured `include`/`exclude` and OTTL conditions.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogsSection {
@@ -143,29 +146,39 @@ pub struct LogsSection {
     pub include: Option<LogMatch>,
     /// Drop matching log records.
     pub exclude: Option<LogMatch>,
-    /// OTTL log record conditions: not supported, reported as a config error.
-    pub log_record: Option<serde_json::Value>,
+    /// OTTL conditions on log records: a record is dropped when any holds.
+    pub log_record: Vec<String>,
 }
 
 /// Configuration of the `filter` processor.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilterConfig {
-    /// The Collector's OTTL error handling (`ignore`, `silent`, `propagate`); accepted and without effect,
-    /// since structured matching cannot fail at run time.
+    /// What an OTTL condition failing on an item does: `ignore` and `silent` keep the item, `propagate`
+    /// (default) drops the batch. Structured matching cannot fail.
     pub error_mode: Option<ErrorMode>,
     /// Span filters.
     pub spans: IncludeExclude<SpanMatch>,
     /// Span event filters, applied to the events of the spans that are kept.
     pub span_events: IncludeExclude<SpanEventMatch>,
-    /// Metric filters (and the unsupported OTTL `metric`/`datapoint` lists).
+    /// Metric filters and OTTL `metric`/`datapoint` conditions.
     pub metrics: MetricsSection,
     /// Data point filters, applied to the metrics that are kept; a metric left without points is dropped.
     pub data_points: IncludeExclude<DataPointMatch>,
-    /// Log record filters (and the unsupported OTTL `log_record` list).
+    /// Log record filters and OTTL `log_record` conditions.
     pub logs: LogsSection,
-    /// The Collector's OTTL span and span event conditions: not supported, reported as a config error.
-    pub traces: Option<serde_json::Value>,
+    /// OTTL span and span event conditions.
+    pub traces: TracesSection,
+}
+
+/// The `traces` section: OTTL conditions on spans and span events.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracesSection {
+    /// A span is dropped (with its events) when any holds.
+    pub span: Vec<String>,
+    /// A span event is dropped when any holds.
+    pub spanevent: Vec<String>,
 }
 
 /// The Collector's `error_mode` values.
@@ -304,16 +317,22 @@ fn selector<T>(
 }
 
 /// The `filter` processor.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct FilterProcessor {
     spans: Option<Selector>,
     span_events: Option<Selector>,
     metrics: Option<Selector>,
     data_points: Option<Selector>,
     logs: Option<Selector>,
+    conditions: Option<OttlConditions>,
 }
 
-impl FilterProcessor {}
+impl FilterProcessor {
+    /// OTTL evaluation errors seen so far, whatever the error mode.
+    pub fn error_count(&self) -> u64 {
+        self.conditions.as_ref().map_or(0, OttlConditions::error_count)
+    }
+}
 
 impl ProcessorFactory for FilterProcessor {
     const TYPE: &'static str = "filter";
@@ -321,32 +340,16 @@ impl ProcessorFactory for FilterProcessor {
     type Config = FilterConfig;
 
     fn create(settings: FilterConfig, config: &ComponentConfig) -> Result<Self, ConfigError> {
-        let mut ottl: Vec<String> = Vec::new();
-        if let Some(traces) = &settings.traces {
-            match traces.as_object() {
-                Some(map) if !map.is_empty() => ottl.extend(map.keys().map(|k| format!("traces.{k}"))),
-                _ => ottl.push("traces".to_owned()),
-            }
-        }
-        for (written, key) in [
-            (settings.metrics.metric.is_some(), "metrics.metric"),
-            (settings.metrics.datapoint.is_some(), "metrics.datapoint"),
-            (settings.logs.log_record.is_some(), "logs.log_record"),
-        ] {
-            if written {
-                ottl.push(key.to_owned());
-            }
-        }
-        if let Some(first) = ottl.first() {
-            return Err(config.error_at(
-                first,
-                format!(
-                    "OTTL conditions ({}) are not supported by lambdatel; use the structured form \
-                     (spans, span_events, metrics, data_points, logs with include/exclude)",
-                    ottl.join(", ")
-                ),
-            ));
-        }
+        let conditions = OttlConditions::new(
+            [
+                compile(config, "traces.span", &settings.traces.span, ContextKind::Span)?,
+                compile(config, "traces.spanevent", &settings.traces.spanevent, ContextKind::SpanEvent)?,
+                compile(config, "metrics.metric", &settings.metrics.metric, ContextKind::Metric)?,
+                compile(config, "metrics.datapoint", &settings.metrics.datapoint, ContextKind::DataPoint)?,
+                compile(config, "logs.log_record", &settings.logs.log_record, ContextKind::Log)?,
+            ],
+            settings.error_mode.unwrap_or(ErrorMode::Propagate),
+        );
         let processor = FilterProcessor {
             spans: selector(config, "spans", &settings.spans.include, &settings.spans.exclude, SpanMatch::compile)?,
             span_events: selector(
@@ -371,15 +374,19 @@ impl ProcessorFactory for FilterProcessor {
                 DataPointMatch::compile,
             )?,
             logs: selector(config, "logs", &settings.logs.include, &settings.logs.exclude, LogMatch::compile)?,
+            conditions,
         };
         if processor.spans.is_none()
             && processor.span_events.is_none()
             && processor.metrics.is_none()
             && processor.data_points.is_none()
             && processor.logs.is_none()
+            && processor.conditions.is_none()
         {
-            return Err(config
-                .error("the filter processor needs at least one of spans, span_events, metrics, data_points or logs"));
+            return Err(config.error(
+                "the filter processor needs at least one of spans, span_events, metrics, data_points, logs \
+                 (include/exclude) or OTTL conditions (traces, metrics, logs)",
+            ));
         }
         Ok(processor)
     }
@@ -391,6 +398,9 @@ impl ProcessorFactory for FilterProcessor {
 
 impl Processor for FilterProcessor {
     fn process_traces(&mut self, batch: &mut Vec<ResourceSpans>) {
+        if let Some(conditions) = &mut self.conditions {
+            conditions.filter_traces(batch);
+        }
         if self.spans.is_none() && self.span_events.is_none() {
             return;
         }
@@ -433,6 +443,9 @@ impl Processor for FilterProcessor {
     }
 
     fn process_metrics(&mut self, batch: &mut Vec<ResourceMetrics>) {
+        if let Some(conditions) = &mut self.conditions {
+            conditions.filter_metrics(batch);
+        }
         if self.metrics.is_none() && self.data_points.is_none() {
             return;
         }
@@ -469,6 +482,9 @@ impl Processor for FilterProcessor {
     }
 
     fn process_logs(&mut self, batch: &mut Vec<ResourceLogs>) {
+        if let Some(conditions) = &mut self.conditions {
+            conditions.filter_logs(batch);
+        }
         let Some(selector) = &self.logs else { return };
         for rl in batch.iter_mut() {
             let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
@@ -750,27 +766,15 @@ mod tests {
         let cases = [
             (
                 "",
-                "<config>: processors.filter: the filter processor needs at least one of spans, span_events, metrics, data_points or logs",
+                "<config>: processors.filter: the filter processor needs at least one of spans, span_events, metrics, data_points, logs (include/exclude) or OTTL conditions (traces, metrics, logs)",
             ),
             (
-                "traces:\n  span: ['attributes[\"x\"] == 1']",
-                "<config>:2:3: processors.filter.traces.span: OTTL conditions (traces.span) are not supported by lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)",
+                "traces:\n  span:\n    - 'name == \"a\"'\n    - 'Nope(name)'",
+                "<config>:4:7: processors.filter.traces.span[1]: unsupported function `Nope` in `Nope(name)`",
             ),
             (
-                "metrics:\n  datapoint: ['x']",
-                "<config>:2:3: processors.filter.metrics.datapoint: OTTL conditions (metrics.datapoint) are not supported by lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)",
-            ),
-            (
-                "metrics:\n  metric: ['x']",
-                "<config>:2:3: processors.filter.metrics.metric: OTTL conditions (metrics.metric) are not supported by lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)",
-            ),
-            (
-                "traces:\n  spanevent: ['x']\n  span: ['y']\nlogs:\n  log_record: ['x']",
-                "<config>:3:3: processors.filter.traces.span: OTTL conditions (traces.span, traces.spanevent, logs.log_record) are not supported by lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)",
-            ),
-            (
-                "logs:\n  log_record: ['x']",
-                "<config>:2:3: processors.filter.logs.log_record: OTTL conditions (logs.log_record) are not supported by lambdatel; use the structured form (spans, span_events, metrics, data_points, logs with include/exclude)",
+                "logs:\n  log_record: ['span.name == \"x\"']",
+                "<config>:2:16: processors.filter.logs.log_record[0]: unsupported path `span.name` in context `log` in `span.name == \"x\"`",
             ),
             (
                 "spans:\n  include:\n    match_type: strict",
@@ -817,5 +821,8 @@ mod tests {
             assert_eq!(processor(yaml).err().as_deref(), Some(expected), "for {yaml}");
         }
         assert!(processor("error_mode: ignore\nspans: {exclude: {span_names: [x]}}").is_ok());
+        let syntax = processor("metrics:\n  datapoint: ['attributes[\"x\"] == ']").unwrap_err();
+        let want = "<config>:2:15: processors.filter.metrics.datapoint[0]: syntax error at offset";
+        assert!(syntax.starts_with(want), "{syntax}");
     }
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod coldstart;
 pub mod decouple;
 pub mod filter;
+pub mod filter_conditions;
 pub mod match_properties;
 pub(crate) mod matching;
 pub mod memory_limiter;
@@ -14,6 +15,8 @@ pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;
 pub mod resourcedetection;
+pub mod tail_sampling;
+pub mod transform;
 
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, FlushView, Processor};
 
@@ -27,6 +30,8 @@ pub use probabilistic_sampler::{ProbabilisticSamplerConfig, ProbabilisticSampler
 pub use redaction::{RedactionConfig, RedactionProcessor};
 pub use resource::{ResourceConfig, ResourceProcessor};
 pub use resourcedetection::{ResourceDetectionConfig, ResourceDetectionProcessor};
+pub use tail_sampling::{TailSamplingConfig, TailSamplingProcessor};
+pub use transform::{TransformConfig, TransformProcessor};
 
 /// A processor instance in a pipeline's chain.
 pub enum ProcessorInstance {
@@ -50,6 +55,10 @@ pub enum ProcessorInstance {
     Resource(ResourceProcessor),
     /// `resourcedetection`: detected resource attributes (environment, Lambda, system).
     ResourceDetection(Box<ResourceDetectionProcessor>),
+    /// `tail_sampling`: keeps whole traces by policy, decided at the flush.
+    TailSampling(Box<TailSamplingProcessor>),
+    /// `transform`: OTTL statements on spans, span events, metrics, data points and log records.
+    Transform(Box<TransformProcessor>),
     /// A user's processor, registered with `Registry::with_processor`.
     Custom(Box<dyn Processor>),
 }
@@ -66,9 +75,11 @@ impl ProcessorInstance {
 
 impl Processor for ProcessorInstance {
     fn observe_flush(&mut self, flush: &FlushView<'_>) {
-        // No built-in looks at the whole flush (yet): only a user's processor can.
-        if let ProcessorInstance::Custom(p) = self {
-            p.observe_flush(flush);
+        // Tail sampling decides on the whole flush; of the other built-ins none looks at it.
+        match self {
+            ProcessorInstance::TailSampling(p) => p.observe_flush(flush),
+            ProcessorInstance::Custom(p) => p.observe_flush(flush),
+            _ => {}
         }
     }
 
@@ -83,6 +94,8 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Resource(p) => p.process_traces(spans),
             ProcessorInstance::ResourceDetection(p) => p.process_traces(spans),
             ProcessorInstance::ColdStart(_) | ProcessorInstance::MemoryLimiter(_) => {}
+            ProcessorInstance::TailSampling(p) => p.process_traces(spans),
+            ProcessorInstance::Transform(p) => p.process_traces(spans),
             ProcessorInstance::Custom(p) => p.process_traces(spans),
         }
     }
@@ -98,6 +111,8 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Resource(p) => p.process_metrics(metrics),
             ProcessorInstance::ResourceDetection(p) => p.process_metrics(metrics),
             ProcessorInstance::ColdStart(_) | ProcessorInstance::MemoryLimiter(_) => {}
+            ProcessorInstance::TailSampling(p) => p.process_metrics(metrics),
+            ProcessorInstance::Transform(p) => p.process_metrics(metrics),
             ProcessorInstance::Custom(p) => p.process_metrics(metrics),
         }
     }
@@ -113,6 +128,8 @@ impl Processor for ProcessorInstance {
             ProcessorInstance::Resource(p) => p.process_logs(logs),
             ProcessorInstance::ResourceDetection(p) => p.process_logs(logs),
             ProcessorInstance::ColdStart(_) | ProcessorInstance::MemoryLimiter(_) => {}
+            ProcessorInstance::TailSampling(p) => p.process_logs(logs),
+            ProcessorInstance::Transform(p) => p.process_logs(logs),
             ProcessorInstance::Custom(p) => p.process_logs(logs),
         }
     }
