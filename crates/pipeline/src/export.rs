@@ -215,9 +215,58 @@ pub(crate) async fn export_all<X: Export>(
     while let Ok(settlement) = delivery.reports.try_recv() {
         settle(slots, settlement, &mut tally);
     }
+    if round == Round::Final {
+        // Requests still unanswered from earlier flushes may not be answered before the process ends: send
+        // their data again (at-least-once; a late answer to the original makes a duplicate).
+        for slot in slots.iter_mut() {
+            for copy in slot.unanswered.drain(..) {
+                if let Some(mut data) = copy.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    data.append(&mut slot.pending);
+                    slot.pending = data;
+                }
+            }
+        }
+    }
+    let probed = launch(slots, delivery, deadline, round, |_| true);
+    collect(slots, delivery, deadline, probed.running, &mut tally).await;
+    // A probe that got through closed its breaker: the rest of that exporter's queue drains in this flush.
+    let reopened: Vec<usize> =
+        probed.probes.into_iter().filter(|&i| slots[i].breaker.state(Instant::now()) == BreakerState::Closed).collect();
+    if !reopened.is_empty() && Instant::now() < deadline {
+        let drained = launch(slots, delivery, deadline, round, |i| reopened.contains(&i));
+        collect(slots, delivery, deadline, drained.running, &mut tally).await;
+    }
+    if round == Round::Final {
+        while slots.iter().any(|s| s.in_flight.iter().any(|&n| n > 0)) {
+            match timeout_at(deadline, delivery.reports.recv()).await {
+                Ok(Some(settlement)) => settle(slots, settlement, &mut tally),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+    for (slot, tally) in slots.iter_mut().zip(tally) {
+        book_round(slot, tally, &mut report);
+    }
+    report
+}
+
+/// Tasks started by [`launch`], and the exporters it probed.
+struct Launched {
+    running: usize,
+    probes: Vec<usize>,
+}
+
+/// Starts one task per signal of every exporter `chosen` (by index) with data queued, as its breaker allows.
+fn launch<X: Export>(
+    slots: &mut [ExporterSlot<X>],
+    delivery: &Delivery,
+    deadline: Instant,
+    round: Round,
+    chosen: impl Fn(usize) -> bool,
+) -> Launched {
     let now = Instant::now();
-    let mut running = 0usize;
-    for (index, slot) in slots.iter_mut().enumerate() {
+    let mut launched = Launched { running: 0, probes: Vec::new() };
+    for (index, slot) in slots.iter_mut().enumerate().filter(|(i, _)| chosen(*i)) {
         let state = match round {
             Round::Regular => slot.breaker.state(now),
             Round::Final => BreakerState::Closed,
@@ -226,6 +275,7 @@ pub(crate) async fn export_all<X: Export>(
             BreakerState::Open => continue,
             BreakerState::Closed => (deadline, true, SIGNALS.to_vec()),
             BreakerState::Probe => {
+                launched.probes.push(index);
                 let first = SIGNALS.into_iter().find(|&s| slot.pending.count(s) > 0);
                 (deadline.min(now + slot.breaker.probe_window()), false, first.into_iter().collect())
             }
@@ -245,38 +295,42 @@ pub(crate) async fn export_all<X: Export>(
                 reports: delivery.sender.clone(),
             };
             tokio::spawn(task.run(data));
-            running += 1;
+            launched.running += 1;
         }
     }
+    launched
+}
+
+/// Settles reports until `running` tasks have ended their part in this flush, or the deadline passes.
+async fn collect<X>(
+    slots: &mut [ExporterSlot<X>],
+    delivery: &mut Delivery,
+    deadline: Instant,
+    mut running: usize,
+    tally: &mut [RoundTally],
+) {
     while running > 0 {
         match timeout_at(deadline + REPORT_GRACE, delivery.reports.recv()).await {
             Ok(Some(settlement)) => {
                 running -= usize::from(settlement.ends_round);
-                settle(slots, settlement, &mut tally);
+                settle(slots, settlement, tally);
             }
             // The sender half lives in `delivery`, so the channel never closes; a timeout leaves a slow task
             // to report at the next flush.
             Ok(None) | Err(_) => break,
         }
     }
-    if round == Round::Final {
-        while slots.iter().any(|s| s.in_flight.iter().any(|&n| n > 0)) {
-            match timeout_at(deadline, delivery.reports.recv()).await {
-                Ok(Some(settlement)) => settle(slots, settlement, &mut tally),
-                Ok(None) | Err(_) => break,
-            }
-        }
-    }
-    for (slot, tally) in slots.iter_mut().zip(tally) {
-        book_round(slot, tally, &mut report);
-    }
-    report
 }
 
 /// Applies one task's report to its exporter: counters, the breaker, and what goes back to the queue.
 fn settle<X>(slots: &mut [ExporterSlot<X>], settlement: Settlement, tally: &mut [RoundTally]) {
-    let Settlement { slot: index, signal, counters, mut requeue, last_error, backend_down, delivered, .. } = settlement;
+    let Settlement {
+        slot: index, signal, counters, mut requeue, last_error, backend_down, delivered, unanswered, ..
+    } = settlement;
     let slot = &mut slots[index];
+    // Copies whose answer came are of no more use.
+    slot.unanswered.retain(|copy| copy.lock().map_or(true, |data| data.is_some()));
+    slot.unanswered.extend(unanswered);
     let k = signal.index();
     let total = &mut slot.counters[k];
     total.exported += counters.exported;
@@ -356,7 +410,12 @@ struct Settlement {
     left_in_flight: u64,
     /// Items of a request left in flight earlier that this report settles.
     settles_in_flight: u64,
+    /// A copy of the request left in flight, until its answer comes (taken by the final export to send again).
+    unanswered: Option<Unanswered>,
 }
+
+/// The data of a request left in flight; `None` once its answer came.
+pub(crate) type Unanswered = Arc<std::sync::Mutex<Option<Signals>>>;
 
 impl Settlement {
     fn new(slot: usize, signal: Signal) -> Self {
@@ -371,6 +430,7 @@ impl Settlement {
             ends_round: false,
             left_in_flight: 0,
             settles_in_flight: 0,
+            unanswered: None,
         }
     }
 
@@ -438,8 +498,11 @@ impl<X: Export> SignalTask<X> {
                     report.requeue.append(&mut remaining);
                     report.ends_round = true;
                     report.left_in_flight = items;
+                    let copy: Unanswered = Arc::new(std::sync::Mutex::new(Some(request.clone())));
+                    report.unanswered = Some(copy.clone());
                     let _ = self.reports.send(report);
                     let (outcome, result) = export.await;
+                    copy.lock().unwrap_or_else(|e| e.into_inner()).take();
                     let mut late = Settlement::new(self.slot, signal);
                     late.settles_in_flight = items;
                     if result.is_ok() {

@@ -243,14 +243,13 @@ async fn a_dead_backend_is_skipped_then_probed_once_and_drained_when_back() {
     let wait = setup.slots[0].breaker.next_probe_in(Instant::now()).unwrap();
     assert!(wait >= Duration::from_millis(150), "{wait:?}");
 
-    // Back: the next probe succeeds and closes the breaker; the following flush drains the rest.
+    // Back: the next probe succeeds and closes the breaker, and the rest drains in the same flush.
     backend.set(Backend::Answers(Duration::from_millis(1)));
     tokio::time::sleep(wait).await;
     let report = setup.flush(Duration::from_secs(1)).await;
-    assert_eq!((report.exported, report.pending), (3, 6));
-    let report = setup.flush(Duration::from_secs(1)).await;
-    assert_eq!((report.exported, report.pending, report.problems.len()), (6, 0, 0));
-    let open = setup.slots[0].breaker.open_time(Instant::now());
+    assert_eq!((report.exported, report.pending, report.problems.len()), (9, 0, 0));
+    assert_eq!(backend.calls()[4..], [(Signal::Traces, 3, false), (Signal::Metrics, 3, true), (Signal::Logs, 3, true)]);
+    let open = setup.slots[0].breaker.open_time(Instant::now() + Duration::from_secs(1));
     assert!(open >= Duration::from_millis(130) + wait && open < Duration::from_millis(140) + wait, "{open:?}");
 }
 
@@ -264,4 +263,19 @@ async fn the_final_export_ignores_the_breaker_and_waits_for_answers_in_flight() 
     let deadline = Instant::now() + Duration::from_secs(2);
     let report = export_all(&mut setup.slots, &mut setup.delivery, deadline, Round::Final).await;
     assert_eq!((report.exported, report.pending, report.in_flight), (3, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_final_export_sends_requests_still_unanswered_again() {
+    let backend = Scripted::new(Backend::Answers(Duration::from_secs(10)));
+    let mut setup = Setup::new(&[&backend]);
+    setup.queue(2);
+    let report = setup.flush(Duration::from_secs(1)).await;
+    assert_eq!(report.in_flight, 6);
+    backend.set(Backend::Answers(Duration::from_millis(10)));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let report = export_all(&mut setup.slots, &mut setup.delivery, deadline, Round::Final).await;
+    // Sent again and acknowledged; the originals are still unanswered (a duplicate should they land).
+    assert_eq!((report.exported, report.pending, report.in_flight), (6, 0, 6));
+    assert_eq!(backend.calls().len(), 6);
 }

@@ -6,7 +6,7 @@ use lambdatel_config::ComponentId;
 
 use crate::{
     breaker::Breaker,
-    export::{Delivery, ExportCounters},
+    export::{Delivery, ExportCounters, Unanswered},
     Export, Signals,
 };
 
@@ -23,6 +23,8 @@ pub(crate) struct ExporterSlot<X> {
     pub(crate) last_error: Option<String>,
     /// Items per signal of written requests left in flight past a flush, awaiting their answer.
     pub(crate) in_flight: [u64; 3],
+    /// Copies of the requests left in flight, for the final export to send again if still unanswered.
+    pub(crate) unanswered: Vec<Unanswered>,
     pub(crate) breaker: Breaker,
 }
 
@@ -36,6 +38,7 @@ impl<X: Export> ExporterSlot<X> {
             counters: Default::default(),
             last_error: None,
             in_flight: [0; 3],
+            unanswered: Vec::new(),
             breaker: Breaker::new(exporter.breaker()),
             exporter,
         }
