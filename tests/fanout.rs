@@ -3,7 +3,7 @@
 //! it missed once it is back. The two exporters are `otlp` (gRPC) and `otlphttp`, so this also runs the
 //! OTLP/HTTP exporter against a real server.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use lambdatel_e2e::*;
 use lambdatel_sim::{Invocation, OtlpSink, Outcome, ShutdownReason, Simulator};
@@ -64,6 +64,9 @@ async fn a_down_exporter_holds_back_neither_the_other_nor_the_function_and_catch
 
     // The other backend comes back on the same address: what it missed goes out with the next flush.
     let back = OtlpSink::start_with_http("127.0.0.1:0".parse().unwrap(), Some(http_addr)).await.unwrap();
+    // The first flush found it down and opened its circuit breaker; the first probe is due within 625 ms
+    // (500 ms ±25%), and the probe that gets through drains the queue in the same flush.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let outcome = sim.invoke(Invocation::default()).await.unwrap();
     request_ids.push(outcome.request_id);
     let caught_up = invocation_ids(&back.received(), "orders");

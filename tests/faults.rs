@@ -42,6 +42,9 @@ async fn backend_down_costs_at_most_the_budget_and_loses_nothing() {
     }
     // The backend comes back on the same address: what was held goes out with the next flush.
     let sink = OtlpSink::start(addr).await.unwrap();
+    // The first flush found it down and opened its circuit breaker; the first probe is due within 625 ms
+    // (500 ms ±25%), and the probe that gets through drains the queue in the same flush.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let outcome = sim.invoke(Invocation::default()).await.unwrap();
     request_ids.push(outcome.request_id);
     let received = sink.received();
@@ -57,7 +60,7 @@ async fn backend_down_costs_at_most_the_budget_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_backend_costs_at_most_the_budget_and_data_arrives_later() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    sink.set_behaviour(SinkBehaviour::Delay(Duration::from_secs(5)));
+    sink.set_behaviour(SinkBehaviour::Delay(Duration::from_secs(2)));
     let dir = TempDir::new("slow");
     let mut sim = start(&config(&sink.grpc_endpoint()), &dir).await;
 
@@ -68,11 +71,14 @@ async fn slow_backend_costs_at_most_the_budget_and_data_arrives_later() {
         request_ids.push(outcome.request_id);
     }
     sink.set_behaviour(SinkBehaviour::Accept);
+    // The requests sent so far were written in full, so they stay in flight past their flushes; their
+    // answers come 2 s after they were sent, and the next flush accounts them.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let outcome = sim.invoke(Invocation::default()).await.unwrap();
     request_ids.push(outcome.request_id);
     sim.shutdown(ShutdownReason::Spindown).await.unwrap();
-    // A request the extension gave up on may still complete at the slow server: duplicates are possible,
-    // losses are not.
+    // A request answered too late for the exporter's timeout is sent again: duplicates are possible, losses
+    // are not.
     let ids = invocation_ids(&sink.received(), "orders");
     for id in &request_ids {
         assert!(ids.contains(id), "{id} in {ids:?}");

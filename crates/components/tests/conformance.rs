@@ -16,7 +16,7 @@ use lambdatel_pipeline::{
     logs::{LogRecord, ResourceLogs, ScopeLogs},
     metrics::{metric::Data, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics},
     trace::{ResourceSpans, ScopeSpans, Span},
-    Export, FlushView, Processor, Signals, SIGNALS,
+    Attempts, Export, FlushView, Processor, Signals, SIGNALS,
 };
 use tokio::time::Instant;
 
@@ -135,7 +135,7 @@ async fn check_exporter(registry: &Registry, key: &str, id: &ComponentId, config
         for data in [Signals::default(), full_batch()] {
             for signal in SIGNALS {
                 let deadline = Instant::now() + Duration::from_millis(300);
-                let _ = exporter.export(signal, &data, deadline).await;
+                let _ = exporter.export(signal, &data, Attempts::until(deadline)).await;
                 // Connection set-up is bounded separately (2 s); past that, the deadline was ignored.
                 if Instant::now() > deadline + Duration::from_secs(3) {
                     failures.push(format!("{key}: the {round} export of {signal} overran its deadline"));

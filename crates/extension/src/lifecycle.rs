@@ -298,6 +298,12 @@ impl Extension {
         let snapshot = Snapshot {
             exporters: self.graph.counters().into_iter().map(|(e, s, c)| (e, s.to_string(), c)).collect(),
             queued: self.graph.queued(),
+            breaker_open_ms: self
+                .graph
+                .breaker_open()
+                .into_iter()
+                .map(|(exporter, open, _)| (exporter, open.as_millis() as u64))
+                .collect(),
             events_accepted,
             events_skipped,
             logs_dropped_memory,
@@ -314,7 +320,7 @@ impl Extension {
         let half = Instant::now() + deadline.saturating_duration_since(Instant::now()) / 2;
         self.receivers.finish(&mut self.graph, half).await;
         self.collect_self_telemetry(true);
-        let report = self.graph.export(deadline).await;
+        let report = self.graph.export_final(deadline).await;
         let mut summary = Vec::new();
         for (exporter, signal, c) in self.graph.counters() {
             if c != Default::default() {
@@ -328,6 +334,17 @@ impl Extension {
                     c.dropped_memory_limit
                 ));
             }
+        }
+        for (exporter, open, opened) in self.graph.breaker_open() {
+            if opened > 0 {
+                summary.push(format!(
+                    "{exporter}: backend down {opened} time(s), circuit breaker open {} ms",
+                    open.as_millis()
+                ));
+            }
+        }
+        if report.in_flight > 0 {
+            summary.push(format!("{} items still awaiting the backend's answer at the deadline", report.in_flight));
         }
         if report.pending > 0 {
             summary.push(format!("{} items could not be delivered before the deadline", report.pending));

@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub exporters: Vec<(String, String, ExportCounters)>,
     /// Items waiting in each exporter's queue.
     pub queued: Vec<(String, u64)>,
+    /// Milliseconds each exporter's circuit breaker has spent open (its backend found down).
+    pub breaker_open_ms: Vec<(String, u64)>,
     /// Telemetry API events accepted and skipped (unusable), and log records dropped by the memory bound.
     pub events_accepted: u64,
     /// Telemetry API events skipped as malformed.
@@ -113,9 +115,15 @@ fn to_metrics(s: &Snapshot, start: u64, now: u64) -> Vec<Metric> {
     let mut sent = Vec::new();
     let mut dropped = Vec::new();
     let mut retries = Vec::new();
+    let mut late = Vec::new();
     for (exporter, signal, c) in &s.exporters {
         let attrs = || vec![kv("exporter", exporter), kv("signal", signal)];
         sent.push(point(c.exported, attrs()));
+        for (outcome, value) in [("acknowledged", c.acknowledged_late), ("failed", c.failed_late)] {
+            let mut a = attrs();
+            a.push(kv("outcome", outcome));
+            late.push(point(value, a));
+        }
         retries.push(point(c.retries, attrs()));
         for (reason, value) in [
             ("rejected", c.dropped_rejected),
@@ -133,6 +141,18 @@ fn to_metrics(s: &Snapshot, start: u64, now: u64) -> Vec<Metric> {
         counter("lambdatel.exporter.sent", "{item}", "Items the backend acknowledged", sent),
         counter("lambdatel.exporter.dropped", "{item}", "Items given up on, by reason", dropped),
         counter("lambdatel.exporter.retries", "{retry}", "Export attempts retried", retries),
+        counter(
+            "lambdatel.exporter.late_answers",
+            "{item}",
+            "Items of requests left in flight at a flush deadline, by the answer that came later",
+            late,
+        ),
+        counter(
+            "lambdatel.exporter.breaker_open_time",
+            "ms",
+            "Time the exporter's circuit breaker spent open, its backend found down",
+            s.breaker_open_ms.iter().map(|(exporter, ms)| point(*ms, vec![kv("exporter", exporter)])).collect(),
+        ),
         Metric {
             name: "lambdatel.exporter.queued".into(),
             unit: "{item}".into(),
@@ -200,6 +220,7 @@ mod tests {
                 ExportCounters { exported, dropped_queue_full: 2, ..Default::default() },
             )],
             queued: vec![("otlp".into(), 5)],
+            breaker_open_ms: vec![("otlp".into(), 1500)],
             events_accepted: 10,
             events_skipped: 1,
             logs_dropped_memory: 0,
@@ -219,6 +240,8 @@ mod tests {
                 "lambdatel.exporter.sent",
                 "lambdatel.exporter.dropped",
                 "lambdatel.exporter.retries",
+                "lambdatel.exporter.late_answers",
+                "lambdatel.exporter.breaker_open_time",
                 "lambdatel.exporter.queued",
                 "lambdatel.receiver.events",
                 "lambdatel.receiver.dropped_logs"
@@ -228,6 +251,9 @@ mod tests {
         let queue_full = &dropped.data_points[1];
         assert_eq!(queue_full.value, Some(number_data_point::Value::AsInt(2)));
         assert_eq!(queue_full.attributes[2], kv("reason", "queue_full"));
+        let Some(Data::Sum(open)) = &metrics[4].data else { panic!("a sum") };
+        assert_eq!(open.data_points[0].value, Some(number_data_point::Value::AsInt(1500)));
+        assert_eq!(open.data_points[0].attributes, [kv("exporter", "otlp")]);
         // Unchanged: nothing. Changed but too soon: nothing. Forced: sent.
         assert!(t.collect(snapshot(1), Resource::default(), t0 + Duration::from_secs(20), false).is_none());
         assert!(t.collect(snapshot(2), Resource::default(), t0 + Duration::from_secs(1), false).is_none());

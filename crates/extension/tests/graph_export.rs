@@ -53,7 +53,7 @@ async fn fan_out_delivers_to_every_exporter_in_requests_of_the_batch_size() {
     let mut graph = graph(&exporters, "otlp/a, otlp/b", "batch");
     graph.dispatch(0, logs(5));
     let report = graph.export(soon()).await;
-    assert_eq!(report, ExportReport { exported: 10, pending: 0, problems: vec![] });
+    assert_eq!(report, ExportReport { exported: 10, pending: 0, in_flight: 0, problems: vec![] });
     for sink in [&a, &b] {
         assert_eq!(sink.received().log_count(), 5);
         // send_batch_max_size: 2 cuts five records into three requests.

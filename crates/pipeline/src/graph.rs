@@ -11,11 +11,13 @@
 //! (`P`) and the exporter type (`X`), so this crate stays free of network code; the components crate
 //! names the concrete graph and builds it from a config.
 
+use std::time::Duration;
+
 use lambdatel_config::{ComponentId, PipelineId};
 use tokio::time::Instant;
 
 use crate::{
-    export::{export_all, Export, ExportCounters, ExportReport},
+    export::{export_all, Export, ExportCounters, ExportReport, Round},
     processor::{FlushView, Processor},
     queue::{ExporterSlot, Queues},
     Signal, Signals, SIGNALS,
@@ -242,10 +244,12 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
         self.queues.slots.iter().map(ExporterSlot::pending_items).sum()
     }
 
-    /// Sends every exporter's queue, all exporters concurrently, and returns by `deadline` (each attempt is
-    /// bounded by it). What could not be delivered stays queued, within each queue's bound.
+    /// Sends every exporter's queue, every signal of every exporter concurrently, and returns by `deadline`.
+    /// What could not be delivered stays queued, within each queue's bound; requests fully written by the
+    /// deadline stay in flight and are accounted at a later export. Exporters whose circuit breaker is open
+    /// are skipped until their next probe.
     pub async fn export(&mut self, deadline: Instant) -> ExportReport {
-        let report = export_all(&mut self.queues.slots, deadline).await;
+        let report = export_all(&mut self.queues.slots, &mut self.queues.delivery, deadline, Round::Regular).await;
         self.queues.recount();
         report
     }
@@ -255,6 +259,20 @@ impl<R, P: Processor, X: Export> Graph<R, P, X> {
         for slot in &self.queues.slots {
             slot.exporter.reset_connections();
         }
+    }
+
+    /// The last export, at shutdown: every exporter is tried whatever its breaker says, and requests in
+    /// flight are awaited until `deadline`.
+    pub async fn export_final(&mut self, deadline: Instant) -> ExportReport {
+        let report = export_all(&mut self.queues.slots, &mut self.queues.delivery, deadline, Round::Final).await;
+        self.queues.recount();
+        report
+    }
+
+    /// Per exporter: total time its circuit breaker has been open, and how many times it opened.
+    pub fn breaker_open(&self) -> Vec<(String, Duration, u64)> {
+        let now = Instant::now();
+        self.queues.slots.iter().map(|s| (s.id.to_string(), s.breaker.open_time(now), s.breaker.opened)).collect()
     }
 
     /// Items waiting per exporter.
@@ -289,7 +307,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        export::ExportOutcome,
+        export::{Attempts, ExportOutcome},
         logs::{LogRecord, ResourceLogs, ScopeLogs},
         otlp::string_attribute,
         trace::{ResourceSpans, ScopeSpans, Span},
@@ -301,7 +319,12 @@ mod tests {
     struct Recorder(Arc<Mutex<Signals>>);
 
     impl Export for Recorder {
-        async fn export(&self, signal: Signal, data: &Signals, _: Instant) -> (ExportOutcome, Result<(), ExportError>) {
+        async fn export(
+            &self,
+            signal: Signal,
+            data: &Signals,
+            _: Attempts,
+        ) -> (ExportOutcome, Result<(), ExportError>) {
             self.0.lock().unwrap().append(&mut data.part(signal));
             (ExportOutcome::default(), Ok(()))
         }
@@ -403,7 +426,7 @@ mod tests {
     async fn spans_see_the_logs_of_the_same_flush() {
         let (mut graph, recorder) = graph(vec![Step::TagSpansWithFirstLog(None)], vec![]);
         graph.dispatch_flush(vec![(0, flush(&[1, 2]))]);
-        graph.export(Instant::now()).await;
+        graph.export(Instant::now() + Duration::from_secs(1)).await;
         let got = recorder.0.lock().unwrap().clone();
         let tags: Vec<&Vec<_>> = got.spans[0].scope_spans[0].spans.iter().map(|s| &s.attributes).collect();
         assert_eq!(tags, vec![&vec![string_attribute("first", "log of 1")]; 2]);
@@ -415,7 +438,7 @@ mod tests {
         let (mut graph, recorder) =
             graph(vec![Step::DropTrace(vec![1; 16])], vec![Step::DropLogsOfDroppedTraces(vec![])]);
         graph.dispatch_flush(vec![(0, flush(&[1, 2, 3]))]);
-        graph.export(Instant::now()).await;
+        graph.export(Instant::now() + Duration::from_secs(1)).await;
         let got = recorder.0.lock().unwrap().clone();
         let span_traces: Vec<u8> = got.spans[0].scope_spans[0].spans.iter().map(|s| s.trace_id[0]).collect();
         let log_traces: Vec<u8> = got.logs[0].scope_logs[0].log_records.iter().map(|r| r.trace_id[0]).collect();

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod breaker;
 pub mod export;
 pub mod graph;
 pub mod otlp;
@@ -16,7 +17,8 @@ pub mod processor;
 mod queue;
 mod signals;
 
-pub use export::{Export, ExportCounters, ExportOutcome, ExportProblem, ExportReport};
+pub use breaker::{BreakerConfig, BreakerState};
+pub use export::{Attempts, Export, ExportCounters, ExportOutcome, ExportProblem, ExportReport, WriteFlag};
 pub use graph::{Graph, GraphBuilder};
 pub use opentelemetry_proto::tonic::{
     common::v1 as common, logs::v1 as logs, metrics::v1 as metrics, resource::v1 as resource, trace::v1 as trace,
@@ -35,6 +37,22 @@ pub enum ExportError {
         /// The delay the backend asked for (gRPC `RetryInfo`, HTTP `Retry-After`), if any.
         retry_after: Option<std::time::Duration>,
     },
+    /// The backend answered that it cannot serve now (gRPC `UNAVAILABLE`, HTTP 502/503/504): retryable, and
+    /// when it repeats the exporter reports the backend as down.
+    #[error("backend unavailable: {message}")]
+    Unavailable {
+        /// What went wrong.
+        message: String,
+        /// The delay the backend asked for, if any.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The backend could not be reached at all (connection refused or reset, name not resolved, connect
+    /// timeout): the data is kept, but retrying within the same flush cannot help.
+    #[error("backend unreachable: {message}")]
+    Unreachable {
+        /// What went wrong.
+        message: String,
+    },
     /// The backend rejected the data for good (malformed, unauthenticated, too large): retrying cannot help.
     #[error("permanent export failure: {message}")]
     Permanent {
@@ -44,8 +62,8 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    /// True for [`ExportError::Retryable`].
+    /// True unless the backend refused the data for good: the data is worth keeping for another try.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ExportError::Retryable { .. })
+        !matches!(self, ExportError::Permanent { .. })
     }
 }

@@ -4,7 +4,11 @@
 
 use lambdatel_config::ComponentId;
 
-use crate::{export::ExportCounters, Export, Signals};
+use crate::{
+    breaker::Breaker,
+    export::{Delivery, ExportCounters, Unanswered},
+    Export, Signals,
+};
 
 /// One exporter instance with its queue, shared by every pipeline that names its id.
 pub(crate) struct ExporterSlot<X> {
@@ -17,6 +21,11 @@ pub(crate) struct ExporterSlot<X> {
     pub(crate) max_request_items: Option<usize>,
     pub(crate) counters: [ExportCounters; 3],
     pub(crate) last_error: Option<String>,
+    /// Items per signal of written requests left in flight past a flush, awaiting their answer.
+    pub(crate) in_flight: [u64; 3],
+    /// Copies of the requests left in flight, for the final export to send again if still unanswered.
+    pub(crate) unanswered: Vec<Unanswered>,
+    pub(crate) breaker: Breaker,
 }
 
 impl<X: Export> ExporterSlot<X> {
@@ -24,11 +33,14 @@ impl<X: Export> ExporterSlot<X> {
         ExporterSlot {
             id,
             queue_limit: exporter.queue_limit(),
-            exporter,
             pending: Signals::default(),
             max_request_items: None,
             counters: Default::default(),
             last_error: None,
+            in_flight: [0; 3],
+            unanswered: Vec::new(),
+            breaker: Breaker::new(exporter.breaker()),
+            exporter,
         }
     }
 }
@@ -46,11 +58,12 @@ pub(crate) struct Queues<X> {
     /// Most encoded bytes all queues may hold together; `None` is unbounded.
     pub(crate) budget_bytes: Option<usize>,
     pub(crate) queued_bytes: usize,
+    pub(crate) delivery: Delivery,
 }
 
 impl<X: Export> Queues<X> {
     pub(crate) fn new() -> Self {
-        Queues { slots: Vec::new(), budget_bytes: None, queued_bytes: 0 }
+        Queues { slots: Vec::new(), budget_bytes: None, queued_bytes: 0, delivery: Delivery::new() }
     }
 
     /// Appends one pipeline's output to the queues of its exporters, cloning for every exporter but the

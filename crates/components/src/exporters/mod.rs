@@ -9,11 +9,12 @@ pub mod logging;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod retry;
+mod write_tracking;
 
 use std::future::Future;
 
 use lambdatel_config::{ComponentConfig, ConfigError};
-use lambdatel_pipeline::{Export, ExportError, ExportOutcome, Signal, Signals};
+use lambdatel_pipeline::{Attempts, BreakerConfig, Export, ExportError, ExportOutcome, Signal, Signals};
 use tokio::time::Instant;
 
 pub use awsemf::{AwsEmfConfig, AwsEmfExporter};
@@ -22,7 +23,7 @@ pub use debug::{DebugConfig, DebugExporter};
 pub use logging::{LoggingConfig, LoggingExporter};
 pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
 pub use otlp_http::{OtlpHttpConfig, OtlpHttpExporter};
-pub use retry::RetryConfig;
+pub use retry::{CircuitBreakerConfig, RetryConfig};
 
 use crate::ExporterFactory;
 
@@ -37,6 +38,8 @@ pub enum Exporter {
         retry: RetryConfig,
         /// Its `sending_queue` settings.
         queue: otlp_grpc::QueueConfig,
+        /// Its `circuit_breaker` settings.
+        breaker: BreakerConfig,
     },
     /// `otlphttp`: OTLP over HTTP.
     OtlpHttp {
@@ -46,6 +49,8 @@ pub enum Exporter {
         retry: RetryConfig,
         /// Its `sending_queue` settings.
         queue: otlp_grpc::QueueConfig,
+        /// Its `circuit_breaker` settings.
+        breaker: BreakerConfig,
     },
     /// `debug`: a readable account on stdout.
     Debug(DebugExporter),
@@ -81,14 +86,14 @@ impl Exporter {
 }
 
 impl Export for Exporter {
-    /// Exports one signal of `data`, retrying retryable failures with backoff until `deadline`.
+    /// Exports one signal of `data`, retrying retryable failures with backoff as `attempts` allows.
     ///
     /// Returns the last error when the data could not be delivered; the caller decides whether to keep it.
     async fn export(
         &self,
         kind: Signal,
         data: &Signals,
-        deadline: Instant,
+        attempts: Attempts,
     ) -> (ExportOutcome, Result<(), ExportError>) {
         match self {
             Exporter::Debug(debug) => {
@@ -100,10 +105,10 @@ impl Export for Exporter {
                 (ExportOutcome::default(), Ok(()))
             }
             Exporter::OtlpGrpc { exporter, retry, .. } => {
-                with_retries(retry, deadline, || exporter.export_once(kind, data, deadline)).await
+                with_retries(retry, &attempts, || exporter.export_once(kind, data, &attempts.written)).await
             }
             Exporter::OtlpHttp { exporter, retry, .. } => {
-                with_retries(retry, deadline, || exporter.export_once(kind, data, deadline)).await
+                with_retries(retry, &attempts, || exporter.export_once(kind, data, &attempts.written)).await
             }
         }
     }
@@ -114,13 +119,29 @@ impl Export for Exporter {
             _ => 0,
         }
     }
+
+    fn breaker(&self) -> BreakerConfig {
+        match self {
+            Exporter::OtlpGrpc { breaker, .. } | Exporter::OtlpHttp { breaker, .. } => *breaker,
+            // Writing to stdout cannot be down.
+            Exporter::Debug(_) | Exporter::AwsEmf(_) => BreakerConfig { enabled: false, ..BreakerConfig::default() },
+        }
+    }
 }
 
+/// Consecutive `UNAVAILABLE` answers (HTTP 502/503/504) after which a backend counts as down.
+const UNAVAILABLE_IS_DOWN: u32 = 3;
+/// Consecutive unreachable attempts after which a backend counts as down. The first may be a pooled
+/// connection that died while the sandbox was frozen, so it is retried at once on a fresh one.
+const UNREACHABLE_IS_DOWN: u32 = 2;
+
 /// The retry loop every network exporter shares: retryable failures are retried with backoff (honouring a
-/// server's retry-after) until the attempt would start past `deadline` or `max_elapsed_time`.
+/// server's retry-after) while the next attempt would start before `attempts.start_by` and
+/// `max_elapsed_time`. A backend found down (unreachable twice in a row, or unavailable three times) ends
+/// the loop early with `backend_down` set, so the circuit breaker spares later flushes.
 async fn with_retries<F, Fut>(
     retry: &RetryConfig,
-    deadline: Instant,
+    attempts: &Attempts,
     mut attempt: F,
 ) -> (ExportOutcome, Result<(), ExportError>)
 where
@@ -128,20 +149,47 @@ where
     Fut: Future<Output = Result<(), ExportError>>,
 {
     let mut outcome = ExportOutcome::default();
-    let give_up = deadline.min(Instant::now() + retry.max_elapsed_time);
+    let start = Instant::now();
+    if start >= attempts.start_by {
+        return (outcome, Err(ExportError::Retryable { message: "flush deadline reached".into(), retry_after: None }));
+    }
+    let give_up = attempts.start_by.min(start + retry.max_elapsed_time);
     let mut backoff = retry.backoff();
+    let (mut unavailable, mut unreachable) = (0u32, 0u32);
     loop {
-        let error = match attempt().await {
+        let result = attempt().await;
+        attempts.written.clear();
+        let error = match result {
             Ok(()) => return (outcome, Ok(())),
             Err(error) => error,
         };
-        let ExportError::Retryable { retry_after, .. } = &error else {
-            return (outcome, Err(error));
+        let retry_after = match &error {
+            ExportError::Permanent { .. } => return (outcome, Err(error)),
+            ExportError::Retryable { retry_after, .. } => {
+                (unavailable, unreachable) = (0, 0);
+                *retry_after
+            }
+            ExportError::Unavailable { retry_after, .. } => {
+                (unavailable, unreachable) = (unavailable + 1, 0);
+                *retry_after
+            }
+            ExportError::Unreachable { .. } => {
+                (unavailable, unreachable) = (0, unreachable + 1);
+                None
+            }
         };
-        if !retry.enabled {
+        if unavailable >= UNAVAILABLE_IS_DOWN || unreachable >= UNREACHABLE_IS_DOWN {
+            outcome.backend_down = true;
             return (outcome, Err(error));
         }
-        let wake = Instant::now() + backoff.next_delay(*retry_after);
+        if !(retry.enabled && attempts.retry) {
+            outcome.backend_down = unreachable > 0;
+            return (outcome, Err(error));
+        }
+        let wake = match unreachable {
+            1 => Instant::now(),
+            _ => Instant::now() + backoff.next_delay(retry_after),
+        };
         // Sleeping past the deadline cannot lead to a delivered attempt: stop now.
         if wake >= give_up {
             return (outcome, Err(error));
@@ -149,6 +197,36 @@ where
         tokio::time::sleep_until(wake).await;
         outcome.retries += 1;
     }
+}
+
+/// True when `error` or one of its sources says the backend could not be reached at all: the connection
+/// was refused, reset or aborted, or the name did not resolve.
+pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotConnected
+                    | ErrorKind::AddrNotAvailable
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+            ) {
+                return true;
+            }
+        }
+        // Name resolution failures carry no error kind of their own; hyper-util's resolver names them.
+        let text = error.to_string();
+        if text.starts_with("dns error") || text.contains("failed to lookup address") {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Header (or gRPC metadata) names and values of an exporter. Its `Debug` shows names only: values are API
@@ -177,7 +255,8 @@ impl ExporterFactory for OtlpGrpcExporter {
     type Config = OtlpGrpcConfig;
 
     fn validate(config: &OtlpGrpcConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
-        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
+        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))?;
+        config.circuit_breaker.validate().map_err(|message| at.error_at("circuit_breaker", message))
     }
 
     fn warnings(config: &OtlpGrpcConfig, at: &ComponentConfig) -> Vec<ConfigError> {
@@ -191,6 +270,7 @@ impl ExporterFactory for OtlpGrpcExporter {
             exporter: Box::new(exporter),
             retry: config.retry_on_failure,
             queue: config.sending_queue,
+            breaker: config.circuit_breaker.into(),
         })
     }
 }
@@ -201,7 +281,8 @@ impl ExporterFactory for OtlpHttpExporter {
     type Config = OtlpHttpConfig;
 
     fn validate(config: &OtlpHttpConfig, at: &ComponentConfig) -> Result<(), ConfigError> {
-        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))
+        config.retry_on_failure.validate().map_err(|message| at.error_at("retry_on_failure", message))?;
+        config.circuit_breaker.validate().map_err(|message| at.error_at("circuit_breaker", message))
     }
 
     fn warnings(config: &OtlpHttpConfig, at: &ComponentConfig) -> Vec<ConfigError> {
@@ -215,6 +296,7 @@ impl ExporterFactory for OtlpHttpExporter {
             exporter: Box::new(exporter),
             retry: config.retry_on_failure,
             queue: config.sending_queue,
+            breaker: config.circuit_breaker.into(),
         })
     }
 }
@@ -251,6 +333,7 @@ impl ExporterFactory for AwsXrayExporter {
             exporter: Box::new(exporter),
             retry: RetryConfig::default(),
             queue: otlp_grpc::QueueConfig::default(),
+            breaker: BreakerConfig::default(),
         })
     }
 }

@@ -13,7 +13,7 @@ use std::{
 };
 
 use hyper::header::{HeaderName, HeaderValue};
-use lambdatel_pipeline::{ExportError, Signal, Signals};
+use lambdatel_pipeline::{ExportError, Signal, Signals, WriteFlag};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::{logs_service_client::LogsServiceClient, ExportLogsServiceRequest},
     metrics::v1::{metrics_service_client::MetricsServiceClient, ExportMetricsServiceRequest},
@@ -28,7 +28,10 @@ use tonic::{
     Code, Status,
 };
 
-use super::retry::RetryConfig;
+use super::{
+    retry::{CircuitBreakerConfig, RetryConfig},
+    write_tracking::WriteTracking,
+};
 
 /// Configuration of the `otlp` exporter, with the OpenTelemetry Collector's keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -54,6 +57,8 @@ pub struct OtlpGrpcConfig {
     pub retry_on_failure: RetryConfig,
     /// What is kept for the next flush when the backend cannot take it now.
     pub sending_queue: QueueConfig,
+    /// Skipping a backend found down instead of spending every flush's budget on it.
+    pub circuit_breaker: CircuitBreakerConfig,
     /// HTTP/2 keep-alive pings.
     pub keepalive: KeepaliveConfig,
     /// After this long without an export (typically spent frozen), open a fresh connection instead of
@@ -94,6 +99,7 @@ impl Default for OtlpGrpcConfig {
             timeout: Duration::from_secs(5),
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
+            circuit_breaker: CircuitBreakerConfig::default(),
             keepalive: KeepaliveConfig::default(),
             reconnect_after_idle: Duration::from_secs(20),
         }
@@ -161,17 +167,20 @@ struct Connection {
     opened: u64,
 }
 
+/// The channel as the clients use it: requests report when they have been fully written.
+type Transport = WriteTracking<Channel>;
+
 #[derive(Clone)]
 struct Clients {
-    traces: TraceServiceClient<Channel>,
-    metrics: MetricsServiceClient<Channel>,
-    logs: LogsServiceClient<Channel>,
+    traces: TraceServiceClient<Transport>,
+    metrics: MetricsServiceClient<Transport>,
+    logs: LogsServiceClient<Transport>,
 }
 
 impl Clients {
     /// Clients on a new lazily connecting channel (no network until the first request).
     fn connect(endpoint: &Endpoint, compress: bool) -> Self {
-        let channel = endpoint.connect_lazy();
+        let channel = WriteTracking(endpoint.connect_lazy());
         Clients {
             traces: with_compression(TraceServiceClient::new(channel.clone()), compress),
             metrics: with_compression(MetricsServiceClient::new(channel.clone()), compress),
@@ -243,29 +252,31 @@ impl OtlpGrpcExporter {
         self.shared.connection.lock().unwrap_or_else(|e| e.into_inner()).opened
     }
 
-    /// One export attempt of one signal, bounded by the attempt timeout and `deadline`.
-    pub async fn export_once(&self, kind: Signal, data: &Signals, deadline: Instant) -> Result<(), ExportError> {
-        let now = Instant::now();
-        let limit = self.shared.timeout.min(deadline.saturating_duration_since(now));
-        if limit.is_zero() {
-            return Err(ExportError::Retryable { message: "flush deadline reached".into(), retry_after: None });
-        }
+    /// One export attempt of one signal, bounded by the attempt timeout; `written` is set once the request
+    /// has been fully handed to the connection.
+    pub async fn export_once(&self, kind: Signal, data: &Signals, written: &WriteFlag) -> Result<(), ExportError> {
+        let limit = self.shared.timeout;
         let mut clients = self.clients();
         let attempt = async {
             match kind {
                 Signal::Traces => {
-                    let request = self.request(ExportTraceServiceRequest { resource_spans: data.spans.clone() }, limit);
+                    let request =
+                        self.request(ExportTraceServiceRequest { resource_spans: data.spans.clone() }, limit, written);
                     let response = clients.traces.export(request).await?.into_inner();
                     Ok(response.partial_success.map(|p| (p.rejected_spans, p.error_message)))
                 }
                 Signal::Metrics => {
-                    let request =
-                        self.request(ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() }, limit);
+                    let request = self.request(
+                        ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() },
+                        limit,
+                        written,
+                    );
                     let response = clients.metrics.export(request).await?.into_inner();
                     Ok(response.partial_success.map(|p| (p.rejected_data_points, p.error_message)))
                 }
                 Signal::Logs => {
-                    let request = self.request(ExportLogsServiceRequest { resource_logs: data.logs.clone() }, limit);
+                    let request =
+                        self.request(ExportLogsServiceRequest { resource_logs: data.logs.clone() }, limit, written);
                     let response = clients.logs.export(request).await?.into_inner();
                     Ok(response.partial_success.map(|p| (p.rejected_log_records, p.error_message)))
                 }
@@ -293,10 +304,11 @@ impl OtlpGrpcExporter {
         Ok(())
     }
 
-    fn request<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {
+    fn request<T>(&self, message: T, timeout: Duration, written: &WriteFlag) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = self.shared.headers.clone();
         request.set_timeout(timeout);
+        request.extensions_mut().insert(written.clone());
         request
     }
 }
@@ -316,7 +328,7 @@ trait CompressionClient {
 
 macro_rules! compression_client {
     ($($client:ident),*) => {$(
-        impl CompressionClient for $client<Channel> {
+        impl CompressionClient for $client<Transport> {
             fn gzip(self) -> Self {
                 self.send_compressed(CompressionEncoding::Gzip)
             }
@@ -350,21 +362,35 @@ pub fn classify(status: &Status) -> ExportError {
     let retry_after =
         status.get_details_retry_info().and_then(|info| info.retry_delay).filter(|delay| !delay.is_zero());
     let message = format!("{:?}: {}", status.code(), status.message());
+    // A transport failure (connection refused or reset, name not resolved) comes as a status with the
+    // transport's error as its source.
+    if std::error::Error::source(status).is_some_and(super::is_unreachable) {
+        return ExportError::Unreachable { message: format!("{message}: {}", source_chain(status)) };
+    }
     match status.code() {
-        Code::Cancelled
-        | Code::DeadlineExceeded
-        | Code::Aborted
-        | Code::OutOfRange
-        | Code::Unavailable
-        | Code::DataLoss => ExportError::Retryable { message, retry_after },
+        Code::Unavailable => ExportError::Unavailable { message, retry_after },
+        Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::OutOfRange | Code::DataLoss => {
+            ExportError::Retryable { message, retry_after }
+        }
         // Throttling is retryable only when the server says when to come back.
         Code::ResourceExhausted if retry_after.is_some() => ExportError::Retryable { message, retry_after },
-        // A transport failure (connection refused, reset) surfaces as Unknown with a source error.
+        // Other transport failures (a broken stream, say) surface as Unknown with a source error.
         Code::Unknown if std::error::Error::source(status).is_some() => {
             ExportError::Retryable { message, retry_after: None }
         }
         _ => ExportError::Permanent { message },
     }
+}
+
+/// The messages of an error's sources, outermost first, for a log line that says what actually failed.
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        parts.push(error.to_string());
+        cause = error.source();
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -387,7 +413,10 @@ mod tests {
 
     #[test]
     fn status_classification_follows_the_otlp_specification() {
-        assert!(classify(&Status::unavailable("down")).is_retryable());
+        assert_eq!(
+            classify(&Status::unavailable("down")),
+            ExportError::Unavailable { message: "Unavailable: down".into(), retry_after: None }
+        );
         assert!(classify(&Status::deadline_exceeded("slow")).is_retryable());
         assert!(!classify(&Status::resource_exhausted("throttled")).is_retryable());
         assert!(!classify(&Status::invalid_argument("bad")).is_retryable());
@@ -418,15 +447,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unreachable_backend_is_a_retryable_failure() {
+    async fn refused_connections_make_the_backend_unreachable() {
         // Port 9 on loopback: nothing listens there.
         let config = OtlpGrpcConfig { endpoint: "http://127.0.0.1:9".into(), ..OtlpGrpcConfig::default() };
         let exporter = OtlpGrpcExporter::new(&config).unwrap();
         let mut data = Signals::default();
         data.spans.push(Default::default());
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let err = exporter.export_once(Signal::Traces, &data, deadline).await.unwrap_err();
-        assert!(err.is_retryable(), "{err:?}");
+        let written = WriteFlag::default();
+        let err = exporter.export_once(Signal::Traces, &data, &written).await.unwrap_err();
+        assert!(matches!(&err, ExportError::Unreachable { message } if message.contains("refused")), "{err:?}");
+        assert!(!written.is_set(), "nothing was written");
     }
 
     #[tokio::test(start_paused = true)]

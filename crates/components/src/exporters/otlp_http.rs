@@ -21,18 +21,18 @@ use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
     rt::{TokioExecutor, TokioTimer},
 };
-use lambdatel_pipeline::{ExportError, Signal, Signals};
+use lambdatel_pipeline::{ExportError, Signal, Signals, WriteFlag};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
 };
 use prost::Message;
 use serde::Deserialize;
-use tokio::time::Instant;
 
 use super::{
     auth::{AuthConfig, RequestAuth},
     otlp_grpc::{Compression, QueueConfig, TlsConfig},
-    retry::RetryConfig,
+    retry::{CircuitBreakerConfig, RetryConfig},
+    write_tracking::TrackedBody,
 };
 
 /// Configuration of the `otlphttp` exporter, with the OpenTelemetry Collector's keys.
@@ -65,6 +65,8 @@ pub struct OtlpHttpConfig {
     pub retry_on_failure: RetryConfig,
     /// What is kept for the next flush when the backend cannot take it now.
     pub sending_queue: QueueConfig,
+    /// Skipping a backend found down instead of spending every flush's budget on it.
+    pub circuit_breaker: CircuitBreakerConfig,
     /// A pooled connection unused for this long (typically spent frozen) is replaced by a fresh one rather
     /// than trusted: it may have died without a word while the sandbox was frozen.
     #[serde(with = "lambdatel_config::duration_serde")]
@@ -90,6 +92,7 @@ impl Default for OtlpHttpConfig {
             reconnect_after_idle: Duration::from_secs(20),
             sending_queue: QueueConfig::default(),
             auth: None,
+            circuit_breaker: CircuitBreakerConfig::default(),
         }
     }
 }
@@ -110,7 +113,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Characters of a backend's error body quoted in a message.
 const MAX_QUOTED: usize = 200;
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = Client<HttpsConnector<HttpConnector>, TrackedBody<Full<Bytes>>>;
 
 /// A configured OTLP/HTTP exporter. Cloning shares the connection pool.
 #[derive(Clone)]
@@ -205,12 +208,10 @@ impl OtlpHttpExporter {
         }
     }
 
-    /// One export attempt of one signal, bounded by the attempt timeout and `deadline`.
-    pub async fn export_once(&self, kind: Signal, data: &Signals, deadline: Instant) -> Result<(), ExportError> {
-        let limit = self.timeout.min(deadline.saturating_duration_since(Instant::now()));
-        if limit.is_zero() {
-            return Err(ExportError::Retryable { message: "flush deadline reached".into(), retry_after: None });
-        }
+    /// One export attempt of one signal, bounded by the attempt timeout; `written` is set once the request
+    /// has been fully handed to the connection.
+    pub async fn export_once(&self, kind: Signal, data: &Signals, written: &WriteFlag) -> Result<(), ExportError> {
+        let limit = self.timeout;
         let body = self.encode(kind, data).map_err(|message| ExportError::Permanent { message })?;
         let url = self.url(kind).clone();
         let mut request = Request::builder()
@@ -229,10 +230,17 @@ impl OtlpHttpExporter {
         if let Some(auth) = &self.auth {
             auth.apply(kind, &mut request, &body).await?;
         }
+        let request = request.map(|full| TrackedBody::new(full, written.clone()));
         let attempt = async {
-            let response = self.client.request(request).await.map_err(|e| ExportError::Retryable {
-                message: format!("POST {url}: {}", error_chain(&e)),
-                retry_after: None,
+            let response = self.client.request(request).await.map_err(|e| {
+                let message = format!("POST {url}: {}", error_chain(&e));
+                // A failed connect (refused, name not resolved, timed out) or a reset: the backend is out of
+                // reach, unlike a request that failed on an established connection.
+                if e.is_connect() || super::is_unreachable(&e) {
+                    ExportError::Unreachable { message }
+                } else {
+                    ExportError::Retryable { message, retry_after: None }
+                }
             })?;
             let status = response.status();
             let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
@@ -339,7 +347,8 @@ fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
 pub fn classify(status: StatusCode, retry_after: Option<Duration>, message: &str) -> ExportError {
     let message = message.to_string();
     match status.as_u16() {
-        429 | 502 | 503 | 504 => ExportError::Retryable { message, retry_after },
+        502..=504 => ExportError::Unavailable { message, retry_after },
+        429 => ExportError::Retryable { message, retry_after },
         _ => ExportError::Permanent { message },
     }
 }
@@ -479,8 +488,8 @@ mod tests {
         OtlpHttpConfig { endpoint, ..OtlpHttpConfig::default() }
     }
 
-    fn deadline() -> Instant {
-        Instant::now() + Duration::from_secs(5)
+    fn unwritten() -> WriteFlag {
+        WriteFlag::default()
     }
 
     #[test]
@@ -585,7 +594,7 @@ mod tests {
         let mut c = config(format!("http://{addr}"));
         c.headers.0.insert("X-Api-Key".into(), "secret".into());
         let exporter = OtlpHttpExporter::new(&c).unwrap();
-        exporter.export_once(Signal::Traces, &spans(&["a", "b"]), deadline()).await.unwrap();
+        exporter.export_once(Signal::Traces, &spans(&["a", "b"]), &unwritten()).await.unwrap();
         let request = seen.recv().await.unwrap();
         assert_eq!(request.path, "/v1/traces");
         assert_eq!(request.headers["content-type"], "application/x-protobuf");
@@ -604,7 +613,7 @@ mod tests {
         c.encoding = Encoding::Json;
         c.compression = Compression::None;
         let exporter = OtlpHttpExporter::new(&c).unwrap();
-        exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap();
+        exporter.export_once(Signal::Traces, &spans(&["a"]), &unwritten()).await.unwrap();
         let request = seen.recv().await.unwrap();
         assert_eq!(request.headers["content-type"], "application/json");
         assert!(request.headers.get("content-encoding").is_none());
@@ -620,17 +629,17 @@ mod tests {
     async fn throttling_is_retryable_and_bad_requests_are_not() {
         let (addr, _seen) = server(503, Some("3"), "overloaded").await;
         let exporter = OtlpHttpExporter::new(&config(format!("http://{addr}"))).unwrap();
-        let err = exporter.export_once(Signal::Logs, &spans(&["a"]), deadline()).await.unwrap_err();
+        let err = exporter.export_once(Signal::Logs, &spans(&["a"]), &unwritten()).await.unwrap_err();
         assert_eq!(
             err,
-            ExportError::Retryable {
+            ExportError::Unavailable {
                 message: format!("POST http://{addr}/v1/logs: 503 Service Unavailable: overloaded"),
                 retry_after: Some(Duration::from_secs(3))
             }
         );
         let (addr, _seen) = server(400, None, "bad spans").await;
         let exporter = OtlpHttpExporter::new(&config(format!("http://{addr}"))).unwrap();
-        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
+        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), &unwritten()).await.unwrap_err();
         assert_eq!(
             err,
             ExportError::Permanent { message: format!("POST http://{addr}/v1/traces: 400 Bad Request: bad spans") }
@@ -638,20 +647,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unreachable_backend_is_a_retryable_failure() {
+    async fn refused_connections_make_the_backend_unreachable() {
         // Port 9 on loopback: nothing listens there.
         let exporter = OtlpHttpExporter::new(&config("http://127.0.0.1:9".into())).unwrap();
-        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
-        assert!(err.is_retryable(), "{err:?}");
+        let written = unwritten();
+        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), &written).await.unwrap_err();
+        assert!(matches!(&err, ExportError::Unreachable { message } if message.contains("refused")), "{err:?}");
+        assert!(!written.is_set());
     }
 
     #[tokio::test]
-    async fn a_spent_deadline_sends_nothing() {
-        let (addr, mut seen) = server(200, None, "").await;
+    async fn a_delivered_request_was_written() {
+        let (addr, _seen) = server(200, None, "").await;
         let exporter = OtlpHttpExporter::new(&config(format!("http://{addr}"))).unwrap();
-        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), Instant::now()).await.unwrap_err();
-        assert!(err.is_retryable());
-        assert!(seen.try_recv().is_err());
+        let written = unwritten();
+        exporter.export_once(Signal::Traces, &spans(&["a"]), &written).await.unwrap();
+        assert!(written.is_set());
     }
 
     /// A test CA and a server certificate it signed for `otlp.test` (P-256, valid 2000 to 2100).
@@ -721,18 +732,18 @@ PdPShrfVIIE57U25M/kJvHziFJcFlsDCuLlaxdN4mCY4/kKpeMs+EnYg
         c.tls.server_name_override = Some("otlp.test".into());
         // Without the CA, the certificate is not trusted.
         let exporter = OtlpHttpExporter::new(&c).unwrap();
-        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
+        let err = exporter.export_once(Signal::Traces, &spans(&["a"]), &unwritten()).await.unwrap_err();
         assert!(err.to_string().contains("invalid peer certificate: UnknownIssuer"), "{err}");
         c.tls.ca_file = Some(ca.clone());
         let exporter = OtlpHttpExporter::new(&c);
         std::fs::remove_file(&ca).unwrap();
-        exporter.unwrap().export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap();
+        exporter.unwrap().export_once(Signal::Traces, &spans(&["a"]), &unwritten()).await.unwrap();
         // The name checked is the override's, not the address's.
         c.tls.server_name_override = Some("other.test".into());
         std::fs::write(&ca, TEST_CA).unwrap();
         let exporter = OtlpHttpExporter::new(&c);
         std::fs::remove_file(&ca).unwrap();
-        let err = exporter.unwrap().export_once(Signal::Traces, &spans(&["a"]), deadline()).await.unwrap_err();
+        let err = exporter.unwrap().export_once(Signal::Traces, &spans(&["a"]), &unwritten()).await.unwrap_err();
         assert!(err.to_string().contains("certificate not valid for name \"other.test\""), "{err}");
     }
 }

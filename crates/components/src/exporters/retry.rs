@@ -66,6 +66,62 @@ impl RetryConfig {
     }
 }
 
+/// The `circuit_breaker` block of the network exporters: once a flush finds the backend unreachable (connection
+/// refused or reset, name not resolved, or `UNAVAILABLE` three times in a row), later flushes skip it and
+/// keep its data queued, probing it once, briefly, at an interval that doubles while it stays down.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Skip a backend found down; when false, every flush retries it for its whole budget.
+    pub enabled: bool,
+    /// Wait between finding the backend down and the first probe.
+    #[serde(with = "lambdatel_config::duration_serde")]
+    pub initial_interval: Duration,
+    /// Upper bound of the wait between probes.
+    #[serde(with = "lambdatel_config::duration_serde")]
+    pub max_interval: Duration,
+    /// Time a probe may take to connect and send its request; a probe still connecting then is abandoned
+    /// (its data stays queued).
+    #[serde(with = "lambdatel_config::duration_serde")]
+    pub probe_timeout: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        let defaults = lambdatel_pipeline::BreakerConfig::default();
+        CircuitBreakerConfig {
+            enabled: defaults.enabled,
+            initial_interval: defaults.initial_interval,
+            max_interval: defaults.max_interval,
+            probe_timeout: defaults.probe_window,
+        }
+    }
+}
+
+impl CircuitBreakerConfig {
+    /// Checks the values a person may get wrong; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.initial_interval.is_zero() || self.initial_interval > self.max_interval {
+            return Err("circuit_breaker.initial_interval must be above zero and at most max_interval".into());
+        }
+        if self.probe_timeout.is_zero() {
+            return Err("circuit_breaker.probe_timeout must be above zero".into());
+        }
+        Ok(())
+    }
+}
+
+impl From<CircuitBreakerConfig> for lambdatel_pipeline::BreakerConfig {
+    fn from(c: CircuitBreakerConfig) -> Self {
+        lambdatel_pipeline::BreakerConfig {
+            enabled: c.enabled,
+            initial_interval: c.initial_interval,
+            max_interval: c.max_interval,
+            probe_window: c.probe_timeout,
+        }
+    }
+}
+
 /// The sequence of waits between attempts.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -120,5 +176,17 @@ mod tests {
         let bad = RetryConfig { randomization_factor: 2.0, ..RetryConfig::default() };
         assert!(bad.validate().unwrap_err().contains("randomization_factor"));
         assert!(RetryConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn breaker_validation_names_the_key() {
+        let bad = CircuitBreakerConfig { initial_interval: Duration::from_secs(60), ..CircuitBreakerConfig::default() };
+        assert_eq!(
+            bad.validate().unwrap_err(),
+            "circuit_breaker.initial_interval must be above zero and at most max_interval"
+        );
+        let bad = CircuitBreakerConfig { probe_timeout: Duration::ZERO, ..CircuitBreakerConfig::default() };
+        assert_eq!(bad.validate().unwrap_err(), "circuit_breaker.probe_timeout must be above zero");
+        assert_eq!(CircuitBreakerConfig::default().validate(), Ok(()));
     }
 }
