@@ -8,6 +8,7 @@ pub mod decouple;
 pub mod filter;
 pub mod match_properties;
 pub(crate) mod matching;
+pub(crate) mod pattern;
 pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;
