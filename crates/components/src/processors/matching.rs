@@ -10,8 +10,9 @@ use std::borrow::Cow;
 
 use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::common::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
-use regex::Regex;
 use serde::Deserialize;
+
+use super::pattern::Pattern;
 
 /// How strings in match properties are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -38,15 +39,24 @@ pub struct AttributeConfig {
 }
 
 /// Compiles a regex, reporting a bad pattern at `path`.
-pub(crate) fn compile_regex(config: &ComponentConfig, path: &str, pattern: &str) -> Result<Regex, ConfigError> {
-    Regex::new(pattern).map_err(|e| config.error_at(path, format!("invalid regular expression {pattern:?}: {e}")))
+pub(crate) fn compile_regex(config: &ComponentConfig, path: &str, pattern: &str) -> Result<regex::Regex, ConfigError> {
+    regex::Regex::new(pattern).map_err(|e| bad_pattern(config, path, pattern, e))
+}
+
+/// Compiles a pattern that is only matched or replaced (no captures), reporting a bad one at `path`.
+pub(crate) fn compile_pattern(config: &ComponentConfig, path: &str, pattern: &str) -> Result<Pattern, ConfigError> {
+    Pattern::new(pattern).map_err(|e| bad_pattern(config, path, pattern, e))
+}
+
+fn bad_pattern(config: &ComponentConfig, path: &str, pattern: &str, e: regex::Error) -> ConfigError {
+    config.error_at(path, format!("invalid regular expression {pattern:?}: {e}"))
 }
 
 /// A list of strings to compare with, compiled.
 #[derive(Debug, Clone)]
 pub(crate) enum StringMatcher {
     Strict(Vec<String>),
-    Regexp(Vec<Regex>),
+    Regexp(Vec<Pattern>),
 }
 
 impl StringMatcher {
@@ -65,7 +75,7 @@ impl StringMatcher {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| compile_regex(config, &format!("{path}[{i}]"), p))
+                    .map(|(i, p)| compile_pattern(config, &format!("{path}[{i}]"), p))
                     .collect::<Result<_, _>>()?,
             ),
             _ => StringMatcher::Strict(items.to_vec()),
@@ -92,7 +102,7 @@ pub(crate) struct AttributeMatcher {
 enum ValueMatcher {
     Present,
     Equals(AnyValue),
-    Pattern(Regex),
+    Pattern(Pattern),
 }
 
 impl AttributeMatcher {
@@ -112,7 +122,7 @@ impl AttributeMatcher {
             let value = match (&entry.value, match_type) {
                 (None, _) => ValueMatcher::Present,
                 (Some(serde_json::Value::String(pattern)), MatchType::Regexp) => {
-                    ValueMatcher::Pattern(compile_regex(config, &format!("{at}.value"), pattern)?)
+                    ValueMatcher::Pattern(compile_pattern(config, &format!("{at}.value"), pattern)?)
                 }
                 (Some(_), MatchType::Regexp) => {
                     return Err(config.error_at(

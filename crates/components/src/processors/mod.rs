@@ -11,6 +11,7 @@ pub mod filter_conditions;
 pub mod match_properties;
 pub(crate) mod matching;
 pub mod memory_limiter;
+pub(crate) mod pattern;
 pub mod probabilistic_sampler;
 pub mod redaction;
 pub mod resource;

@@ -21,12 +21,14 @@ use lambdatel_pipeline::{
     trace::ResourceSpans,
     Processor,
 };
-use regex::Regex;
 use serde::Deserialize;
 
 use crate::{processors::ProcessorInstance, ProcessorFactory};
 
-use super::matching::{any_value_text, compile_regex};
+use super::{
+    matching::{any_value_text, compile_pattern},
+    pattern::Pattern,
+};
 use lambdatel_pipeline::otlp::for_each_data_point_attributes;
 
 /// What replaces a masked value or part of a value.
@@ -89,15 +91,15 @@ pub struct RedactionProcessor {
     allow_all_keys: bool,
     allowed_keys: Vec<String>,
     ignored_keys: Vec<String>,
-    blocked_values: Vec<Regex>,
-    blocked_key_patterns: Vec<Regex>,
-    allowed_values: Vec<Regex>,
+    blocked_values: Vec<Pattern>,
+    blocked_key_patterns: Vec<Pattern>,
+    allowed_values: Vec<Pattern>,
     summary: Summary,
     mask_log_bodies: bool,
 }
 
-fn compile_all(config: &ComponentConfig, key: &str, patterns: &[String]) -> Result<Vec<Regex>, ConfigError> {
-    patterns.iter().enumerate().map(|(i, p)| compile_regex(config, &format!("{key}[{i}]"), p)).collect()
+fn compile_all(config: &ComponentConfig, key: &str, patterns: &[String]) -> Result<Vec<Pattern>, ConfigError> {
+    patterns.iter().enumerate().map(|(i, p)| compile_pattern(config, &format!("{key}[{i}]"), p)).collect()
 }
 
 impl RedactionProcessor {
@@ -109,8 +111,8 @@ impl RedactionProcessor {
         let mut out: Option<String> = None;
         for pattern in &self.blocked_values {
             let current = out.as_deref().unwrap_or(text);
-            if pattern.is_match(current) {
-                out = Some(pattern.replace_all(current, MASK).into_owned());
+            if let Some(replaced) = pattern.replace_all(current, MASK) {
+                out = Some(replaced);
             }
         }
         out

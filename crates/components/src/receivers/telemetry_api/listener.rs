@@ -210,7 +210,7 @@ impl BoundListener {
     pub async fn bind(config: &TelemetryApiConfig) -> Result<Self, String> {
         let ip = match config.listen_address {
             Some(ip) => ip,
-            None => sandbox_address().await,
+            None => sandbox_address(),
         };
         let addr = SocketAddr::new(ip, config.port.unwrap_or(0));
         let listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -251,13 +251,28 @@ impl BoundListener {
 }
 
 /// Where Lambda delivers: the address of `sandbox.localdomain`, else loopback (outside Lambda).
-async fn sandbox_address() -> IpAddr {
-    let lookup = tokio::net::lookup_host("sandbox.localdomain:0");
-    // In Lambda the name is in /etc/hosts and resolves at once; elsewhere a resolver may be slow to say no.
-    match tokio::time::timeout(Duration::from_millis(200), lookup).await {
-        Ok(Ok(mut addrs)) => addrs.find(|a| a.is_ipv4()).map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    }
+///
+/// Lambda writes the name into the sandbox's /etc/hosts, so reading that file finds it without a resolver:
+/// no DNS query that fails slowly outside Lambda, and no resolver thread started for one lookup.
+fn sandbox_address() -> IpAddr {
+    std::fs::read_to_string(HOSTS_FILE)
+        .ok()
+        .and_then(|hosts| address_in_hosts(&hosts, SANDBOX_HOST))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+const HOSTS_FILE: &str = "/etc/hosts";
+const SANDBOX_HOST: &str = "sandbox.localdomain";
+
+/// The first IPv4 address that a hosts file (`address name [aliases...]`, `#` comments) gives `name`; names
+/// compare case-insensitively, as resolvers do.
+fn address_in_hosts(hosts: &str, name: &str) -> Option<IpAddr> {
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_ascii_whitespace();
+        let address: IpAddr = fields.next()?.parse().ok()?;
+        (address.is_ipv4() && fields.any(|host| host.eq_ignore_ascii_case(name))).then_some(address)
+    })
 }
 
 struct Shared {
@@ -444,6 +459,19 @@ fn reply(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sandbox_address_comes_from_the_hosts_file() {
+        let hosts = "# comment sandbox.localdomain\n127.0.0.1 localhost\n\
+                     ::1 sandbox.localdomain\n\
+                     bogus sandbox.localdomain\n\
+                     169.254.100.1\tsandbox SANDBOX.localdomain # Lambda's\n\
+                     169.254.100.2 sandbox.localdomain\n";
+        assert_eq!(address_in_hosts(hosts, SANDBOX_HOST), Some(IpAddr::V4(Ipv4Addr::new(169, 254, 100, 1))));
+        assert_eq!(address_in_hosts("127.0.0.1 localhost\n", SANDBOX_HOST), None);
+        assert_eq!(address_in_hosts("127.0.0.1 localhost # sandbox.localdomain\n", SANDBOX_HOST), None);
+        assert_eq!(address_in_hosts("", SANDBOX_HOST), None);
+    }
 
     #[test]
     fn defaults_match_the_documented_subscription() {
