@@ -42,7 +42,9 @@ struct Run {
 }
 
 async fn fleet(config: &Path, r: Run) -> FleetReport {
-    let agent = find_rotel_agent().unwrap_or_else(|e| panic!("{e}: `python3 -m pip install -r .ci/requirements.txt`"));
+    let agent = find_rotel_agent().unwrap_or_else(|e| {
+        panic!("{e}: `source .ci/python-env` (the pinned packages of .ci/requirements.txt in a virtual environment)")
+    });
     let cfg = FleetConfig {
         sandbox: lambdatel_with_config(config),
         max_sandboxes: r.sandboxes,

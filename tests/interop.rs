@@ -16,7 +16,7 @@ fn rotel_agent() -> PathBuf {
     let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     assert!(
         output.status.success() && path.is_file(),
-        "rotel is not installed: `python3 -m pip install -r .ci/requirements.txt` ({})",
+        "rotel is not installed: `source .ci/python-env` (the pinned packages of .ci/requirements.txt in a virtual environment) ({})",
         String::from_utf8_lossy(&output.stderr)
     );
     path

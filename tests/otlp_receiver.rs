@@ -21,7 +21,7 @@ fn python_with_otel_sdk() -> PathBuf {
         .expect("python3 is required for this test");
     assert!(
         out.status.success(),
-        "the Python test dependencies are missing: run `python3 -m pip install -r .ci/requirements.txt` ({})",
+        "the Python test dependencies are missing: run `source .ci/python-env` (the pinned packages of .ci/requirements.txt in a virtual environment) ({})",
         String::from_utf8_lossy(&out.stderr).trim()
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
