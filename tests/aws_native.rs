@@ -12,10 +12,7 @@ use std::{
 };
 
 use lambdatel_e2e::*;
-use lambdatel_sim::{
-    events::{EventRecord, LogRecord},
-    Invocation, OtlpSink, Report, ShutdownReason, SimConfig, Simulator,
-};
+use lambdatel_sim::{Invocation, OtlpSink, ShutdownReason, SimConfig, Simulator};
 
 /// A started fixture process, killed on drop.
 struct Process {
@@ -87,18 +84,6 @@ fn seed_moto(port: u16, seed: &serde_json::Value) {
         .expect("seed_moto.py starts");
     child.stdin.take().unwrap().write_all(seed.to_string().as_bytes()).unwrap();
     assert!(child.wait_with_output().unwrap().status.success(), "seeding moto failed");
-}
-
-/// Every line the extension printed (stdout and stderr come back as `extension` records).
-fn extension_lines(report: &Report) -> Vec<String> {
-    report
-        .events
-        .iter()
-        .filter_map(|e| match &e.record {
-            EventRecord::ExtensionLog(LogRecord::Text(line)) => Some(line.trim_end().to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The counters of `exporter/signal` in the shutdown summary: (exported, retried, rejected).

@@ -12,21 +12,13 @@ use lambdatel_sim::{
 };
 use opentelemetry_proto::tonic::{metrics::v1::metric::Data, resource::v1::Resource};
 
-/// The interpreter with `awslambdaric` and the OpenTelemetry SDK (see `otlp_receiver.rs`).
+/// The interpreter with `awslambdaric` and the OpenTelemetry metrics SDK.
 fn python_with_otel_sdk() -> PathBuf {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import awslambdaric, opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter, sys; print(sys.executable)",
-        ])
-        .output()
-        .expect("python3 is required for this test");
-    assert!(
-        out.status.success(),
-        "the Python test dependencies are missing: run `source .ci/python-env` (the pinned packages of .ci/requirements.txt in a virtual environment) ({})",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    python_with(&[
+        "awslambdaric",
+        "opentelemetry.sdk.metrics",
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    ])
 }
 
 /// Two spans and one counter increment per call, sent with the SDK's defaults (OTLP/HTTP to

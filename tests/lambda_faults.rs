@@ -13,9 +13,8 @@ use std::{
 use hyper::StatusCode;
 use lambdatel_e2e::*;
 use lambdatel_sim::{
-    events::{EventRecord, LogRecord},
     http::{body_bytes, response, serve},
-    Invocation, LogLine, OtlpSink, Report, Script, ShutdownReason, SimConfig, Simulator, SinkBehaviour,
+    Invocation, LogLine, OtlpSink, Script, ShutdownReason, SimConfig, Simulator, SinkBehaviour,
 };
 
 /// One request the fake Lambda API received.
@@ -213,18 +212,6 @@ async fn next_answering_403_stops_the_extension_with_exit_error() {
         "403 Forbidden",
     )
     .await;
-}
-
-/// The extension's own lines (its stderr, delivered back as `extension` records).
-fn extension_lines(report: &Report) -> Vec<String> {
-    report
-        .events
-        .iter()
-        .filter_map(|e| match &e.record {
-            EventRecord::ExtensionLog(LogRecord::Text(line)) => Some(line.trim_end().to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

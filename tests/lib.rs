@@ -185,3 +185,34 @@ pub fn histogram_count(metrics: &[Metric], name: &str) -> Option<u64> {
         })
         .max()
 }
+
+/// The Python interpreter that can import every module of `modules` (besides `sys`), resolved to a real path:
+/// the simulator gives processes a clean environment, which version-manager shims do not survive. Fails the
+/// test with the way to install the pinned fixtures when one is missing.
+pub fn python_with(modules: &[&str]) -> std::path::PathBuf {
+    let script = format!("import {}, sys; print(sys.executable)", modules.join(", "));
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 is required for this test");
+    assert!(
+        out.status.success(),
+        "the Python test dependencies are missing: run `source .ci/python-env` (the pinned packages of \
+         .ci/requirements.txt in a virtual environment) ({})",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// The extension's own text lines, as Lambda's Telemetry API delivered them to the simulator.
+pub fn extension_lines(report: &lambdatel_sim::Report) -> Vec<String> {
+    use lambdatel_sim::events::{EventRecord, LogRecord};
+    report
+        .events
+        .iter()
+        .filter_map(|e| match &e.record {
+            EventRecord::ExtensionLog(LogRecord::Text(line)) => Some(line.trim_end().to_string()),
+            _ => None,
+        })
+        .collect()
+}

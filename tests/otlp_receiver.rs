@@ -9,22 +9,9 @@ use lambdatel_sim::{
     FunctionSpec, Invocation, OtlpSink, ProcessFunction, Received, ShutdownReason, SimConfig, Simulator,
 };
 
-/// The interpreter that has `awslambdaric` and the OpenTelemetry SDK, resolved to a real path (the
-/// simulator gives processes a clean environment, which version-manager shims do not survive).
+/// The interpreter with `awslambdaric` and the OpenTelemetry SDK.
 fn python_with_otel_sdk() -> PathBuf {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import awslambdaric, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, sys; print(sys.executable)",
-        ])
-        .output()
-        .expect("python3 is required for this test");
-    assert!(
-        out.status.success(),
-        "the Python test dependencies are missing: run `source .ci/python-env` (the pinned packages of .ci/requirements.txt in a virtual environment) ({})",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    python_with(&["awslambdaric", "opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"])
 }
 
 /// A handler that records two spans per call (a parent and a child) under its own service name and
