@@ -2,6 +2,7 @@
 
 mod managed_instances;
 mod on_demand;
+mod on_demand_phases_and_logs;
 mod snapstart;
 
 use super::{
