@@ -1,6 +1,6 @@
 //! OTLP over gRPC: tonic's generated services on a plain hyper HTTP/2 connection.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc};
 
 use hyper::{body::Incoming, server::conn::http2, service::service_fn, Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -122,15 +122,7 @@ impl LogsService for Sink {
 
 pub(super) async fn serve_grpc(listener: TcpListener, services: GrpcServices, mut stopped: watch::Receiver<bool>) {
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue }
-            },
-            _ = stopped.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
+        let Some(stream) = accept(&listener, &mut stopped).await else { return };
         let services = services.clone();
         let shared = services.shared.clone();
         tokio::spawn(async move {

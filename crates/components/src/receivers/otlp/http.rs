@@ -30,14 +30,7 @@ pub(super) async fn serve_http(
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue }
-            },
-            _ = stopped.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
+        let Some(stream) = accept(&listener, &mut stopped).await else { return };
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {

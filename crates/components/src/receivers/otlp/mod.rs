@@ -183,5 +183,22 @@ fn dropped_message(dropped: usize) -> String {
 
 // ---- gRPC ----
 
+/// The next connection of `listener`, with TCP_NODELAY set as real collectors do; `None` once `stopped`
+/// changes. Accept errors (out of file descriptors and the like) back off instead of spinning.
+async fn accept(listener: &TcpListener, stopped: &mut watch::Receiver<bool>) -> Option<tokio::net::TcpStream> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some(stream);
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            },
+            _ = stopped.changed() => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
