@@ -16,11 +16,7 @@ use crate::{
     exporters::{
         AwsEmfExporter, AwsXrayExporter, DebugExporter, Exporter, LoggingExporter, OtlpGrpcExporter, OtlpHttpExporter,
     },
-    processors::{
-        AttributesProcessor, BatchProcessor, ColdStartProcessor, DecoupleProcessor, FilterProcessor,
-        MemoryLimiterProcessor, ProbabilisticSamplerProcessor, ProcessorInstance, RedactionProcessor,
-        ResourceDetectionProcessor, ResourceProcessor,
-    },
+    processors::ProcessorInstance,
     receivers::{otlp::OtlpReceiverConfig, telemetry_api::listener::TelemetryApiConfig},
 };
 
@@ -131,11 +127,10 @@ pub trait ProcessorFactory: Processor + Sized + 'static {
         Self::validate(&config, at)?;
         Self::create(config, at)
     }
-    /// How the pipeline holds the processor: boxed for a user's processor; the built-ins override it
-    /// with their own variant (static dispatch).
-    #[doc(hidden)]
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Custom(Box::new(self))
+    /// The largest export request, in items, the pipelines using this processor may send (the `batch`
+    /// processor's `send_batch_max_size`); `None` leaves requests unbounded.
+    fn max_request_items(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -265,23 +260,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The built-in components, one line each.
+    /// The built-in components: receivers and exporters one line each here, processors one line each in
+    /// `processors/mod.rs`.
     pub fn builtin() -> Self {
-        Registry::empty()
-            .with_receiver::<TelemetryApiConfig>()
-            .with_receiver::<OtlpReceiverConfig>()
-            .with_processor::<AttributesProcessor>()
-            .with_processor::<BatchProcessor>()
-            .with_processor::<ColdStartProcessor>()
-            .with_processor::<DecoupleProcessor>()
-            .with_processor::<FilterProcessor>()
-            .with_processor::<MemoryLimiterProcessor>()
-            .with_processor::<ProbabilisticSamplerProcessor>()
-            .with_processor::<RedactionProcessor>()
-            .with_processor::<ResourceProcessor>()
-            .with_processor::<ResourceDetectionProcessor>()
-            .with_processor::<crate::processors::TailSamplingProcessor>()
-            .with_processor::<crate::processors::TransformProcessor>()
+        let registry = Registry::empty().with_receiver::<TelemetryApiConfig>().with_receiver::<OtlpReceiverConfig>();
+        crate::processors::register_builtins(registry)
             .with_exporter::<OtlpGrpcExporter>()
             .with_exporter::<OtlpHttpExporter>()
             .with_exporter::<DebugExporter>()
@@ -307,7 +290,7 @@ impl Registry {
             self.duplicates.push((Kind::Processor, P::TYPE));
         } else {
             let order = self.processors.len();
-            self.processors.insert(P::TYPE, Entry { order, ..builder!(P, P::into_instance) });
+            self.processors.insert(P::TYPE, Entry { order, ..builder!(P, ProcessorInstance::from_factory) });
         }
         self
     }

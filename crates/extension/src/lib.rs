@@ -72,7 +72,7 @@ pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Res
     if let (Some(settings), Some(graph)) = (&settings, &mut graph) {
         if settings.tail_sampling.drop_logs_of_dropped_traces {
             graph.prepend_processor(lambdatel_config::Signal::Logs, || {
-                ProcessorInstance::Custom(Box::new(DropLogsOfDroppedTraces::default()))
+                ProcessorInstance::new(DropLogsOfDroppedTraces::default())
             });
         }
     }

@@ -9,7 +9,7 @@ use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 use lambdatel_pipeline::otlp::for_each_data_point_attributes;
 
@@ -59,10 +59,6 @@ impl ProcessorFactory for AttributesProcessor {
             metrics: build(SignalKind::Metrics)?,
             logs: build(SignalKind::Logs)?,
         })
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Attributes(Box::new(self))
     }
 }
 

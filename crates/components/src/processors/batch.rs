@@ -11,7 +11,7 @@ use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::ResourceSpans, Processor};
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 /// Configuration of the `batch` processor, with the Collector's keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -64,8 +64,8 @@ impl ProcessorFactory for BatchProcessor {
         Ok(BatchProcessor::new(config))
     }
 
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Batch(self)
+    fn max_request_items(&self) -> Option<usize> {
+        (self.config.send_batch_max_size > 0).then_some(self.config.send_batch_max_size)
     }
 }
 
@@ -73,11 +73,6 @@ impl BatchProcessor {
     /// A batch processor with these settings.
     pub fn new(config: BatchConfig) -> Self {
         BatchProcessor { config }
-    }
-
-    /// The largest export request this pipeline may send, in items, if bounded.
-    pub fn max_request_items(&self) -> Option<usize> {
-        (self.config.send_batch_max_size > 0).then_some(self.config.send_batch_max_size)
     }
 }
 

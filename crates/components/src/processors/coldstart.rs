@@ -8,7 +8,7 @@ use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::Processor;
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 /// Configuration of the `coldstart` processor: the Go layer's takes no settings.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -31,10 +31,6 @@ impl ProcessorFactory for ColdStartProcessor {
 
     fn create(_config: ColdStartConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
         Ok(ColdStartProcessor)
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::ColdStart(self)
     }
 }
 

@@ -9,7 +9,7 @@ use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::Processor;
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 /// Configuration of the `decouple` processor, with the Lambda collector's key.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -32,10 +32,6 @@ impl ProcessorFactory for DecoupleProcessor {
 
     fn create(_config: DecoupleConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
         Ok(DecoupleProcessor)
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Decouple(self)
     }
 }
 

@@ -19,7 +19,7 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 use lambdatel_ottl::ContextKind;
 
 use super::filter_conditions::{compile, OttlConditions};
@@ -389,10 +389,6 @@ impl ProcessorFactory for FilterProcessor {
             ));
         }
         Ok(processor)
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Filter(Box::new(self))
     }
 }
 

@@ -13,7 +13,7 @@ use lambdatel_config::{ComponentConfig, Config, ConfigError};
 use lambdatel_pipeline::Processor;
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 /// Configuration of the `memory_limiter` processor, with the Collector's keys.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -159,10 +159,6 @@ impl ProcessorFactory for MemoryLimiterProcessor {
 
     fn create(_config: MemoryLimiterConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
         Ok(MemoryLimiterProcessor)
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::MemoryLimiter(self)
     }
 }
 

@@ -30,7 +30,7 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 use super::matching::any_value_text;
 
@@ -247,10 +247,6 @@ impl ProcessorFactory for ProbabilisticSamplerProcessor {
             sampling_priority: settings.sampling_priority,
             rng: fastrand::Rng::new(),
         })
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::ProbabilisticSampler(Box::new(self))
     }
 }
 

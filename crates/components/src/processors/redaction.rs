@@ -23,7 +23,7 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 use super::{
     matching::{any_value_text, compile_pattern},
@@ -229,10 +229,6 @@ impl ProcessorFactory for RedactionProcessor {
             summary: settings.summary,
             mask_log_bodies: settings.mask_log_bodies,
         })
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Redaction(Box::new(self))
     }
 }
 

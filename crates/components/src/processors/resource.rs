@@ -9,7 +9,7 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 use super::actions::{ActionConfig, Actions};
 
@@ -47,10 +47,6 @@ impl ProcessorFactory for ResourceProcessor {
             return Err(config.error_at("attributes", "the resource processor needs at least one action"));
         }
         Ok(ResourceProcessor { actions: Actions::compile(config, "attributes", &settings.attributes)? })
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Resource(self)
     }
 }
 

@@ -20,9 +20,7 @@ use lambdatel_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::{
-    processors::ProcessorInstance, receivers::telemetry_api::resource::parse_resource_attributes, ProcessorFactory,
-};
+use crate::{receivers::telemetry_api::resource::parse_resource_attributes, ProcessorFactory};
 
 /// The detectors lambdatel has.
 const DETECTORS: [&str; 3] = ["env", "lambda", "system"];
@@ -189,10 +187,6 @@ impl ProcessorFactory for ResourceDetectionProcessor {
 
     fn create(config: ResourceDetectionConfig, _at: &ComponentConfig) -> Result<Self, ConfigError> {
         Ok(Self::detect(&config, &Sources::from_process()))
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::ResourceDetection(Box::new(self))
     }
 }
 

@@ -25,7 +25,7 @@ use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::{trace::ResourceSpans, FlushView, Processor};
 use serde::Deserialize;
 
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 use policy::{compile_policy, Decision, Policy, TraceSpan};
 
 static TRACES_KEPT: AtomicU64 = AtomicU64::new(0);
@@ -79,10 +79,6 @@ impl ProcessorFactory for TailSamplingProcessor {
             .map(|(i, p)| compile_policy(at, &format!("policies[{i}]"), p, false))
             .collect::<Result<_, _>>()?;
         Ok(TailSamplingProcessor { policies, decisions: HashMap::new() })
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::TailSampling(Box::new(self))
     }
 }
 

@@ -25,7 +25,7 @@ use lambdatel_pipeline::{logs::ResourceLogs, metrics::ResourceMetrics, trace::Re
 use serde::Deserialize;
 
 use super::filter::ErrorMode;
-use crate::{processors::ProcessorInstance, ProcessorFactory};
+use crate::ProcessorFactory;
 
 /// One entry of a statements list: a plain statement, or a context block.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -266,10 +266,6 @@ impl ProcessorFactory for TransformProcessor {
             ));
         }
         Ok(processor)
-    }
-
-    fn into_instance(self) -> ProcessorInstance {
-        ProcessorInstance::Transform(Box::new(self))
     }
 }
 
