@@ -270,7 +270,7 @@ service:
     assert_eq!(
         processors,
         "attributes, batch, coldstart, decouple, filter, memory_limiter, probabilistic_sampler, redaction, resource, \
-         resourcedetection, tail_sampling, transform",
+         resourcedetection, span, tail_sampling, transform",
         "the processors a Lambda collector config may use"
     );
 }

@@ -32,6 +32,7 @@ builtin_processors! {
     redaction::RedactionProcessor,
     resource::ResourceProcessor,
     resourcedetection::ResourceDetectionProcessor,
+    span::SpanProcessor,
     tail_sampling::TailSamplingProcessor,
     transform::TransformProcessor,
 }
