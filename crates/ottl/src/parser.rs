@@ -81,15 +81,20 @@ pub(crate) fn parse_condition(text: &str) -> Result<BoolAst, SyntaxError> {
     Ok(condition)
 }
 
+/// How deeply parentheses, `not`, lists and calls may nest: far beyond what statements need, and low enough
+/// that parsing (and compiling and evaluating the tree) cannot exhaust the stack.
+const MAX_NESTING: usize = 64;
+
 struct Parser {
     tokens: Vec<Spanned>,
     pos: usize,
     len: usize,
+    depth: usize,
 }
 
 impl Parser {
     fn new(text: &str) -> Result<Self, SyntaxError> {
-        Ok(Parser { tokens: tokenize(text)?, pos: 0, len: text.len() })
+        Ok(Parser { tokens: tokenize(text)?, pos: 0, len: text.len(), depth: 0 })
     }
 
     fn peek(&self) -> Option<&Token> {
@@ -159,7 +164,22 @@ impl Parser {
         Ok(if factors.len() == 1 { factors.pop().expect("one factor") } else { BoolAst::And(factors) })
     }
 
+    /// Runs `parse` one nesting level deeper, refusing to go past [`MAX_NESTING`].
+    fn nested<T>(&mut self, parse: impl FnOnce(&mut Self) -> Result<T, SyntaxError>) -> Result<T, SyntaxError> {
+        if self.depth == MAX_NESTING {
+            return self.error(format!("nested more than {MAX_NESTING} levels deep"));
+        }
+        self.depth += 1;
+        let parsed = parse(self);
+        self.depth -= 1;
+        parsed
+    }
+
     fn bool_factor(&mut self) -> Result<BoolAst, SyntaxError> {
+        self.nested(Self::bool_factor_inner)
+    }
+
+    fn bool_factor_inner(&mut self) -> Result<BoolAst, SyntaxError> {
         if self.eat_keyword("not") {
             return Ok(BoolAst::Not(Box::new(self.bool_factor()?)));
         }
@@ -188,6 +208,10 @@ impl Parser {
     }
 
     fn value(&mut self) -> Result<ValueAst, SyntaxError> {
+        self.nested(Self::value_inner)
+    }
+
+    fn value_inner(&mut self) -> Result<ValueAst, SyntaxError> {
         let start = self.offset();
         match self.next() {
             Some(Token::Str(s)) => Ok(ValueAst::Literal(Literal::Str(s))),

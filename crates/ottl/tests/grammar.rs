@@ -265,6 +265,20 @@ fn parse_errors_name_what_is_wrong() {
 }
 
 #[test]
+fn nesting_is_bounded_so_a_deep_statement_is_an_error_not_a_stack_overflow() {
+    let span = Some(ContextKind::Span);
+    let parens = |n: usize| format!("set(name, \"x\") where {}name == \"a\"{}", "(".repeat(n), ")".repeat(n));
+    assert!(Statement::parse(&parens(60), span).is_ok());
+    assert_eq!(parse_error(&parens(100_000), span), "syntax error at offset 85: nested more than 64 levels deep");
+    let nots = format!("set(name, \"x\") where {}true", "not ".repeat(100_000));
+    assert_eq!(parse_error(&nots, span), "syntax error at offset 277: nested more than 64 levels deep");
+    let calls = format!("set(name, {}name{})", "ToLowerCase(".repeat(100_000), ")".repeat(100_000));
+    assert_eq!(parse_error(&calls, span), "syntax error at offset 766: nested more than 64 levels deep");
+    let lists = format!("set(attributes[\"x\"], {}1{})", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(parse_error(&lists, span), "syntax error at offset 84: nested more than 64 levels deep");
+}
+
+#[test]
 fn context_is_inferred_from_path_prefixes() {
     let table = [
         (r#"set(span.attributes["x"], resource.attributes["y"])"#, ContextKind::Span),
