@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The only Telemetry API schema Lambda Managed Instances accept.
@@ -101,6 +101,11 @@ pub(crate) struct RtSlot {
     pub rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<PendingInvoke>>>,
     pub next_calls: u64,
     pub last_next: Option<Instant>,
+    /// Wall-clock time of `last_next`: the time of the `runtimeDone` it ends an invocation with.
+    pub last_next_wall: Option<SystemTime>,
+    /// Set from the runtime's `next` that ends an on-demand invocation until its `runtimeDone` is out: the
+    /// function's output read in between was written before that `next`, and is stamped no later than it.
+    pub output_cap: Option<SystemTime>,
     /// Invocations handed to the runtime and not yet answered (several at once on Managed Instances).
     pub in_flight: HashSet<String>,
     /// Answers posted, by request id, until the controller takes them.
@@ -117,6 +122,8 @@ impl RtSlot {
             rx: Arc::new(tokio::sync::Mutex::new(rx)),
             next_calls: 0,
             last_next: None,
+            last_next_wall: None,
+            output_cap: None,
             in_flight: HashSet::new(),
             results: HashMap::new(),
             init_error: None,
@@ -218,6 +225,11 @@ impl Env {
             let mut st = self.st.lock().unwrap();
             st.rt.next_calls += 1;
             st.rt.last_next = Some(Instant::now());
+            let now = SystemTime::now();
+            st.rt.last_next_wall = Some(now);
+            if st.phase == Phase::Invoke && !self.managed_instances {
+                st.rt.output_cap = Some(now);
+            }
             st.rt.rx.clone()
         };
         self.bump();

@@ -81,6 +81,7 @@ impl Simulator {
         {
             let mut st = self.env.st.lock().unwrap();
             st.phase = Phase::Invoke;
+            st.rt.output_cap = None;
             st.rt.in_flight.insert(request_id.clone());
             rt_next_before = st.rt.next_calls;
             for e in st.exts.iter_mut().filter(|e| e.invoke && !e.failed) {
@@ -125,8 +126,18 @@ impl Simulator {
             && !self.env.st.lock().unwrap().rt.exited;
         let crashed = self.env.st.lock().unwrap().rt.exited;
         let timed_out = !rt_done && !crashed;
-        let rt_done_at = if rt_done { self.env.st.lock().unwrap().rt.last_next } else { None };
+        let (rt_done_at, rt_done_wall) = if rt_done {
+            let st = self.env.st.lock().unwrap();
+            (st.rt.last_next, st.rt.last_next_wall)
+        } else {
+            (None, None)
+        };
         let runtime_end = rt_done_at.unwrap_or_else(Instant::now);
+        // Lambda delivers the function's output before the runtimeDone that follows it: what the runtime wrote
+        // before its `next` goes out first, stamped no later than that `next`.
+        if let Some(runtime) = &self.runtime {
+            runtime.drain_output();
+        }
         let (rt_status, rt_error) = if timed_out {
             ("timeout", Some("Sandbox.Timedout".to_string()))
         } else if crashed {
@@ -160,7 +171,7 @@ impl Simulator {
         }
         let runtime_ms = ms(runtime_end.duration_since(t_start));
         hub.emit_at(
-            wall(runtime_end),
+            rt_done_wall.unwrap_or_else(|| wall(runtime_end)),
             EventRecord::RuntimeDone(RuntimeDone {
                 request_id: request_id.clone(),
                 status: rt_status.into(),
@@ -173,6 +184,7 @@ impl Simulator {
                 tracing: tracing(&span),
             }),
         );
+        self.env.st.lock().unwrap().rt.output_cap = None;
         if crashed {
             hub.flush_all();
         }
