@@ -8,6 +8,7 @@ use crate::events::{EventRecord, Schema, Subscription};
 use crate::http::{body_bytes, error, json, response, Resp};
 use crate::telemetry::{parse_subscription, Hub, Subscriber};
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,13 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
+use streaming::streamed_error;
 use tokio::sync::{mpsc, oneshot, watch};
+
+mod streaming;
+
+/// The header with which a runtime streams its response (`streaming`) instead of buffering it.
+pub const RESPONSE_MODE: &str = "Lambda-Runtime-Function-Response-Mode";
 
 /// The only Telemetry API schema Lambda Managed Instances accept.
 pub const MANAGED_INSTANCES_SCHEMA: &str = "2025-01-29";
@@ -112,6 +119,9 @@ pub(crate) struct RtSlot {
     pub results: HashMap<String, (Instant, RuntimeResult)>,
     pub init_error: Option<(String, Bytes)>,
     pub exited: bool,
+    /// Which sandbox generation's runtime this slot is for: the exit of an earlier one (reaped after the
+    /// reset) is not this runtime's.
+    pub generation: u64,
 }
 
 impl RtSlot {
@@ -128,6 +138,7 @@ impl RtSlot {
             results: HashMap::new(),
             init_error: None,
             exited: false,
+            generation: 0,
         }
     }
 }
@@ -216,7 +227,9 @@ impl Env {
         st.phase = Phase::Init;
         st.allowed_names = allowed;
         st.exts.clear();
+        let generation = st.rt.generation + 1;
         st.rt = RtSlot::new();
+        st.rt.generation = generation;
     }
 
     /// The built-in runtime's `invocation/next`.
@@ -254,6 +267,16 @@ impl Env {
     pub(crate) fn runtime_exited(&self) {
         self.st.lock().unwrap().rt.exited = true;
         self.bump();
+    }
+
+    /// Marks the runtime of sandbox `generation` as gone, if it is the current one.
+    pub(crate) fn runtime_of_generation_exited(&self, generation: u64) {
+        let mut st = self.st.lock().unwrap();
+        if st.rt.generation == generation {
+            st.rt.exited = true;
+            drop(st);
+            self.bump();
+        }
     }
 
     /// Routes one API request.
@@ -514,7 +537,20 @@ impl Env {
     async fn rt_post(&self, req: Request<Incoming>, id: &str, is_error: bool) -> Resp {
         let ty =
             req.headers().get("Lambda-Runtime-Function-Error-Type").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = body_bytes(req.into_body()).await;
+        let streaming =
+            req.headers().get(RESPONSE_MODE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
+        let Ok(collected) = req.into_body().collect().await else {
+            // The runtime's connection broke midway: nothing was posted.
+            return error(StatusCode::BAD_REQUEST, "InvalidRequest", "the body was cut short");
+        };
+        let trailers = collected.trailers().cloned();
+        let body = collected.to_bytes();
+        if streaming && !is_error {
+            if let Some(result) = trailers.as_ref().and_then(streamed_error) {
+                // An error in the middle of a streamed response comes in trailers.
+                return self.answer_result(id, result);
+            }
+        }
         let result = if is_error {
             let body_type = serde_json::from_slice::<Value>(&body)
                 .ok()
@@ -523,6 +559,10 @@ impl Env {
         } else {
             RuntimeResult::Response(body)
         };
+        self.answer_result(id, result)
+    }
+
+    fn answer_result(&self, id: &str, result: RuntimeResult) -> Resp {
         if self.runtime_result(id, result) {
             json(StatusCode::ACCEPTED, &json!({"status": "OK"}))
         } else {

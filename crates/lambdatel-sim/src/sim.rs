@@ -291,6 +291,7 @@ impl Simulator {
                     env.push(("LAMBDA_TASK_ROOT".into(), dir.display().to_string()));
                 }
                 let e = self.env.clone();
+                let generation = e.st.lock().unwrap().rt.generation;
                 let proc = spawn(
                     &p.command,
                     &p.args,
@@ -299,7 +300,7 @@ impl Simulator {
                     self.output_sink("function".into(), true),
                     Arc::new(move || {
                         e.hub.flush_all();
-                        e.runtime_exited()
+                        e.runtime_of_generation_exited(generation)
                     }),
                 )
                 .map_err(|source| SimError::Spawn { path: p.command.clone(), source })?;

@@ -26,6 +26,12 @@ impl Simulator {
         }
         let t0 = Instant::now();
         let mut suppressed = false;
+        if !self.needs_init && self.a_process_exited() {
+            // Lambda does not hand an invocation to an environment whose runtime or an extension has died since
+            // the last one: it resets it, as after a crash, and this invocation initialises a new one.
+            self.teardown(ShutdownReason::Failure, true).await;
+            self.needs_init = true;
+        }
         if self.needs_init {
             suppressed = true;
             self.run_init("invoke").await?;
@@ -282,6 +288,14 @@ impl Simulator {
             self.freeze().await;
         }
         Ok(self.record(outcome))
+    }
+
+    /// Whether the runtime process or an extension process has exited (reaped, or a zombie not reaped yet:
+    /// Lambda, their parent, knows at once).
+    fn a_process_exited(&self) -> bool {
+        self.procs()
+            .iter()
+            .any(|p| p.exit_info().is_some() || matches!(crate::process::proc_state(p.pid), None | Some('Z')))
     }
 
     pub(super) fn record(&mut self, o: Outcome) -> Outcome {
