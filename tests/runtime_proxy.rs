@@ -126,3 +126,178 @@ mod runtime_proxy {
         sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     }
 }
+
+/// The built lambdatel as the extension, the function's runtime started through the layer's wrapper: what a
+/// function with `AWS_LAMBDA_EXEC_WRAPPER=/opt/lambdatel-wrapper` runs.
+mod behind_lambdatel {
+    use std::path::{Path, PathBuf};
+
+    use lambdatel_e2e::{lambdatel_with_config, otlp_config, TempDir};
+    use lambdatel_sim::events::{EventRecord, LogRecord};
+    use lambdatel_sim::{
+        FunctionSpec, Invocation, OtlpSink, Outcome, ProcessFunction, ShutdownReason, SimConfig, Simulator,
+    };
+    use serde_json::json;
+
+    fn repository() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    struct Function {
+        sim: Simulator,
+        address_file: PathBuf,
+        _sink: OtlpSink,
+        _dir: TempDir,
+    }
+
+    /// The raw runtime (it answers an event with its own bytes, or streams what the event asks for) under
+    /// lambdatel; `through_wrapper` false starts it without the wrapper, as a function that did not opt in.
+    async fn start(through_wrapper: bool) -> Function {
+        let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let dir = TempDir::new("runtime-proxy-lambdatel");
+        let config = dir.write("config.yaml", &otlp_config(0, &sink.grpc_endpoint(), "").replace("    port: 0\n", ""));
+        let address_file = dir.path().join("runtime-proxy");
+        let wrapper = repository().join("layer/lambdatel-wrapper");
+        let runtime = repository().join("tests/fixtures/raw_runtime.py");
+        let base = lambdatel_with_config(&config);
+        let mut env = base.env.clone();
+        env.push(("LAMBDATEL_RUNTIME_PROXY_FILE".into(), address_file.display().to_string()));
+        let function = if through_wrapper {
+            env.push(("AWS_LAMBDA_EXEC_WRAPPER".into(), wrapper.display().to_string()));
+            ProcessFunction { command: wrapper, args: vec![runtime.display().to_string()], working_dir: None }
+        } else {
+            ProcessFunction { command: runtime, args: Vec::new(), working_dir: None }
+        };
+        let sim = Simulator::start(SimConfig {
+            function: FunctionSpec::Process(function),
+            env,
+            echo_output: std::env::var_os("SIM_ECHO").is_some(),
+            ..base
+        })
+        .await
+        .expect("the simulator starts");
+        assert_eq!(sim.last_init().unwrap().status, "success", "{:?}", sim.last_init());
+        Function { sim, address_file, _sink: sink, _dir: dir }
+    }
+
+    impl Function {
+        /// The proxy's address as lambdatel published it.
+        fn proxy_address(&self) -> String {
+            std::fs::read_to_string(&self.address_file).expect("lambdatel wrote its proxy's address").trim().to_string()
+        }
+
+        async fn invoke(&mut self, payload: &[u8]) -> Outcome {
+            self.sim.invoke(Invocation { payload: payload.to_vec().into(), ..Invocation::default() }).await.unwrap()
+        }
+    }
+
+    /// The Runtime API address each start of the runtime was given, in order.
+    fn runtime_apis(events: &[lambdatel_sim::TelemetryEvent]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match &e.record {
+                EventRecord::Function(LogRecord::Text(t)) => t.strip_prefix("runtime api ").map(str::to_string),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn event(i: usize) -> Vec<u8> {
+        let path = repository().join("crates/components/tests/fixtures/triggers/sqs-event.json");
+        let mut bytes = std::fs::read(path).unwrap();
+        // Each event its own bytes, so that an answer cannot be another invocation's.
+        bytes.extend_from_slice(format!("\n\t{i} ").as_bytes());
+        bytes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_invocation_after_lambdatel_is_killed_works() {
+        const BEFORE: usize = 5;
+        const AFTER: usize = 10;
+        let mut function = start(true).await;
+        let first_proxy = function.proxy_address();
+        assert_ne!(first_proxy, function.sim.runtime_api());
+        for i in 0..BEFORE {
+            let outcome = function.invoke(&event(i)).await;
+            assert_eq!((outcome.status.as_str(), outcome.error_type), ("success", None));
+            assert_eq!(outcome.response.as_deref(), Some(&event(i)[..]));
+        }
+        // lambdatel dies between invocations (the runtime waits in `next` through its proxy).
+        let extensions = function.sim.extension_pids();
+        assert_eq!(extensions.len(), 1, "{extensions:?}");
+        let pid = extensions[0].1;
+        let kill = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+        assert!(kill.success());
+        while !matches!(lambdatel_sim::process::proc_state(pid), None | Some('Z')) {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let mut outcomes = Vec::new();
+        for i in BEFORE..BEFORE + AFTER {
+            let outcome = function.invoke(&event(i)).await;
+            assert_eq!(outcome.response.as_deref(), Some(&event(i)[..]), "invocation {i}: {outcome:?}");
+            outcomes.push((outcome.status, outcome.error_type, outcome.suppressed_init));
+        }
+        // Lambda resets an environment whose extension died: the next invocation initialises a new one (a
+        // suppressed init), whose lambdatel publishes a new proxy that the wrapper points the new runtime at.
+        let mut expected = vec![("success".to_string(), None, false); AFTER];
+        expected[0].2 = true;
+        assert_eq!(outcomes, expected);
+        let second_proxy = function.proxy_address();
+        assert_ne!(second_proxy, first_proxy);
+        let report = function.sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+        assert_eq!(runtime_apis(&report.events), [first_proxy, second_proxy]);
+        let killed = &report.extensions[0];
+        assert_eq!((killed.generation, killed.exit_status.as_ref().unwrap().signal), (1, Some(9)));
+        assert_eq!(report.extensions[1].generation, 2);
+        assert_eq!(report.extensions[1].exit_status.as_ref().unwrap().code, Some(0), "{:?}", report.extensions[1]);
+    }
+
+    /// Streamed bytes: invalid UTF-8, NUL, and chunk boundaries inside multi-byte sequences (é = c3 a9, an
+    /// emoji = f0 9f 98 80).
+    const CHUNKS: [&[u8]; 6] =
+        [b"{\"caf\xc3", b"\xa9\":\"", b"\xf0", b"\x9f\x98\x80\"}\n", b"\xff\xfe\x00\x80", b"\r\n0\r\n\r\n"];
+
+    fn streamed(error: Option<(&str, &str)>) -> Vec<u8> {
+        let mut plan = json!({"stream": CHUNKS.iter().map(hex).collect::<Vec<_>>()});
+        if let Some((error_type, body)) = error {
+            plan["error"] = json!({"type": error_type, "body": body});
+        }
+        serde_json::to_vec(&plan).unwrap()
+    }
+
+    fn hex(bytes: &&[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// What the caller got for a streamed response, and a streamed response that ends with an error.
+    async fn stream_outcomes(function: &mut Function) -> Vec<(String, Option<String>, Option<Vec<u8>>)> {
+        let mut outcomes = Vec::new();
+        for error in [None, Some(("Function.StreamCut", r#"{"errorMessage":"cut after 6 chunks"}"#))] {
+            let outcome = function.invoke(&streamed(error)).await;
+            outcomes.push((outcome.status, outcome.error_type, outcome.response.map(|b| b.to_vec())));
+        }
+        outcomes
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_response_passes_through_byte_for_byte() {
+        let expected = vec![
+            ("success".to_string(), None, Some(CHUNKS.concat())),
+            (
+                "error".to_string(),
+                Some("Function.StreamCut".to_string()),
+                Some(br#"{"errorMessage":"cut after 6 chunks"}"#.to_vec()),
+            ),
+        ];
+        let mut direct = start(false).await;
+        assert_eq!(stream_outcomes(&mut direct).await, expected, "without the proxy");
+        let report = direct.sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+        assert_eq!(runtime_apis(&report.events).len(), 1);
+
+        let mut proxied = start(true).await;
+        let proxy = proxied.proxy_address();
+        assert_eq!(stream_outcomes(&mut proxied).await, expected, "through the proxy");
+        let report = proxied.sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+        assert_eq!(runtime_apis(&report.events), [proxy]);
+    }
+}

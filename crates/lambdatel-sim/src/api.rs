@@ -8,14 +8,21 @@ use crate::events::{EventRecord, Schema, Subscription};
 use crate::http::{body_bytes, error, json, response, Resp};
 use crate::telemetry::{parse_subscription, Hub, Subscriber};
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
+use streaming::streamed_error;
 use tokio::sync::{mpsc, oneshot, watch};
+
+mod streaming;
+
+/// The header with which a runtime streams its response (`streaming`) instead of buffering it.
+pub const RESPONSE_MODE: &str = "Lambda-Runtime-Function-Response-Mode";
 
 /// The only Telemetry API schema Lambda Managed Instances accept.
 pub const MANAGED_INSTANCES_SCHEMA: &str = "2025-01-29";
@@ -101,12 +108,20 @@ pub(crate) struct RtSlot {
     pub rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<PendingInvoke>>>,
     pub next_calls: u64,
     pub last_next: Option<Instant>,
+    /// Wall-clock time of `last_next`: the time of the `runtimeDone` it ends an invocation with.
+    pub last_next_wall: Option<SystemTime>,
+    /// Set from the runtime's `next` that ends an on-demand invocation until its `runtimeDone` is out: the
+    /// function's output read in between was written before that `next`, and is stamped no later than it.
+    pub output_cap: Option<SystemTime>,
     /// Invocations handed to the runtime and not yet answered (several at once on Managed Instances).
     pub in_flight: HashSet<String>,
     /// Answers posted, by request id, until the controller takes them.
     pub results: HashMap<String, (Instant, RuntimeResult)>,
     pub init_error: Option<(String, Bytes)>,
     pub exited: bool,
+    /// Which sandbox generation's runtime this slot is for: the exit of an earlier one (reaped after the
+    /// reset) is not this runtime's.
+    pub generation: u64,
 }
 
 impl RtSlot {
@@ -117,10 +132,13 @@ impl RtSlot {
             rx: Arc::new(tokio::sync::Mutex::new(rx)),
             next_calls: 0,
             last_next: None,
+            last_next_wall: None,
+            output_cap: None,
             in_flight: HashSet::new(),
             results: HashMap::new(),
             init_error: None,
             exited: false,
+            generation: 0,
         }
     }
 }
@@ -209,7 +227,9 @@ impl Env {
         st.phase = Phase::Init;
         st.allowed_names = allowed;
         st.exts.clear();
+        let generation = st.rt.generation + 1;
         st.rt = RtSlot::new();
+        st.rt.generation = generation;
     }
 
     /// The built-in runtime's `invocation/next`.
@@ -218,6 +238,11 @@ impl Env {
             let mut st = self.st.lock().unwrap();
             st.rt.next_calls += 1;
             st.rt.last_next = Some(Instant::now());
+            let now = SystemTime::now();
+            st.rt.last_next_wall = Some(now);
+            if st.phase == Phase::Invoke && !self.managed_instances {
+                st.rt.output_cap = Some(now);
+            }
             st.rt.rx.clone()
         };
         self.bump();
@@ -242,6 +267,16 @@ impl Env {
     pub(crate) fn runtime_exited(&self) {
         self.st.lock().unwrap().rt.exited = true;
         self.bump();
+    }
+
+    /// Marks the runtime of sandbox `generation` as gone, if it is the current one.
+    pub(crate) fn runtime_of_generation_exited(&self, generation: u64) {
+        let mut st = self.st.lock().unwrap();
+        if st.rt.generation == generation {
+            st.rt.exited = true;
+            drop(st);
+            self.bump();
+        }
     }
 
     /// Routes one API request.
@@ -502,7 +537,20 @@ impl Env {
     async fn rt_post(&self, req: Request<Incoming>, id: &str, is_error: bool) -> Resp {
         let ty =
             req.headers().get("Lambda-Runtime-Function-Error-Type").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = body_bytes(req.into_body()).await;
+        let streaming =
+            req.headers().get(RESPONSE_MODE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
+        let Ok(collected) = req.into_body().collect().await else {
+            // The runtime's connection broke midway: nothing was posted.
+            return error(StatusCode::BAD_REQUEST, "InvalidRequest", "the body was cut short");
+        };
+        let trailers = collected.trailers().cloned();
+        let body = collected.to_bytes();
+        if streaming && !is_error {
+            if let Some(result) = trailers.as_ref().and_then(streamed_error) {
+                // An error in the middle of a streamed response comes in trailers.
+                return self.answer_result(id, result);
+            }
+        }
         let result = if is_error {
             let body_type = serde_json::from_slice::<Value>(&body)
                 .ok()
@@ -511,6 +559,10 @@ impl Env {
         } else {
             RuntimeResult::Response(body)
         };
+        self.answer_result(id, result)
+    }
+
+    fn answer_result(&self, id: &str, result: RuntimeResult) -> Resp {
         if self.runtime_result(id, result) {
             json(StatusCode::ACCEPTED, &json!({"status": "OK"}))
         } else {

@@ -3,7 +3,8 @@
 //! `wait4` so its exit status, peak RSS and CPU time are exact.
 
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{ErrorKind, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -52,6 +53,7 @@ pub struct Proc {
     pub started: Instant,
     exit: Arc<Mutex<Option<ExitInfo>>>,
     exited: watch::Receiver<bool>,
+    pipes: Vec<Arc<Pipe>>,
 }
 
 /// Starts `program` with exactly `env`, in a new process group, forwarding each output line to
@@ -88,15 +90,19 @@ pub fn spawn(
     let started = Instant::now();
     // Each pump says when its stream ended, so the exit is announced only after the last lines.
     let (pumped_tx, pumped_rx) = std::sync::mpsc::channel::<()>();
-    let mut pumps = 0;
+    let mut pipes = Vec::new();
     if let Some(out) = child.stdout.take() {
-        pump(out, false, on_line.clone(), pumped_tx.clone());
-        pumps += 1;
+        pipes.push(pump(
+            std::fs::File::from(std::os::fd::OwnedFd::from(out)),
+            false,
+            on_line.clone(),
+            pumped_tx.clone(),
+        )?);
     }
     if let Some(err) = child.stderr.take() {
-        pump(err, true, on_line, pumped_tx);
-        pumps += 1;
+        pipes.push(pump(std::fs::File::from(std::os::fd::OwnedFd::from(err)), true, on_line, pumped_tx)?);
     }
+    let pumps = pipes.len();
     // The std Child is dropped without waiting: the reaper thread below owns the pid.
     drop(child);
     let exit = Arc::new(Mutex::new(None));
@@ -116,24 +122,108 @@ pub fn spawn(
         tx.send_replace(true);
         on_exit();
     })?;
-    Ok(Proc { pid, started, exit, exited: rx })
+    Ok(Proc { pid, started, exit, exited: rx, pipes })
+}
+
+/// One output pipe of a child. Its reader thread and [`Proc::drain_output`] take turns under the lock, so
+/// a drain delivers every complete line written before it, in order, before it returns.
+struct Pipe {
+    is_stderr: bool,
+    on_line: Arc<dyn Fn(String, bool) + Send + Sync>,
+    state: Mutex<PipeState>,
+}
+
+struct PipeState {
+    /// The read end (non-blocking); `None` once the reader thread is done with it. Only that thread closes
+    /// it, so the descriptor it polls is never closed (or reused) under it.
+    file: Option<std::fs::File>,
+    /// The writer closed the pipe (or reading failed).
+    ended: bool,
+    /// The start of a line whose newline has not come yet.
+    partial: Vec<u8>,
+}
+
+impl Pipe {
+    /// Reads what the pipe holds now and delivers its complete lines; false once the pipe is closed.
+    fn read_available(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        let mut chunk = [0u8; 8192];
+        loop {
+            if state.ended {
+                return false;
+            }
+            let Some(file) = state.file.as_mut() else { return false };
+            match file.read(&mut chunk) {
+                Ok(0) => {
+                    // As `BufRead::lines`: a last line without a newline is a line too.
+                    let rest = std::mem::take(&mut state.partial);
+                    if !rest.is_empty() {
+                        self.deliver(&rest);
+                    }
+                    state.ended = true;
+                    return false;
+                }
+                Ok(n) => {
+                    state.partial.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = state.partial.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = state.partial.drain(..=end).collect();
+                        self.deliver(&line[..end]);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    state.ended = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        (self.on_line)(String::from_utf8_lossy(line).into_owned(), self.is_stderr);
+    }
 }
 
 fn pump(
-    stream: impl Read + Send + 'static,
+    file: std::fs::File,
     is_stderr: bool,
     on_line: Arc<dyn Fn(String, bool) + Send + Sync>,
     done: std::sync::mpsc::Sender<()>,
-) {
+) -> std::io::Result<Arc<Pipe>> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own; only the read end (our side) becomes non-blocking.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    let pipe = Arc::new(Pipe {
+        is_stderr,
+        on_line,
+        state: Mutex::new(PipeState { file: Some(file), partial: Vec::new(), ended: false }),
+    });
+    let reader = pipe.clone();
     std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            match line {
-                Ok(l) => on_line(l, is_stderr),
-                Err(_) => break,
+        loop {
+            // Wait without the lock, so that a drain is never held up by an idle pipe. The descriptor stays
+            // open until this thread sees the end: only `read_available` here closes it.
+            let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut poll, 1, -1) };
+            if r < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted {
+                break;
+            }
+            if !reader.read_available() {
+                break;
             }
         }
+        reader.state.lock().unwrap().file = None;
         let _ = done.send(());
     });
+    Ok(pipe)
 }
 
 fn reap(pid: i32) -> ExitInfo {
@@ -213,6 +303,15 @@ impl Proc {
                 _ if Instant::now() >= end => return false,
                 _ => tokio::time::sleep(Duration::from_millis(1)).await,
             }
+        }
+    }
+
+    /// Delivers, before returning, every complete output line the process wrote before this call (the
+    /// reader threads would deliver them a moment later): Lambda orders a function's output before the
+    /// event that ends its invocation.
+    pub fn drain_output(&self) {
+        for pipe in &self.pipes {
+            pipe.read_available();
         }
     }
 

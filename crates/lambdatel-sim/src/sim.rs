@@ -250,7 +250,7 @@ impl Simulator {
     }
 
     fn output_sink(&self, name: String, function: bool) -> Arc<dyn Fn(String, bool) + Send + Sync> {
-        let hub = self.env.hub.clone();
+        let env = self.env.clone();
         let echo = self.cfg.echo_output;
         let json = self.cfg.json_logs;
         Arc::new(move |line: String, is_err: bool| {
@@ -258,7 +258,15 @@ impl Simulator {
                 eprintln!("[{name}{}] {line}", if is_err { " stderr" } else { "" });
             }
             let rec = if json { json_log_line(&line).unwrap_or(LogRecord::Text(line)) } else { LogRecord::Text(line) };
-            hub.emit(if function { EventRecord::Function(rec) } else { EventRecord::ExtensionLog(rec) });
+            if function {
+                // A line read after the runtime's `next` but before its `runtimeDone` was written before that
+                // `next`: it is stamped no later than the `runtimeDone`, as Lambda orders them.
+                let cap = env.st.lock().unwrap().rt.output_cap;
+                let now = SystemTime::now();
+                env.hub.emit_at(cap.map_or(now, |cap| cap.min(now)), EventRecord::Function(rec));
+            } else {
+                env.hub.emit(EventRecord::ExtensionLog(rec));
+            }
         })
     }
 
@@ -283,6 +291,7 @@ impl Simulator {
                     env.push(("LAMBDA_TASK_ROOT".into(), dir.display().to_string()));
                 }
                 let e = self.env.clone();
+                let generation = e.st.lock().unwrap().rt.generation;
                 let proc = spawn(
                     &p.command,
                     &p.args,
@@ -291,7 +300,7 @@ impl Simulator {
                     self.output_sink("function".into(), true),
                     Arc::new(move || {
                         e.hub.flush_all();
-                        e.runtime_exited()
+                        e.runtime_of_generation_exited(generation)
                     }),
                 )
                 .map_err(|source| SimError::Spawn { path: p.command.clone(), source })?;

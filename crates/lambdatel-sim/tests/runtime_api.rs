@@ -169,3 +169,42 @@ async fn json_log_format_gives_structured_function_records() {
     assert_eq!((json[0].level.as_str(), json[0].message.as_str()), ("WARN", "handling"));
     assert_eq!(json[0].request_id.as_deref(), Some(out.request_id.as_str()));
 }
+
+#[tokio::test]
+async fn output_written_before_the_next_call_comes_before_runtime_done() {
+    // Lines the runtime writes right before its `next` are still in the pipe when `next` arrives; Lambda
+    // delivers them before that invocation's runtimeDone, stamped no later.
+    const TAIL: usize = 2000;
+    let mut sim = Simulator::start(config(vec![], vec![])).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let out = sim.invoke(Invocation { payload: format!(r#"{{"tail":{TAIL}}}"#).into(), ..Invocation::default() });
+        let out = out.await.unwrap();
+        assert_eq!(out.status, "success", "{out:?}");
+        ids.push(out.request_id);
+    }
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    for id in &ids {
+        let done = report
+            .events
+            .iter()
+            .position(|e| matches!(&e.record, EventRecord::RuntimeDone(r) if &r.request_id == id))
+            .expect("a runtimeDone");
+        let tail: Vec<(usize, &TelemetryEvent)> = report
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(&e.record,
+                EventRecord::Function(lambdatel_sim::events::LogRecord::Text(t)) if t.starts_with(&format!("tail {id} "))))
+            .collect();
+        assert_eq!(tail.len(), TAIL);
+        let last = tail.last().unwrap();
+        assert_eq!(
+            last.1.record,
+            EventRecord::Function(lambdatel_sim::events::LogRecord::Text(format!("tail {id} {}", TAIL - 1)))
+        );
+        assert!(last.0 < done, "the last line of {id} is event {}, its runtimeDone event {done}", last.0);
+        let done_time = &report.events[done].time;
+        assert!(tail.iter().all(|(_, e)| &e.time <= done_time), "a line of {id} is stamped after {done_time}");
+    }
+}

@@ -26,6 +26,12 @@ impl Simulator {
         }
         let t0 = Instant::now();
         let mut suppressed = false;
+        if !self.needs_init && self.a_process_exited() {
+            // Lambda does not hand an invocation to an environment whose runtime or an extension has died since
+            // the last one: it resets it, as after a crash, and this invocation initialises a new one.
+            self.teardown(ShutdownReason::Failure, true).await;
+            self.needs_init = true;
+        }
         if self.needs_init {
             suppressed = true;
             self.run_init("invoke").await?;
@@ -81,6 +87,7 @@ impl Simulator {
         {
             let mut st = self.env.st.lock().unwrap();
             st.phase = Phase::Invoke;
+            st.rt.output_cap = None;
             st.rt.in_flight.insert(request_id.clone());
             rt_next_before = st.rt.next_calls;
             for e in st.exts.iter_mut().filter(|e| e.invoke && !e.failed) {
@@ -125,8 +132,18 @@ impl Simulator {
             && !self.env.st.lock().unwrap().rt.exited;
         let crashed = self.env.st.lock().unwrap().rt.exited;
         let timed_out = !rt_done && !crashed;
-        let rt_done_at = if rt_done { self.env.st.lock().unwrap().rt.last_next } else { None };
+        let (rt_done_at, rt_done_wall) = if rt_done {
+            let st = self.env.st.lock().unwrap();
+            (st.rt.last_next, st.rt.last_next_wall)
+        } else {
+            (None, None)
+        };
         let runtime_end = rt_done_at.unwrap_or_else(Instant::now);
+        // Lambda delivers the function's output before the runtimeDone that follows it: what the runtime wrote
+        // before its `next` goes out first, stamped no later than that `next`.
+        if let Some(runtime) = &self.runtime {
+            runtime.drain_output();
+        }
         let (rt_status, rt_error) = if timed_out {
             ("timeout", Some("Sandbox.Timedout".to_string()))
         } else if crashed {
@@ -160,7 +177,7 @@ impl Simulator {
         }
         let runtime_ms = ms(runtime_end.duration_since(t_start));
         hub.emit_at(
-            wall(runtime_end),
+            rt_done_wall.unwrap_or_else(|| wall(runtime_end)),
             EventRecord::RuntimeDone(RuntimeDone {
                 request_id: request_id.clone(),
                 status: rt_status.into(),
@@ -173,6 +190,7 @@ impl Simulator {
                 tracing: tracing(&span),
             }),
         );
+        self.env.st.lock().unwrap().rt.output_cap = None;
         if crashed {
             hub.flush_all();
         }
@@ -270,6 +288,14 @@ impl Simulator {
             self.freeze().await;
         }
         Ok(self.record(outcome))
+    }
+
+    /// Whether the runtime process or an extension process has exited (reaped, or a zombie not reaped yet:
+    /// Lambda, their parent, knows at once).
+    fn a_process_exited(&self) -> bool {
+        self.procs()
+            .iter()
+            .any(|p| p.exit_info().is_some() || matches!(crate::process::proc_state(p.pid), None | Some('Z')))
     }
 
     pub(super) fn record(&mut self, o: Outcome) -> Outcome {
