@@ -200,6 +200,10 @@ struct Shared {
     sandboxes: Mutex<Vec<SandboxFigures>>,
     gateway: Option<Gateway>,
     next_free_port: AtomicUsize,
+    /// Sandboxes shutting down at once. Lambda retires sandboxes one by one, each on its own CPU share; here
+    /// they share the host's cores, and the whole fleet told SHUTDOWN in the same instant at the end of a
+    /// run would starve every extension's final flush of the CPU Lambda would give it.
+    shutdowns: tokio::sync::Semaphore,
 }
 
 /// Runs the fleet against a fresh embedded backend and returns its figures.
@@ -237,6 +241,9 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         sandboxes: Mutex::new(Vec::new()),
         gateway,
         next_free_port: AtomicUsize::new(0),
+        shutdowns: tokio::sync::Semaphore::new(
+            4 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        ),
     });
     let t0 = Instant::now();
     let start = tokio::time::Instant::now();
@@ -418,7 +425,10 @@ async fn sandbox(id: usize, cfg: FleetConfig, shared: Arc<Shared>, seq: usize, f
     // Out of the fleet from now on: a new sandbox may start while this one shuts down.
     shared.pool.lock().unwrap().live -= 1;
     shared.changed.notify_waiters();
-    let report = sim.shutdown(ShutdownReason::Spindown).await.ok();
+    let report = {
+        let _turn = shared.shutdowns.acquire().await;
+        sim.shutdown(ShutdownReason::Spindown).await.ok()
+    };
     let exts = report.as_ref().map(|r| r.extensions.as_slice()).unwrap_or_default();
     shared.sandboxes.lock().unwrap().push(SandboxFigures {
         id,

@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -54,7 +55,20 @@ pub struct Proc {
     exit: Arc<Mutex<Option<ExitInfo>>>,
     exited: watch::Receiver<bool>,
     pipes: Vec<Arc<Pipe>>,
+    watch: Arc<Watch>,
 }
+
+/// What the reaper needs to know to read the peak RSS only when it can still change: the group runs, is held
+/// stopped (SIGSTOP), or is expected to exit soon (shutdown, a kill).
+struct Watch {
+    mode: AtomicU8,
+    /// The peak read just before the simulator killed the process.
+    peak_before_kill_kb: AtomicU64,
+}
+
+const RUNNING: u8 = 0;
+const FROZEN: u8 = 1;
+const EXITING: u8 = 2;
 
 /// Starts `program` with exactly `env`, in a new process group, forwarding each output line to
 /// `on_line(line, is_stderr)` and calling `on_exit` once it has been reaped.
@@ -108,8 +122,10 @@ pub fn spawn(
     let exit = Arc::new(Mutex::new(None));
     let (tx, rx) = watch::channel(false);
     let slot = exit.clone();
+    let watch = Arc::new(Watch { mode: AtomicU8::new(RUNNING), peak_before_kill_kb: AtomicU64::new(0) });
+    let reaper_watch = watch.clone();
     std::thread::Builder::new().name(format!("reap-{pid}")).spawn(move || {
-        let info = reap(pid);
+        let info = reap(pid, &reaper_watch);
         // A line written just before exit is still in the pipe: let the pumps deliver it. A grandchild
         // holding the pipe open must not delay the exit for long.
         let until = Instant::now() + Duration::from_millis(500);
@@ -122,7 +138,7 @@ pub fn spawn(
         tx.send_replace(true);
         on_exit();
     })?;
-    Ok(Proc { pid, started, exit, exited: rx, pipes })
+    Ok(Proc { pid, started, exit, exited: rx, pipes, watch })
 }
 
 /// One output pipe of a child. Its reader thread and [`Proc::drain_output`] take turns under the lock, so
@@ -226,25 +242,46 @@ fn pump(
     Ok(pipe)
 }
 
-fn reap(pid: i32) -> ExitInfo {
+fn reap(pid: i32, watch: &Watch) -> ExitInfo {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // Exit is noticed at once through a pidfd; without one (kernels before 5.3), by polling.
+    // SAFETY: pidfd_open on our own child; the descriptor is closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     let mut peak_kb = 0;
+    let mut read_while_frozen = false;
     loop {
-        // Poll rather than block, to read the peak from /proc while the process is alive: once it is a
-        // zombie its memory figures are gone.
-        peak_kb = peak_kb.max(vm_hwm_kb(pid).unwrap_or(0));
+        // VmHWM is a high-water mark, gone once the process is a zombie: reading it now and then while the
+        // process lives and often once it is about to exit loses nothing, where reading every 2 ms made a
+        // fleet of hundreds of sandboxes cost the host more than the sandboxes themselves. A stopped process
+        // cannot grow: one read once it is frozen is enough.
+        let mode = watch.mode.load(Ordering::Relaxed);
+        if !(mode == FROZEN && read_while_frozen) {
+            peak_kb = peak_kb.max(vm_hwm_kb(pid).unwrap_or(0));
+        }
+        read_while_frozen = mode == FROZEN;
         // SAFETY: waiting on our own child pid with valid out-pointers.
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
         if r == pid {
             break;
         }
         if r == 0 {
-            std::thread::sleep(Duration::from_millis(2));
+            let interval_ms = if mode == EXITING { 2 } else { 50 };
+            if pidfd >= 0 {
+                let mut poll = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd; readable once the process has exited.
+                unsafe { libc::poll(&mut poll, 1, interval_ms) };
+            } else {
+                std::thread::sleep(Duration::from_millis(2));
+            }
             continue;
         }
         if r == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            if pidfd >= 0 {
+                // SAFETY: closing the descriptor opened above, once.
+                unsafe { libc::close(pidfd) };
+            }
             return ExitInfo {
                 status: ExitStatus { code: None, signal: None },
                 at: Instant::now(),
@@ -253,6 +290,11 @@ fn reap(pid: i32) -> ExitInfo {
             };
         }
     }
+    if pidfd >= 0 {
+        // SAFETY: closing the descriptor opened above, once.
+        unsafe { libc::close(pidfd) };
+    }
+    let peak_kb = peak_kb.max(watch.peak_before_kill_kb.load(Ordering::Relaxed));
     let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     let st = if libc::WIFEXITED(status) {
         ExitStatus { code: Some(libc::WEXITSTATUS(status)), signal: None }
@@ -273,12 +315,28 @@ fn vm_hwm_kb(pid: i32) -> Option<u64> {
 impl Proc {
     /// Sends `sig` to the whole process group.
     pub fn signal(&self, sig: i32) {
+        match sig {
+            libc::SIGSTOP => self.watch.mode.store(FROZEN, Ordering::Relaxed),
+            libc::SIGCONT => self.watch.mode.store(RUNNING, Ordering::Relaxed),
+            libc::SIGKILL => {
+                let peak = vm_hwm_kb(self.pid).unwrap_or(0);
+                self.watch.peak_before_kill_kb.fetch_max(peak, Ordering::Relaxed);
+                self.watch.mode.store(EXITING, Ordering::Relaxed);
+            }
+            _ => self.watch.mode.store(EXITING, Ordering::Relaxed),
+        }
         if self.exit_info().is_none() {
             // SAFETY: signalling our own child's process group.
             unsafe {
                 libc::kill(-self.pid, sig);
             }
         }
+    }
+
+    /// Tells the reaper the process is about to exit (its shutdown has begun), so that the peak it reads
+    /// stays exact to the end.
+    pub fn expect_exit(&self) {
+        self.watch.mode.store(EXITING, Ordering::Relaxed);
     }
 
     /// Exit information, once the process has been reaped.
@@ -377,6 +435,27 @@ mod tests {
         assert_eq!(lines.len(), 501);
         assert!(lines.contains(&("last".to_string(), false)));
         assert!(lines.contains(&("line 499".to_string(), true)));
+    }
+
+    #[tokio::test]
+    async fn the_peak_of_a_process_killed_between_readings_is_read_before_the_kill() {
+        // 64 MiB touched, then asleep: the reaper reads the peak only every 50 ms while a process runs, so
+        // the kill itself must read it.
+        let (p, lines) = run(
+            "exec python3 -c 'import sys, time\nb = bytearray(64 << 20)\nprint(\"ready\", flush=True)\ntime.sleep(30)'",
+        );
+        for _ in 0..500 {
+            if !lines.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(lines.lock().unwrap().clone(), vec![("ready".to_string(), false)]);
+        p.signal(libc::SIGKILL);
+        assert!(p.wait_exit(Duration::from_secs(5)).await);
+        let info = p.exit_info().unwrap();
+        assert_eq!(info.status.signal, Some(libc::SIGKILL));
+        assert!(info.max_rss_kb >= 64 * 1024, "{info:?}");
     }
 
     #[tokio::test]

@@ -21,6 +21,9 @@ impl Simulator {
     pub(super) async fn teardown(&mut self, reason: ShutdownReason, graceful: bool) -> Option<f64> {
         let t0 = Instant::now();
         self.thaw();
+        for p in self.procs() {
+            p.expect_exit();
+        }
         self.env.st.lock().unwrap().phase = Phase::Shutdown;
         let budget = if self.exts.is_empty() { Duration::ZERO } else { self.cfg.shutdown_budget };
         let deadline_wall = SystemTime::now() + budget;
