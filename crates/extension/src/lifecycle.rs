@@ -37,7 +37,7 @@ mod managed_instances;
 use fail_open::StartFailure;
 
 /// Looks up an environment variable.
-pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+pub type EnvLookup = lambdatel_aws::env::Lookup;
 
 /// Everything the extension reads from its environment, injectable for tests.
 pub struct Environment {
@@ -55,7 +55,7 @@ impl Environment {
             .map(std::path::PathBuf::from)
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "lambdatel".into());
-        Environment { vars: Box::new(|k| std::env::var(k).ok()), name }
+        Environment { vars: std::sync::Arc::new(|k| std::env::var(k).ok()), name }
     }
 }
 
@@ -75,7 +75,7 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     // Prepare everything that can fail before registering, but report failures only after registering:
     // init/error needs the extension id.
     let source = config_source::choose(env);
-    let prepared = prepare(&source, &registry, env).await;
+    let prepared = prepare(&source, &registry, &environment.vars).await;
     // Bound before registering: the runtime's wrapper looks for the proxy as soon as the runtime starts.
     let proxy = match &prepared {
         Ok(p) if crate::proxy::wanted(&p.settings, env) => crate::proxy::bind(env).await,
@@ -369,15 +369,16 @@ struct Prepared {
 async fn prepare(
     source: &config_source::ConfigSource,
     registry: &Registry,
-    env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    vars: &EnvLookup,
 ) -> Result<Prepared, StartFailure> {
-    let loaded = config_source::load_resolved(source, env).await;
+    let loaded = config_source::load_resolved(source, &**vars).await;
     let secrets = &loaded.secrets;
     let invalid = |e: lambdatel_config::ConfigErrors| {
         let message = format!("invalid configuration in {source}:\n{e}");
         StartFailure::new("Extension.ConfigInvalid", config_source::scrub(&message, secrets))
     };
-    let crate::Checked { config, settings, graph } = crate::check(loaded.parsed, registry).map_err(invalid)?;
+    let crate::Checked { config, settings, graph } =
+        crate::check(loaded.parsed, registry, &lambdatel_aws::Env::from_lookup(vars.clone())).map_err(invalid)?;
     for warning in &config.warnings {
         log::warn(&config_source::scrub(warning, secrets));
     }
