@@ -133,6 +133,7 @@ async fn start(
         resource.function_name = registration.function_name.clone();
     }
     let memory_mb = resource.memory_mb;
+    let snap_start = resource.initialization_type.as_deref() == Some("snap-start");
     let mut receivers = Receivers::start(bound, resource);
     receivers.set_joiner(joiner);
     if managed_instances {
@@ -154,6 +155,8 @@ async fn start(
         self_telemetry: SelfTelemetry::new(Duration::from_secs(10)),
         memory_limit,
         received_at_last_invoke: 0,
+        snap_start,
+        restores_handled: 0,
     })
 }
 
@@ -181,6 +184,10 @@ struct Extension {
     memory_limit: usize,
     /// Bytes the receivers had taken in at the previous INVOKE.
     received_at_last_invoke: u64,
+    /// Started from a SnapStart snapshot (`AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`).
+    snap_start: bool,
+    /// SnapStart restores whose connections were dropped.
+    restores_handled: u64,
 }
 
 impl Extension {
@@ -231,9 +238,15 @@ impl Extension {
     }
 
     /// After a SnapStart restore (the converter has reseeded the ids and renewed the instance already):
-    /// connections pooled before the snapshot died with it.
+    /// connections pooled before the snapshot died with it, and the credentials belong to the environment
+    /// the snapshot was taken in. Called at each INVOKE: once per restore, the connections are dropped.
     fn after_restore(&mut self) {
-        if self.receivers.take_restored() {
+        // A SnapStart sandbox's first invoke always follows a restore, whose events may arrive after the
+        // INVOKE (they are buffered like any other): it is counted from the start, and its late events
+        // then change nothing.
+        let due = self.receivers.restores().max(u64::from(self.snap_start));
+        if due > self.restores_handled {
+            self.restores_handled = due;
             self.graph.reset_connections();
         }
     }
