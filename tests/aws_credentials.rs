@@ -80,3 +80,61 @@ async fn container_credentials_are_refreshed_mid_run_and_every_signature_verifie
         }
     }
 }
+
+/// The access key ids the verifier accepted requests from, over two invocations of a SnapStart sandbox with
+/// credentials that stay fresh for an hour, and a restore between them when `restore`.
+async fn keys_across_a_restore(restore: bool) -> Vec<String> {
+    let (first, second) = (("AKIDSNAPSHOT", "snapshot-secret-key"), ("AKIDRESTORED", "restored-secret-key"));
+    let token = "container-authorization-token";
+    let verifier = start_printing_port(
+        "sigv4_verifier.py",
+        &[format!("{}={}", first.0, first.1), format!("{}={}", second.0, second.1)],
+    );
+    let lifetime = (REFRESH_MARGIN_S + 3600).to_string();
+    let credentials = start_printing_port(
+        "container_credentials.py",
+        &[token, first.0, first.1, &lifetime, second.0, second.1].map(str::to_string),
+    );
+    let dir = TempDir::new("restorecreds");
+    let config = dir.write("config.yaml", &signed_config(verifier.port));
+    let mut sim = Simulator::start(SimConfig {
+        snap_start: true,
+        env: vec![
+            ("LAMBDATEL_CONFIG".into(), config.display().to_string()),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+                format!("http://127.0.0.1:{}/v2/credentials", credentials.port),
+            ),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token.into()),
+        ],
+        ..lambdatel_with_config(&config)
+    })
+    .await
+    .expect("the simulator starts");
+    assert_eq!(sim.invoke(Invocation::default()).await.unwrap().status, "success");
+    if restore {
+        sim.restore_snapshot().await;
+    }
+    assert_eq!(sim.invoke(Invocation::default()).await.unwrap().status, "success");
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    let lines = extension_lines(&report);
+    let seen = get_json(verifier.port, "/__seen");
+    assert_eq!(seen["rejected"], serde_json::json!({}), "no signature mismatch: {seen}\n{lines:#?}");
+    for line in &lines {
+        assert!(!line.contains(first.1) && !line.contains(second.1) && !line.contains(token), "{line}");
+    }
+    let mut keys: Vec<String> = seen["accepted"].as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_snap_start_restore_credentials_are_fetched_again() {
+    if !python_ready("after_a_snap_start_restore_credentials_are_fetched_again") {
+        return;
+    }
+    // Control: fresh for an hour, the first credentials sign everything.
+    assert_eq!(keys_across_a_restore(false).await, ["AKIDSNAPSHOT"]);
+    // The restore drops them: the flush after it signs with credentials fetched again.
+    assert_eq!(keys_across_a_restore(true).await, ["AKIDRESTORED", "AKIDSNAPSHOT"]);
+}
