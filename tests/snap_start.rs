@@ -51,3 +51,40 @@ async fn two_restores_of_one_snapshot_make_different_ids_and_no_cold_start() {
         assert!(matches!(run.2, None | Some(0)), "no cold start counted: {:?}", run.2);
     }
 }
+
+/// Connections the backend accepted over a run of three invocations, with a restore from a snapshot
+/// before the second and the third when `restores`; the extension exports over gRPC (every signal) and
+/// OTLP/HTTP (traces only: one request per flush, so one pooled connection).
+async fn connections_over_three_invocations(restores: bool) -> (Vec<usize>, usize) {
+    let sink =
+        OtlpSink::start_with_http("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
+    let dir = TempDir::new("snap-conn");
+    let yaml = otlp_config(free_port(), &sink.grpc_endpoint(), "")
+        .replace("service:", &format!("  otlphttp:\n    endpoint: {}\nservice:", sink.http_endpoint().unwrap()));
+    let yaml = yaml.replace("exporters: [otlp]}\n    metrics", "exporters: [otlp, otlphttp]}\n    metrics");
+    let config = dir.write("config.yaml", &yaml);
+    let mut sim = Simulator::start(SimConfig { snap_start: true, ..lambdatel_with_config(&config) })
+        .await
+        .expect("the simulator starts");
+    let mut after_each = Vec::new();
+    for i in 0..3 {
+        if restores && i > 0 {
+            sim.restore_snapshot().await;
+        }
+        assert_eq!(sim.invoke(Invocation::default()).await.unwrap().status, "success");
+        after_each.push(sink.connections_accepted());
+    }
+    let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
+    assert_eq!(report.extensions[0].exit_status.as_ref().and_then(|s| s.code), Some(0));
+    let ids = invocation_ids(&sink.received(), "orders");
+    assert_eq!(ids.len(), 6, "every invocation span arrived over both exporters: {ids:?}");
+    (after_each, sink.connections_accepted())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_each_restore_the_backend_sees_new_connections() {
+    // Control: one sandbox's exporters keep their connections (one gRPC, one HTTP) from flush to flush.
+    assert_eq!(connections_over_three_invocations(false).await, (vec![2, 2, 2], 2));
+    // Each restore drops them: the flush after it opens one of each again.
+    assert_eq!(connections_over_three_invocations(true).await, (vec![2, 4, 6], 6));
+}

@@ -1,7 +1,10 @@
 //! The HTTP client of every AWS call: hyper 1 with the legacy pooled client and rustls (ring, Mozilla
 //! roots), the same stack as the `otlphttp` exporter.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -29,10 +32,14 @@ pub struct Response {
     pub body: Bytes,
 }
 
-/// A pooled HTTP/HTTPS client. Cloning shares the pool.
+type Pooled = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A pooled HTTP/HTTPS client. Cloning shares the pool, and [`reset_connections`](Self::reset_connections)
+/// replaces it for every clone.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Arc<RwLock<Pooled>>,
+    connector: HttpsConnector<HttpConnector>,
     timeout: Duration,
 }
 
@@ -61,19 +68,22 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(20))
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        HttpClient { client, timeout }
+        HttpClient { client: Arc::new(RwLock::new(pool(&connector))), connector, timeout }
+    }
+
+    /// Drops the pooled connections: the next request opens a new one. After a SnapStart restore the
+    /// snapshot's connections are dead (the peer never saw the restored copy), and a request on one would
+    /// fail or hang. Requests in flight keep their connection.
+    pub fn reset_connections(&self) {
+        *self.client.write().unwrap_or_else(|e| e.into_inner()) = pool(&self.connector);
     }
 
     /// Sends `request` and reads the whole answer; any status is a response, only transport failures and the
     /// timeout are errors. `what` names the call in errors (never a secret).
     pub async fn send(&self, request: Request<Full<Bytes>>, what: &str) -> Result<Response, AwsError> {
+        let client = self.client.read().unwrap_or_else(|e| e.into_inner()).clone();
         let attempt = async {
-            let response = self
-                .client
+            let response = client
                 .request(request)
                 .await
                 .map_err(|e| AwsError::Transport { call: what.to_string(), message: error_chain(&e) })?;
@@ -91,6 +101,14 @@ impl HttpClient {
             })
         })
     }
+}
+
+/// A client with an empty pool over `connector`.
+fn pool(connector: &HttpsConnector<HttpConnector>) -> Pooled {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(20))
+        .pool_timer(TokioTimer::new())
+        .build(connector.clone())
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -74,8 +74,11 @@ pub fn authenticators(
 ) -> (BTreeMap<ComponentId, Authenticator>, Vec<ConfigError>) {
     let mut built = BTreeMap::new();
     let mut errors = Vec::new();
+    // One cache of the function's own credentials for every authenticator: one fetch from the container
+    // endpoint, one refresh, however many exporters sign.
+    let credentials = CredentialsProvider::from_env(env, http.clone());
     for (id, at) in &config.extensions {
-        match build(&id.type_name, at, env, http) {
+        match build(&id.type_name, at, env, http, &credentials) {
             Ok(Some(authenticator)) => {
                 built.insert(id.clone(), authenticator);
             }
@@ -103,6 +106,7 @@ fn build(
     at: &ComponentConfig,
     env: &Env,
     http: &lambdatel_aws::http::HttpClient,
+    credentials: &CredentialsProvider,
 ) -> Result<Option<Authenticator>, ConfigError> {
     match type_name {
         "sigv4auth" => {
@@ -112,7 +116,7 @@ fn build(
                     CredentialsProvider::assuming_role(env, http.clone(), role.clone())
                 }
                 Some(_) => return Err(at.error_at("assume_role.arn", "is needed to assume a role")),
-                None => CredentialsProvider::from_env(env, http.clone()),
+                None => credentials.clone(),
             };
             Ok(Some(Authenticator::SigV4 { config, credentials }))
         }

@@ -13,16 +13,23 @@ use crate::{exporters::Exporter, extensions::Authenticator, processors::Processo
 pub type Graph = lambdatel_pipeline::Graph<ReceiverConfig, ProcessorInstance, Exporter>;
 
 impl Registry {
-    /// Builds every component named by a pipeline into a graph; all errors are collected.
+    /// Builds every component named by a pipeline into a graph, in the process's environment; all errors are
+    /// collected.
     pub fn build_graph(&self, config: &Config) -> Result<Graph, ConfigErrors> {
+        self.build_graph_in(config, &lambdatel_aws::Env::from_process())
+    }
+
+    /// Builds every component named by a pipeline into a graph; all errors are collected. `env` is the
+    /// environment the config was read in (the one its `${env:...}` references see): `sigv4auth` and
+    /// `awsxray` take their default region and their credentials from it.
+    pub fn build_graph_in(&self, config: &Config, env: &lambdatel_aws::Env) -> Result<Graph, ConfigErrors> {
         let mut errors: Vec<ConfigError> = self.registration_errors();
         let mut builder = GraphBuilder::default();
         // `None` marks an id that failed to build: its error is reported once, not once per pipeline.
         let mut receiver_index: BTreeMap<&ComponentId, Option<usize>> = BTreeMap::new();
         let mut exporter_index: BTreeMap<&ComponentId, Option<usize>> = BTreeMap::new();
-        let env = lambdatel_aws::Env::from_process();
         let http = lambdatel_aws::http::HttpClient::new(lambdatel_aws::DEFAULT_TIMEOUT);
-        let (authenticators, extension_errors) = crate::extensions::authenticators(config, &env, &http);
+        let (authenticators, extension_errors) = crate::extensions::authenticators(config, env, &http);
         errors.extend(extension_errors);
 
         for (pipeline_id, pipeline) in &config.pipelines {
@@ -52,9 +59,9 @@ impl Registry {
             for id in &pipeline.exporters {
                 let Some(component) = config.exporters.get(id) else { continue };
                 let built = self
-                    .build_exporter(id, component)
+                    .build_exporter_in(id, component, env, &http)
                     .map_err(Some)
-                    .and_then(|exporter| with_auth(exporter, component, config, &authenticators, &env, &http));
+                    .and_then(|exporter| with_auth(exporter, component, config, &authenticators, env, &http));
                 let index = *exporter_index.entry(id).or_insert_with(|| match built {
                     Ok(exporter) => Some(builder.add_exporter(id.clone(), exporter)),
                     Err(e) => {
@@ -87,6 +94,25 @@ impl Registry {
             Ok(builder.build())
         } else {
             Err(ConfigErrors(errors))
+        }
+    }
+}
+
+impl Registry {
+    /// Builds an exporter; `awsxray` reads its region and credentials from `env`, which factories do not see.
+    fn build_exporter_in(
+        &self,
+        id: &ComponentId,
+        component: &ComponentConfig,
+        env: &lambdatel_aws::Env,
+        http: &lambdatel_aws::http::HttpClient,
+    ) -> Result<Exporter, ConfigError> {
+        match id.type_name.as_str() {
+            // The type is the built-in's: a registry refuses to register a built-in's name again.
+            <crate::exporters::AwsXrayExporter as crate::ExporterFactory>::TYPE => {
+                crate::exporters::AwsXrayExporter::build_in(component, env, http)
+            }
+            _ => self.build_exporter(id, component),
         }
     }
 }

@@ -113,7 +113,7 @@ fn load(
         Some(path) => config_source::ConfigSource::File(path.into()),
         None => config_source::choose(env),
     };
-    let checked = crate::check(config_source::load_partial(&source, env), registry)
+    let checked = crate::check(config_source::load_partial(&source, env), registry, &lambdatel_aws::Env::snapshot(env))
         .map_err(|e| format!("invalid configuration in {source}:\n{e}"))?;
     Ok((source.to_string(), checked))
 }

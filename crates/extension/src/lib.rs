@@ -58,8 +58,13 @@ pub struct Checked {
 
 /// Checks a configuration in every stage in one pass: the YAML and pipeline graph (`parsed`, from
 /// `parse_partial`), the extension's settings and every component's settings. All errors come back
-/// together, sorted by line, each naming the unset `${env:...}` variables behind it.
-pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Result<Checked, ConfigErrors> {
+/// together, sorted by line, each naming the unset `${env:...}` variables behind it. `env` is the environment
+/// the config was read in: components that read AWS settings (region, credentials) take them from it.
+pub fn check(
+    parsed: (Option<Config>, ConfigErrors),
+    registry: &Registry,
+    env: &lambdatel_aws::Env,
+) -> Result<Checked, ConfigErrors> {
     let (config, mut errors) = parsed;
     let Some(mut config) = config else { return Err(errors) };
     config.warnings.extend(lambdatel_components::extensions::warnings(&config));
@@ -68,7 +73,7 @@ pub fn check(parsed: (Option<Config>, ConfigErrors), registry: &Registry) -> Res
         memory_limiters: lambdatel_components::processors::memory_limiter::limits_in(&config),
         ..settings
     });
-    let mut graph = registry.build_graph(&config).map_err(|e| errors.0.extend(e.0)).ok();
+    let mut graph = registry.build_graph_in(&config, env).map_err(|e| errors.0.extend(e.0)).ok();
     if let (Some(settings), Some(graph)) = (&settings, &mut graph) {
         if settings.tail_sampling.drop_logs_of_dropped_traces {
             graph.prepend_processor(lambdatel_config::Signal::Logs, || {

@@ -37,7 +37,7 @@ mod managed_instances;
 use fail_open::StartFailure;
 
 /// Looks up an environment variable.
-pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+pub type EnvLookup = lambdatel_aws::env::Lookup;
 
 /// Everything the extension reads from its environment, injectable for tests.
 pub struct Environment {
@@ -55,7 +55,7 @@ impl Environment {
             .map(std::path::PathBuf::from)
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "lambdatel".into());
-        Environment { vars: Box::new(|k| std::env::var(k).ok()), name }
+        Environment { vars: std::sync::Arc::new(|k| std::env::var(k).ok()), name }
     }
 }
 
@@ -75,7 +75,7 @@ pub async fn run(registry: Registry, environment: Environment) -> ExitCode {
     // Prepare everything that can fail before registering, but report failures only after registering:
     // init/error needs the extension id.
     let source = config_source::choose(env);
-    let prepared = prepare(&source, &registry, env).await;
+    let prepared = prepare(&source, &registry, &environment.vars).await;
     // Bound before registering: the runtime's wrapper looks for the proxy as soon as the runtime starts.
     let proxy = match &prepared {
         Ok(p) if crate::proxy::wanted(&p.settings, env) => crate::proxy::bind(env).await,
@@ -133,6 +133,7 @@ async fn start(
         resource.function_name = registration.function_name.clone();
     }
     let memory_mb = resource.memory_mb;
+    let snap_start = resource.initialization_type.as_deref() == Some("snap-start");
     let mut receivers = Receivers::start(bound, resource);
     receivers.set_joiner(joiner);
     if managed_instances {
@@ -154,6 +155,8 @@ async fn start(
         self_telemetry: SelfTelemetry::new(Duration::from_secs(10)),
         memory_limit,
         received_at_last_invoke: 0,
+        snap_start,
+        restores_handled: 0,
     })
 }
 
@@ -181,6 +184,10 @@ struct Extension {
     memory_limit: usize,
     /// Bytes the receivers had taken in at the previous INVOKE.
     received_at_last_invoke: u64,
+    /// Started from a SnapStart snapshot (`AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`).
+    snap_start: bool,
+    /// SnapStart restores whose connections were dropped.
+    restores_handled: u64,
 }
 
 impl Extension {
@@ -231,9 +238,15 @@ impl Extension {
     }
 
     /// After a SnapStart restore (the converter has reseeded the ids and renewed the instance already):
-    /// connections pooled before the snapshot died with it.
+    /// connections pooled before the snapshot died with it, and the credentials belong to the environment
+    /// the snapshot was taken in. Called at each INVOKE: once per restore, the connections are dropped.
     fn after_restore(&mut self) {
-        if self.receivers.take_restored() {
+        // A SnapStart sandbox's first invoke always follows a restore, whose events may arrive after the
+        // INVOKE (they are buffered like any other): it is counted from the start, and its late events
+        // then change nothing.
+        let due = self.receivers.restores().max(u64::from(self.snap_start));
+        if due > self.restores_handled {
+            self.restores_handled = due;
             self.graph.reset_connections();
         }
     }
@@ -369,15 +382,16 @@ struct Prepared {
 async fn prepare(
     source: &config_source::ConfigSource,
     registry: &Registry,
-    env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    vars: &EnvLookup,
 ) -> Result<Prepared, StartFailure> {
-    let loaded = config_source::load_resolved(source, env).await;
+    let loaded = config_source::load_resolved(source, &**vars).await;
     let secrets = &loaded.secrets;
     let invalid = |e: lambdatel_config::ConfigErrors| {
         let message = format!("invalid configuration in {source}:\n{e}");
         StartFailure::new("Extension.ConfigInvalid", config_source::scrub(&message, secrets))
     };
-    let crate::Checked { config, settings, graph } = crate::check(loaded.parsed, registry).map_err(invalid)?;
+    let crate::Checked { config, settings, graph } =
+        crate::check(loaded.parsed, registry, &lambdatel_aws::Env::from_lookup(vars.clone())).map_err(invalid)?;
     for warning in &config.warnings {
         log::warn(&config_source::scrub(warning, secrets));
     }

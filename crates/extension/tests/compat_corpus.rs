@@ -71,13 +71,11 @@ fn expectation(path: &Path) -> Expectation {
 
 /// Loads a file as `lambdatel validate FILE` does: the warnings, or every error.
 fn load(path: &Path) -> Result<Vec<String>, Vec<ConfigError>> {
-    // Lambda always sets AWS_REGION; the awsxray exporter and sigv4auth read it from the process.
-    static REGION: std::sync::Once = std::sync::Once::new();
-    REGION.call_once(|| std::env::set_var("AWS_REGION", "us-east-1"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let _guard = runtime.enter();
     let source = ConfigSource::File(path.to_owned());
-    match lambdatel::check(lambdatel::config_source::load_partial(&source, &env), &Registry::builtin()) {
+    let aws_env = lambdatel_aws::Env::snapshot(&env);
+    match lambdatel::check(lambdatel::config_source::load_partial(&source, &env), &Registry::builtin(), &aws_env) {
         Ok(checked) => Ok(checked.config.warnings),
         Err(errors) => Err(errors.0),
     }

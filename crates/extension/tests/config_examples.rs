@@ -374,7 +374,7 @@ async fn the_generic_example_redacts_filters_and_tags() {
 
 fn check(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
     let parsed = lambdatel_config::parse_partial(yaml, Some("c.yaml"), env);
-    match lambdatel::check(parsed, &Registry::builtin()) {
+    match lambdatel::check(parsed, &Registry::builtin(), &lambdatel_aws::Env::snapshot(env)) {
         Ok(_) => vec![],
         Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
     }

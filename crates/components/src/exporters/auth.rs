@@ -10,7 +10,7 @@ use hyper::{
     header::{HeaderName, HeaderValue},
     Request, Uri,
 };
-use lambdatel_aws::{http::HttpClient, Env, SigV4Signer};
+use lambdatel_aws::{http::HttpClient, CredentialsProvider, Env, SigV4Signer};
 use lambdatel_pipeline::{ExportError, Signal};
 use serde::Deserialize;
 
@@ -29,9 +29,18 @@ pub struct AuthConfig {
 pub enum RequestAuth {
     /// A fixed header, marked sensitive.
     Header(HeaderName, HeaderValue),
-    /// One signer per signal URL (traces, metrics, logs): the service and region may differ by host. A URL
-    /// no signer can be made for (an unused default, say) fails its exports with the reason.
-    SigV4(Arc<[Result<SigV4Signer, String>; 3]>),
+    /// SigV4 signing.
+    SigV4 {
+        /// One signer per signal URL (traces, metrics, logs): the service and region may differ by host. A
+        /// URL no signer can be made for (an unused default, say) fails its exports with the reason.
+        signers: Arc<[Result<SigV4Signer, String>; 3]>,
+        /// The credentials the signers share.
+        credentials: CredentialsProvider,
+        /// The environment the credentials were read from, read again after a SnapStart restore.
+        env: Env,
+        /// The client fetching credentials (container endpoint, STS).
+        http: HttpClient,
+    },
 }
 
 impl RequestAuth {
@@ -50,8 +59,23 @@ impl RequestAuth {
                 if let [Err(first), Err(_), Err(_)] = &signers {
                     return Err(first.clone());
                 }
-                Ok(RequestAuth::SigV4(Arc::new(signers)))
+                Ok(RequestAuth::SigV4 {
+                    signers: Arc::new(signers),
+                    credentials: credentials.clone(),
+                    env: env.clone(),
+                    http: http.clone(),
+                })
             }
+        }
+    }
+
+    /// After a SnapStart restore: the snapshot's credentials (and the connection they came over) belong to
+    /// the environment the snapshot was taken in, so the credential variables are read again and the next
+    /// signature fetches fresh credentials over a new connection.
+    pub fn after_restore(&self) {
+        if let RequestAuth::SigV4 { credentials, env, http, .. } = self {
+            http.reset_connections();
+            credentials.reload(&env.reread());
         }
     }
 
@@ -68,7 +92,7 @@ impl RequestAuth {
                 request.headers_mut().insert(name.clone(), value.clone());
                 Ok(())
             }
-            RequestAuth::SigV4(signers) => {
+            RequestAuth::SigV4 { signers, .. } => {
                 let signer = signers[kind.index()]
                     .as_ref()
                     .map_err(|message| ExportError::Permanent { message: message.clone() })?;

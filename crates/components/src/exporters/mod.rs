@@ -120,6 +120,15 @@ impl Export for Exporter {
         }
     }
 
+    fn reset_connections(&self) {
+        match self {
+            Exporter::OtlpGrpc { exporter, .. } => exporter.reset_connections(),
+            Exporter::OtlpHttp { exporter, .. } => exporter.reset_connections(),
+            // Stdout holds no connection.
+            Exporter::Debug(_) | Exporter::AwsEmf(_) => {}
+        }
+    }
+
     fn breaker(&self) -> BreakerConfig {
         match self {
             Exporter::OtlpGrpc { breaker, .. } | Exporter::OtlpHttp { breaker, .. } => *breaker,
@@ -326,11 +335,34 @@ impl ExporterFactory for AwsXrayExporter {
         config.check(at)
     }
 
+    /// In the process's environment; a graph builds it with [`AwsXrayExporter::build_in`] instead.
     fn create(config: AwsXrayConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
         let http = lambdatel_aws::http::HttpClient::new(lambdatel_aws::DEFAULT_TIMEOUT);
-        let exporter = config.build(&lambdatel_aws::Env::from_process(), &http, at)?;
+        Self::exporter(&config, &lambdatel_aws::Env::from_process(), &http, at)
+    }
+}
+
+impl AwsXrayExporter {
+    /// Reads, checks and builds the exporter at `at`, with the region and credentials of `env` (the
+    /// environment the config was read in).
+    pub fn build_in(
+        at: &ComponentConfig,
+        env: &lambdatel_aws::Env,
+        http: &lambdatel_aws::http::HttpClient,
+    ) -> Result<Exporter, ConfigError> {
+        let config: AwsXrayConfig = at.deserialize()?;
+        Self::validate(&config, at)?;
+        Self::exporter(&config, env, http, at)
+    }
+
+    fn exporter(
+        config: &AwsXrayConfig,
+        env: &lambdatel_aws::Env,
+        http: &lambdatel_aws::http::HttpClient,
+        at: &ComponentConfig,
+    ) -> Result<Exporter, ConfigError> {
         Ok(Exporter::OtlpHttp {
-            exporter: Box::new(exporter),
+            exporter: Box::new(config.build(env, http, at)?),
             retry: RetryConfig::default(),
             queue: otlp_grpc::QueueConfig::default(),
             breaker: BreakerConfig::default(),
@@ -390,3 +422,6 @@ mod headers_tests {
         assert_eq!(format!("{headers:?}"), r#"{"x-api-key": "<redacted>"}"#);
     }
 }
+
+#[cfg(test)]
+mod reset_tests;

@@ -247,7 +247,15 @@ impl OtlpGrpcExporter {
         connection.clients.clone()
     }
 
-    /// How many channels were opened so far (the first, plus one per reconnect after an idle spell).
+    /// Replaces the channel with a new lazily connecting one, so the next export opens a new connection:
+    /// after a SnapStart restore the snapshot's connection is dead. Requests in flight keep the old one.
+    pub fn reset_connections(&self) {
+        let mut connection = self.shared.connection.lock().unwrap_or_else(|e| e.into_inner());
+        connection.clients = Clients::connect(&self.shared.endpoint, self.shared.compress);
+        connection.opened += 1;
+    }
+
+    /// How many channels were opened so far (the first, plus one per reconnect after an idle spell or reset).
     pub fn channels_opened(&self) -> u64 {
         self.shared.connection.lock().unwrap_or_else(|e| e.into_inner()).opened
     }

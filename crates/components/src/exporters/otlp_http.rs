@@ -6,7 +6,7 @@
 
 use std::{
     io::Write,
-    sync::Arc,
+    sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
 
@@ -115,10 +115,39 @@ const MAX_QUOTED: usize = 200;
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, TrackedBody<Full<Bytes>>>;
 
+/// The connection pool, shared by the exporter's clones and replaced for all of them by a reset.
+#[derive(Clone)]
+struct Pool {
+    client: Arc<RwLock<Option<HttpsClient>>>,
+    connector: HttpsConnector<HttpConnector>,
+    idle: Duration,
+}
+
+impl Pool {
+    /// The client to send with now.
+    fn client(&self) -> HttpsClient {
+        let client = self.client.read().unwrap_or_else(|e| e.into_inner()).clone();
+        client.unwrap_or_else(|| self.reset())
+    }
+
+    /// A new client with an empty pool, in place of the old one; requests in flight keep their connection.
+    fn reset(&self) -> HttpsClient {
+        let client = Client::builder(TokioExecutor::new())
+            // A pooled connection idle past this is dropped when next checked out; a fresh one is cheaper than
+            // an attempt on a connection that died while the sandbox was frozen.
+            .pool_idle_timeout(self.idle)
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(4)
+            .build(self.connector.clone());
+        *self.client.write().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
+        client
+    }
+}
+
 /// A configured OTLP/HTTP exporter. Cloning shares the connection pool.
 #[derive(Clone)]
 pub struct OtlpHttpExporter {
-    client: HttpsClient,
+    pool: Pool,
     urls: Arc<[Uri; 3]>,
     headers: Arc<Vec<(HeaderName, HeaderValue)>>,
     encoding: Encoding,
@@ -170,15 +199,10 @@ impl OtlpHttpExporter {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(2)));
         let connector = connector.enable_http1().wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            // A pooled connection idle past this is dropped when next checked out; a fresh one is cheaper than
-            // an attempt on a connection that died while the sandbox was frozen.
-            .pool_idle_timeout(config.reconnect_after_idle)
-            .pool_timer(TokioTimer::new())
-            .pool_max_idle_per_host(4)
-            .build(connector);
+        let pool = Pool { client: Arc::default(), connector, idle: config.reconnect_after_idle };
+        pool.reset();
         Ok(OtlpHttpExporter {
-            client,
+            pool,
             urls: Arc::new(urls),
             headers: Arc::new(headers),
             encoding: config.encoding,
@@ -186,6 +210,15 @@ impl OtlpHttpExporter {
             timeout: config.timeout,
             auth: None,
         })
+    }
+
+    /// Drops the pooled connections (the next export opens a new one) and has the authenticator re-read its
+    /// credentials: after a SnapStart restore both belong to the snapshot.
+    pub fn reset_connections(&self) {
+        self.pool.reset();
+        if let Some(auth) = &self.auth {
+            auth.after_restore();
+        }
     }
 
     /// The URLs of traces, metrics and logs.
@@ -231,8 +264,9 @@ impl OtlpHttpExporter {
             auth.apply(kind, &mut request, &body).await?;
         }
         let request = request.map(|full| TrackedBody::new(full, written.clone()));
+        let client = self.pool.client();
         let attempt = async {
-            let response = self.client.request(request).await.map_err(|e| {
+            let response = client.request(request).await.map_err(|e| {
                 let message = format!("POST {url}: {}", error_chain(&e));
                 // A failed connect (refused, name not resolved, timed out) or a reset: the backend is out of
                 // reach, unlike a request that failed on an established connection.

@@ -138,3 +138,23 @@ async fn bearer_tokens_go_to_grpc_metadata() {
     );
     assert_eq!(build_errors(&config), "");
 }
+
+#[test]
+fn the_region_comes_from_the_environment_the_config_was_read_in() {
+    let config = config(
+        "  sigv4auth:\n    service: logs\n",
+        "  otlphttp:\n    logs_endpoint: http://127.0.0.1:1/v1/logs\n    auth:\n      authenticator: sigv4auth\n  awsxray:\n",
+        "sigv4auth",
+        "otlphttp, awsxray",
+    );
+    let registry = Registry::builtin();
+    let lookup: lambdatel_aws::env::Lookup =
+        std::sync::Arc::new(|name| (name == "AWS_REGION").then(|| "eu-north-1".to_string()));
+    assert!(registry.build_graph_in(&config, &Env::from_lookup(lookup)).is_ok());
+    let Err(mut errors) = registry.build_graph_in(&config, &Env::default()) else { panic!("no region: no graph") };
+    errors.sort();
+    assert_eq!(
+        errors.to_string(),
+        "c.yaml:8:7: exporters.otlphttp.auth.authenticator: no AWS region for sigv4auth signing for localhost: set AWS_REGION\nc.yaml:9:3: exporters.awsxray.region: set region or AWS_REGION"
+    );
+}

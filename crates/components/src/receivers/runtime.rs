@@ -190,9 +190,9 @@ impl Receivers {
         }
     }
 
-    /// Whether a SnapStart restore happened since the previous call.
-    pub fn take_restored(&self) -> bool {
-        self.telemetry_api().is_some_and(|t| t.take_restored())
+    /// SnapStart restores (`platform.restoreStart`) received so far.
+    pub fn restores(&self) -> u64 {
+        self.telemetry_api().map_or(0, |t| t.restores())
     }
 
     /// Tells receivers that an invocation started.

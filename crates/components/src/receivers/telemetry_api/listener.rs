@@ -338,6 +338,11 @@ impl TelemetryApiReceiver {
         self.converter().set_managed_instances(managed_instances);
     }
 
+    /// SnapStart restores (`platform.restoreStart`) received so far.
+    pub fn restores(&self) -> u64 {
+        self.converter().counters().restores
+    }
+
     /// Whether a SnapStart restore happened since the previous call (see [`Converter::take_restored`]).
     pub fn take_restored(&self) -> bool {
         self.converter().take_restored()

@@ -1,0 +1,190 @@
+//! After [`Export::reset_connections`] (a SnapStart restore), the next export of the `otlp` and `otlphttp`
+//! exporters opens a new TCP connection, counted where the test server accepts it; and a SigV4 authenticator
+//! signs with the credentials its environment holds after the restore.
+
+use std::{
+    convert::Infallible,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Incoming, service::service_fn, Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use lambdatel_aws::{env::Lookup, http::HttpClient, Env, SigV4AuthConfig};
+use lambdatel_pipeline::{Export, Signal, Signals};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        trace_service_server::{TraceService, TraceServiceServer},
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    },
+    trace::v1::{ResourceSpans, ScopeSpans, Span},
+};
+use tokio::net::TcpListener;
+use tonic::{codec::CompressionEncoding, codegen::Service};
+
+use super::{
+    auth::RequestAuth, otlp_grpc::OtlpGrpcConfig, Exporter, OtlpGrpcExporter, OtlpHttpConfig, OtlpHttpExporter,
+};
+use crate::extensions::Authenticator;
+
+fn spans() -> Signals {
+    let span = Span { name: "s".into(), trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() };
+    Signals {
+        spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+            ..Default::default()
+        }],
+        ..Signals::default()
+    }
+}
+
+/// What a test server saw: connections accepted, and each request's `Authorization` header.
+#[derive(Default)]
+struct Seen {
+    connections: AtomicUsize,
+    authorizations: Mutex<Vec<String>>,
+}
+
+#[derive(Clone)]
+struct Accepting;
+
+#[tonic::async_trait]
+impl TraceService for Accepting {
+    async fn export(
+        &self,
+        _request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// A server counting accepted connections, each served over HTTP/2 (gRPC) or HTTP/1.1 (OTLP/HTTP, 200).
+async fn server(grpc: bool) -> (String, Arc<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Seen::default());
+    let counted = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.connections.fetch_add(1, Ordering::SeqCst);
+            let io = TokioIo::new(stream);
+            if grpc {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let mut server = TraceServiceServer::new(Accepting).accept_compressed(CompressionEncoding::Gzip);
+                    async move { server.call(request).await }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(io, service),
+                );
+            } else {
+                let seen = counted.clone();
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        let authorization =
+                            request.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
+                        seen.authorizations.lock().unwrap().extend(authorization);
+                        let _ = request.into_body().collect().await;
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                    }
+                });
+                tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+            }
+        }
+    });
+    (url, seen)
+}
+
+async fn export_ok(exporter: &Exporter) {
+    let attempts = lambdatel_pipeline::Attempts::until(tokio::time::Instant::now() + std::time::Duration::from_secs(5));
+    let (_, result) = exporter.export(Signal::Traces, &spans(), attempts).await;
+    assert_eq!(result, Ok(()));
+}
+
+#[tokio::test]
+async fn otlp_grpc_opens_a_new_connection_after_a_reset() {
+    let (url, seen) = server(true).await;
+    let exporter = OtlpGrpcExporter::new(&OtlpGrpcConfig { endpoint: url, ..OtlpGrpcConfig::default() }).unwrap();
+    let exporter = Exporter::OtlpGrpc {
+        exporter: Box::new(exporter),
+        retry: Default::default(),
+        queue: Default::default(),
+        breaker: Default::default(),
+    };
+    export_ok(&exporter).await;
+    export_ok(&exporter).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 1, "the channel is reused between exports");
+    exporter.reset_connections();
+    export_ok(&exporter).await;
+    export_ok(&exporter).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one new connection after the reset, then reused");
+    exporter.reset_connections();
+    export_ok(&exporter).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn otlp_http_opens_a_new_connection_after_a_reset() {
+    let (url, seen) = server(false).await;
+    let exporter = OtlpHttpExporter::new(&OtlpHttpConfig { endpoint: url, ..OtlpHttpConfig::default() }).unwrap();
+    let exporter = Exporter::OtlpHttp {
+        exporter: Box::new(exporter),
+        retry: Default::default(),
+        queue: Default::default(),
+        breaker: Default::default(),
+    };
+    export_ok(&exporter).await;
+    export_ok(&exporter).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 1, "the pooled connection is reused between exports");
+    exporter.reset_connections();
+    export_ok(&exporter).await;
+    export_ok(&exporter).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one new connection after the reset, then reused");
+}
+
+#[tokio::test]
+async fn a_reset_makes_sigv4_read_the_credentials_of_the_restored_environment() {
+    let (url, seen) = server(false).await;
+    // The environment as the config was read, and as it reads after the restore.
+    let key = Arc::new(Mutex::new("AKIDSNAPSHOT"));
+    let current = key.clone();
+    let lookup: Lookup = Arc::new(move |name| match name {
+        "AWS_ACCESS_KEY_ID" => Some(current.lock().unwrap().to_string()),
+        "AWS_SECRET_ACCESS_KEY" => Some("secret".into()),
+        "AWS_REGION" => Some("eu-west-1".into()),
+        _ => None,
+    });
+    let env = Env::from_lookup(lookup);
+    let http = HttpClient::new(std::time::Duration::from_secs(1));
+    let credentials = lambdatel_aws::CredentialsProvider::from_env(&env, http.clone());
+    let authenticator =
+        Authenticator::SigV4 { config: SigV4AuthConfig { service: "xray".into(), ..Default::default() }, credentials };
+    let mut exporter = OtlpHttpExporter::new(&OtlpHttpConfig { endpoint: url, ..OtlpHttpConfig::default() }).unwrap();
+    exporter.set_auth(RequestAuth::new(&authenticator, exporter.urls(), &env, &http).unwrap());
+    let exporter = Exporter::OtlpHttp {
+        exporter: Box::new(exporter),
+        retry: Default::default(),
+        queue: Default::default(),
+        breaker: Default::default(),
+    };
+    export_ok(&exporter).await;
+    *key.lock().unwrap() = "AKIDRESTORED";
+    export_ok(&exporter).await;
+    exporter.reset_connections();
+    export_ok(&exporter).await;
+    let scopes: Vec<String> = seen
+        .authorizations
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.split(", ").next().unwrap().trim_start_matches("AWS4-HMAC-SHA256 Credential=").to_string())
+        .map(|credential| credential.split('/').next().unwrap().to_string())
+        .collect();
+    // Cached until the restore, the restored environment's key after it.
+    assert_eq!(scopes, ["AKIDSNAPSHOT", "AKIDSNAPSHOT", "AKIDRESTORED"]);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+}
