@@ -145,6 +145,6 @@ fn with_auth(
             false => Some(at.error_at(key, format!("extension \"{id}\" is not defined in extensions"))),
         });
     };
-    exporter.attach_auth(authenticator, env, http).map_err(|m| Some(at.error_at(key, m)))?;
+    exporter.attach_auth(authenticator, env, http).map_err(|e| Some(at.error_at(key, e.to_string())))?;
     Ok(exporter)
 }

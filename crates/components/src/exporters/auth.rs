@@ -2,6 +2,7 @@
 //! [`crate::extensions`]), and each request is authenticated just before it is sent, with its body exactly as
 //! sent (after compression) for SigV4.
 
+use super::SetupError;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -46,7 +47,12 @@ pub enum RequestAuth {
 impl RequestAuth {
     /// The authentication of requests to `urls` (traces, metrics, logs) with `authenticator`; fails (without
     /// network) when no URL's signer can tell its region or service.
-    pub fn new(authenticator: &Authenticator, urls: &[Uri; 3], env: &Env, http: &HttpClient) -> Result<Self, String> {
+    pub fn new(
+        authenticator: &Authenticator,
+        urls: &[Uri; 3],
+        env: &Env,
+        http: &HttpClient,
+    ) -> Result<Self, SetupError> {
         match authenticator {
             Authenticator::Header(name, value) => Ok(RequestAuth::Header(name.clone(), value.clone())),
             Authenticator::SigV4 { config, credentials } => {
@@ -57,7 +63,7 @@ impl RequestAuth {
                 };
                 let signers = [signer(&urls[0]), signer(&urls[1]), signer(&urls[2])];
                 if let [Err(first), Err(_), Err(_)] = &signers {
-                    return Err(first.clone());
+                    return Err(SetupError::Auth(first.clone()));
                 }
                 Ok(RequestAuth::SigV4 {
                     signers: Arc::new(signers),

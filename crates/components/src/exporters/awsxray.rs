@@ -76,7 +76,7 @@ impl AwsXrayConfig {
         let timeout =
             Duration::from_secs(if self.request_timeout_seconds == 0 { 5 } else { self.request_timeout_seconds });
         let http_config = OtlpHttpConfig { endpoint: base, timeout, ..OtlpHttpConfig::default() };
-        let mut exporter = OtlpHttpExporter::new(&http_config).map_err(|m| at.error_at("endpoint", m))?;
+        let mut exporter = OtlpHttpExporter::new(&http_config).map_err(|e| at.error_at("endpoint", e.to_string()))?;
         let assume_role = (!self.role_arn.trim().is_empty())
             .then(|| AssumeRoleConfig { arn: self.role_arn.trim().to_string(), ..AssumeRoleConfig::default() });
         let credentials = match &assume_role {
@@ -85,7 +85,7 @@ impl AwsXrayConfig {
         };
         let config = SigV4AuthConfig { region, service: "xray".into(), assume_role };
         let auth = RequestAuth::new(&Authenticator::SigV4 { config, credentials }, exporter.urls(), env, http)
-            .map_err(|m| at.error(m))?;
+            .map_err(|e| at.error(e.to_string()))?;
         exporter.set_auth(auth);
         Ok(exporter)
     }

@@ -9,6 +9,7 @@ pub mod logging;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod retry;
+pub mod setup_error;
 mod write_tracking;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ pub use logging::{LoggingConfig, LoggingExporter};
 pub use otlp_grpc::{OtlpGrpcConfig, OtlpGrpcExporter};
 pub use otlp_http::{OtlpHttpConfig, OtlpHttpExporter};
 pub use retry::{CircuitBreakerConfig, RetryConfig};
+pub use setup_error::SetupError;
 
 use crate::ExporterFactory;
 
@@ -66,7 +68,7 @@ impl Exporter {
         authenticator: &crate::extensions::Authenticator,
         env: &lambdatel_aws::Env,
         http: &lambdatel_aws::http::HttpClient,
-    ) -> Result<(), String> {
+    ) -> Result<(), SetupError> {
         use crate::extensions::Authenticator;
         match (self, authenticator) {
             (Exporter::OtlpHttp { exporter, .. }, _) => {
@@ -77,10 +79,8 @@ impl Exporter {
             (Exporter::OtlpGrpc { exporter, .. }, Authenticator::Header(name, value)) => {
                 exporter.set_auth_header(name, value)
             }
-            (Exporter::OtlpGrpc { .. }, Authenticator::SigV4 { .. }) => {
-                Err("sigv4auth signs OTLP/HTTP requests: use the otlphttp exporter".into())
-            }
-            (Exporter::Debug(_) | Exporter::AwsEmf(_), _) => Err("this exporter sends nothing to authenticate".into()),
+            (Exporter::OtlpGrpc { .. }, Authenticator::SigV4 { .. }) => Err(SetupError::SigV4NeedsHttp),
+            (Exporter::Debug(_) | Exporter::AwsEmf(_), _) => Err(SetupError::NothingToAuthenticate),
         }
     }
 }
@@ -274,7 +274,7 @@ impl ExporterFactory for OtlpGrpcExporter {
 
     fn create(mut config: OtlpGrpcConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
         config.tls.insecure |= config.insecure.unwrap_or(false);
-        let exporter = OtlpGrpcExporter::new(&config).map_err(|message| at.error(message))?;
+        let exporter = OtlpGrpcExporter::new(&config).map_err(|e| at.error(e.to_string()))?;
         Ok(Exporter::OtlpGrpc {
             exporter: Box::new(exporter),
             retry: config.retry_on_failure,
@@ -300,7 +300,7 @@ impl ExporterFactory for OtlpHttpExporter {
 
     fn create(mut config: OtlpHttpConfig, at: &ComponentConfig) -> Result<Exporter, ConfigError> {
         config.tls.insecure |= config.insecure.unwrap_or(false);
-        let exporter = OtlpHttpExporter::new(&config).map_err(|message| at.error(message))?;
+        let exporter = OtlpHttpExporter::new(&config).map_err(|e| at.error(e.to_string()))?;
         Ok(Exporter::OtlpHttp {
             exporter: Box::new(exporter),
             retry: config.retry_on_failure,

@@ -5,6 +5,7 @@
 //! backend restarts): after `reconnect_after_idle` without an export the next one opens a fresh connection,
 //! and HTTP/2 keep-alive pings (`keepalive`) find dead connections while the sandbox runs.
 
+use super::SetupError;
 use std::{
     path::PathBuf,
     str::FromStr,
@@ -191,10 +192,10 @@ impl Clients {
 
 impl OtlpGrpcExporter {
     /// Builds the exporter without touching the network.
-    pub fn new(config: &OtlpGrpcConfig) -> Result<Self, String> {
+    pub fn new(config: &OtlpGrpcConfig) -> Result<Self, SetupError> {
         let (url, tls) = endpoint_url(&config.endpoint, config.tls.insecure)?;
         let mut endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| format!("endpoint {:?} is not a valid URL: {e}", config.endpoint))?
+            .map_err(|e| SetupError::InvalidEndpoint { endpoint: config.endpoint.clone(), reason: e.to_string() })?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(config.keepalive.time)
@@ -203,22 +204,21 @@ impl OtlpGrpcExporter {
         if tls {
             let mut tls_config = ClientTlsConfig::new().with_webpki_roots();
             if let Some(path) = &config.tls.ca_file {
-                let pem =
-                    std::fs::read(path).map_err(|e| format!("tls.ca_file {}: cannot be read: {e}", path.display()))?;
+                let pem = std::fs::read(path)
+                    .map_err(|e| SetupError::CaFile { path: path.clone(), reason: format!("cannot be read: {e}") })?;
                 tls_config = tls_config.ca_certificate(Certificate::from_pem(pem));
             }
             if let Some(name) = &config.tls.server_name_override {
                 tls_config = tls_config.domain_name(name.clone());
             }
-            endpoint = endpoint.tls_config(tls_config).map_err(|e| format!("tls: {e}"))?;
+            endpoint = endpoint.tls_config(tls_config).map_err(|e| SetupError::Tls(e.to_string()))?;
         }
         let mut headers = MetadataMap::new();
         for (key, value) in config.headers.iter() {
             let name = MetadataKey::from_str(&key.to_ascii_lowercase())
-                .map_err(|_| format!("headers: {key:?} is not a valid gRPC metadata name"))?;
+                .map_err(|_| SetupError::HeaderName { name: key.clone(), kind: "gRPC metadata" })?;
             // The value is a secret as often as not: say what is wrong with it, never what it is.
-            let value = MetadataValue::try_from(value.as_str())
-                .map_err(|_| format!("headers.{key}: the value holds characters not allowed in a header"))?;
+            let value = MetadataValue::try_from(value.as_str()).map_err(|_| SetupError::HeaderValue(key.clone()))?;
             headers.insert(name, value);
         }
         let compress = config.compression == Compression::Gzip;
@@ -302,12 +302,12 @@ impl OtlpGrpcExporter {
     }
 
     /// Sends `value` as the `name` metadata of every request from now on (an authenticator's header).
-    pub fn set_auth_header(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), String> {
+    pub fn set_auth_header(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), SetupError> {
         let key = MetadataKey::from_bytes(name.as_str().as_bytes())
-            .map_err(|_| format!("{name} is not valid gRPC metadata"))?;
-        let value = MetadataValue::try_from(value.as_bytes())
-            .map_err(|_| format!("the value of {name} is not valid gRPC metadata"))?;
-        let shared = Arc::get_mut(&mut self.shared).ok_or("the exporter is already in use")?;
+            .map_err(|_| SetupError::AuthMetadataName(name.to_string()))?;
+        let value =
+            MetadataValue::try_from(value.as_bytes()).map_err(|_| SetupError::AuthMetadataValue(name.to_string()))?;
+        let shared = Arc::get_mut(&mut self.shared).ok_or(SetupError::InUse)?;
         shared.headers.insert(key, value);
         Ok(())
     }
@@ -346,10 +346,10 @@ macro_rules! compression_client {
 compression_client!(TraceServiceClient, MetricsServiceClient, LogsServiceClient);
 
 /// Turns the configured endpoint into a URL tonic accepts, and whether to use TLS.
-pub fn endpoint_url(endpoint: &str, insecure: bool) -> Result<(String, bool), String> {
+pub fn endpoint_url(endpoint: &str, insecure: bool) -> Result<(String, bool), SetupError> {
     let endpoint = endpoint.trim();
     if endpoint.is_empty() {
-        return Err("endpoint is empty".into());
+        return Err(SetupError::EmptyEndpoint);
     }
     if let Some(rest) = endpoint.strip_prefix("https://") {
         return Ok((format!("https://{}", rest.trim_end_matches('/')), true));
@@ -358,7 +358,7 @@ pub fn endpoint_url(endpoint: &str, insecure: bool) -> Result<(String, bool), St
         return Ok((format!("http://{}", rest.trim_end_matches('/')), false));
     }
     if endpoint.contains("://") {
-        return Err(format!("endpoint {endpoint:?}: only http:// and https:// are supported"));
+        return Err(SetupError::UnsupportedScheme(endpoint.to_string()));
     }
     let scheme = if insecure { "http" } else { "https" };
     Ok((format!("{scheme}://{}", endpoint.trim_end_matches('/')), !insecure))
@@ -415,8 +415,11 @@ mod tests {
             endpoint_url("https://api.honeycomb.io:443", true).unwrap(),
             ("https://api.honeycomb.io:443".into(), true)
         );
-        assert!(endpoint_url("unix:///tmp/x", false).unwrap_err().contains("only http"));
-        assert!(endpoint_url("  ", false).is_err());
+        assert_eq!(
+            endpoint_url("unix:///tmp/x", false).unwrap_err().to_string(),
+            "endpoint \"unix:///tmp/x\": only http:// and https:// are supported"
+        );
+        assert_eq!(endpoint_url("  ", false).unwrap_err(), SetupError::EmptyEndpoint);
     }
 
     #[test]
@@ -449,7 +452,7 @@ mod tests {
             headers: crate::exporters::Headers(BTreeMap::from([("x-api-key".to_string(), "sec\nret".to_string())])),
             ..OtlpGrpcConfig::default()
         };
-        let err = OtlpGrpcExporter::new(&config).err().unwrap();
+        let err = OtlpGrpcExporter::new(&config).err().unwrap().to_string();
         assert!(err.contains("headers.x-api-key"), "{err}");
         assert!(!err.contains("sec"), "{err}");
     }

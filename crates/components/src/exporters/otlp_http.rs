@@ -4,6 +4,7 @@
 //! Connections are made lazily by the first export (never at start-up) and kept alive between flushes; a
 //! connection that died while the sandbox was frozen fails fast and the shared retry loop tries again.
 
+use super::SetupError;
 use std::{
     io::Write,
     sync::{Arc, RwLock},
@@ -158,12 +159,12 @@ pub struct OtlpHttpExporter {
 
 impl OtlpHttpExporter {
     /// Builds the exporter without touching the network; errors name the key at fault.
-    pub fn new(config: &OtlpHttpConfig) -> Result<Self, String> {
+    pub fn new(config: &OtlpHttpConfig) -> Result<Self, SetupError> {
         let base = config.endpoint.trim().trim_end_matches('/');
-        let url = |key: &str, own: &Option<String>, path: &str| -> Result<Uri, String> {
+        let url = |key: &'static str, own: &Option<String>, path: &str| -> Result<Uri, SetupError> {
             let (key, text) = match own.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
                 Some(own) => (key, own.to_string()),
-                None if base.is_empty() => return Err(format!("{key} or endpoint is needed")),
+                None if base.is_empty() => return Err(SetupError::MissingEndpoint(key)),
                 None => ("endpoint", format!("{base}{path}")),
             };
             parse_url(key, &text)
@@ -176,10 +177,9 @@ impl OtlpHttpExporter {
         let mut headers = Vec::new();
         for (key, value) in config.headers.iter() {
             let name = HeaderName::from_bytes(key.trim().as_bytes())
-                .map_err(|_| format!("headers: {key:?} is not a valid HTTP header name"))?;
+                .map_err(|_| SetupError::HeaderName { name: key.clone(), kind: "HTTP header" })?;
             // The value is a secret as often as not: say what is wrong with it, never what it is.
-            let mut value = HeaderValue::from_str(value)
-                .map_err(|_| format!("headers.{key}: the value holds characters not allowed in a header"))?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| SetupError::HeaderValue(key.clone()))?;
             value.set_sensitive(true);
             headers.push((name, value));
         }
@@ -188,7 +188,7 @@ impl OtlpHttpExporter {
         let connector = match config.tls.server_name_override.as_deref().filter(|n| !n.is_empty()) {
             Some(name) => {
                 let name = rustls::pki_types::ServerName::try_from(name.to_string())
-                    .map_err(|_| format!("tls.server_name_override: {name:?} is not a valid server name"))?;
+                    .map_err(|_| SetupError::ServerName(name.to_string()))?;
                 connector.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
             }
             None => connector,
@@ -341,37 +341,39 @@ pub fn encode_request(kind: Signal, data: &Signals, encoding: Encoding) -> Resul
 }
 
 /// Parses an `http://` or `https://` URL; other schemes and relative forms are refused with the key's name.
-fn parse_url(key: &str, text: &str) -> Result<Uri, String> {
+fn parse_url(key: &'static str, text: &str) -> Result<Uri, SetupError> {
     if !(text.starts_with("http://") || text.starts_with("https://")) {
-        return Err(format!("{key}: {text:?} must start with http:// or https://"));
+        return Err(SetupError::UrlScheme { key, text: text.to_string() });
     }
-    let uri: Uri = text.parse().map_err(|e| format!("{key}: {text:?} is not a valid URL: {e}"))?;
+    let uri: Uri =
+        text.parse().map_err(|e| SetupError::InvalidUrl { key, text: text.to_string(), reason: format!("{e}") })?;
     match uri.host() {
         Some(host) if !host.is_empty() => Ok(uri),
-        _ => Err(format!("{key}: {text:?} has no host")),
+        _ => Err(SetupError::NoHost { key, text: text.to_string() }),
     }
 }
 
 /// The rustls client settings: Mozilla's roots, plus the configured CA file for private backends.
-fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
+fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, SetupError> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(path) = &tls.ca_file {
         use rustls::pki_types::{pem::PemObject, CertificateDer};
-        let pem = std::fs::read(path).map_err(|e| format!("tls.ca_file {}: cannot be read: {e}", path.display()))?;
+        let ca_file = |reason: String| SetupError::CaFile { path: path.clone(), reason };
+        let pem = std::fs::read(path).map_err(|e| ca_file(format!("cannot be read: {e}")))?;
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("tls.ca_file {}: not a PEM certificate: {e}", path.display()))?;
-            roots.add(cert).map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?;
+            let cert = cert.map_err(|e| ca_file(format!("not a PEM certificate: {e}")))?;
+            roots.add(cert).map_err(|e| ca_file(e.to_string()))?;
             added += 1;
         }
         if added == 0 {
-            return Err(format!("tls.ca_file {}: holds no PEM certificate", path.display()));
+            return Err(ca_file("holds no PEM certificate".into()));
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?
+        .map_err(|e| SetupError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
@@ -540,28 +542,31 @@ mod tests {
 
     #[test]
     fn bad_urls_and_headers_name_the_key() {
-        let err = OtlpHttpExporter::new(&config("collector:4318".into())).err().unwrap();
+        let err = OtlpHttpExporter::new(&config("collector:4318".into())).err().unwrap().to_string();
         assert_eq!(err, "endpoint: \"collector:4318/v1/traces\" must start with http:// or https://");
         let mut c = config(String::new());
         c.traces_endpoint = Some("grpc://x".into());
         assert_eq!(
-            OtlpHttpExporter::new(&c).err().unwrap(),
+            OtlpHttpExporter::new(&c).err().unwrap().to_string(),
             "traces_endpoint: \"grpc://x\" must start with http:// or https://"
         );
         c.traces_endpoint = Some("http://bad host/".into());
         assert_eq!(
-            OtlpHttpExporter::new(&c).err().unwrap(),
+            OtlpHttpExporter::new(&c).err().unwrap().to_string(),
             "traces_endpoint: \"http://bad host/\" is not a valid URL: invalid uri character"
         );
         c.traces_endpoint = Some("http://x/v1/traces".into());
-        assert_eq!(OtlpHttpExporter::new(&c).err().unwrap(), "metrics_endpoint or endpoint is needed");
+        assert_eq!(OtlpHttpExporter::new(&c).err().unwrap().to_string(), "metrics_endpoint or endpoint is needed");
         let mut c = config("http://x".into());
         c.headers.0.insert("x-api-key".into(), "sec\nret".into());
-        let err = OtlpHttpExporter::new(&c).err().unwrap();
+        let err = OtlpHttpExporter::new(&c).err().unwrap().to_string();
         assert_eq!(err, "headers.x-api-key: the value holds characters not allowed in a header");
         let mut c = config("http://x".into());
         c.headers.0.insert("bad header".into(), "v".into());
-        assert_eq!(OtlpHttpExporter::new(&c).err().unwrap(), "headers: \"bad header\" is not a valid HTTP header name");
+        assert_eq!(
+            OtlpHttpExporter::new(&c).err().unwrap().to_string(),
+            "headers: \"bad header\" is not a valid HTTP header name"
+        );
     }
 
     #[test]
@@ -571,17 +576,18 @@ mod tests {
         assert!(OtlpHttpExporter::new(&c)
             .err()
             .unwrap()
+            .to_string()
             .starts_with("tls.ca_file /nonexistent/ca.pem: cannot be read"));
         let path = std::env::temp_dir().join(format!("lambdatel-empty-ca-{}.pem", std::process::id()));
         std::fs::write(&path, "not a certificate").unwrap();
         c.tls.ca_file = Some(path.clone());
-        let err = OtlpHttpExporter::new(&c).err().unwrap();
+        let err = OtlpHttpExporter::new(&c).err().unwrap().to_string();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(err, format!("tls.ca_file {}: holds no PEM certificate", path.display()));
         let mut c = config("https://x".into());
         c.tls.server_name_override = Some("bad name!".into());
         assert_eq!(
-            OtlpHttpExporter::new(&c).err().unwrap(),
+            OtlpHttpExporter::new(&c).err().unwrap().to_string(),
             "tls.server_name_override: \"bad name!\" is not a valid server name"
         );
     }
