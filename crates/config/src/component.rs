@@ -65,11 +65,22 @@ impl ComponentConfig {
     /// number), but a field that wants a string still gets the variable's text, as in the
     /// Collector: `api_key: ${env:KEY}` works when `KEY` happens to be `12345`.
     pub fn deserialize<T: DeserializeOwned + Default>(&self) -> Result<T, ConfigError> {
+        let mut value = None;
+        self.deserialize_with(&mut |node| {
+            value = Some(attempt::<T>(node)?);
+            Ok(())
+        })?;
+        Ok(value.unwrap_or_default())
+    }
+
+    /// The retry loop of [`ComponentConfig::deserialize`], written once rather than for every `T`
+    /// (config types are many, and each copy costs binary size): `attempt` deserializes one node.
+    fn deserialize_with(&self, attempt: &mut dyn FnMut(&Node) -> Result<(), Failure>) -> Result<(), ConfigError> {
         let Some(node) = &self.node else {
-            return Ok(T::default());
+            return Ok(());
         };
-        let mut failure = match attempt::<T>(node) {
-            Ok(value) => return Ok(value),
+        let mut failure = match attempt(node) {
+            Ok(()) => return Ok(()),
             Err(failure) => failure,
         };
         // Retry with the failing env-typed value read as text. Each retry turns one typed
@@ -81,8 +92,8 @@ impl ComponentConfig {
                 return Err(self.error_at_parts(&failure.0, failure.1));
             };
             *typed = false;
-            match attempt::<T>(&work) {
-                Ok(value) => return Ok(value),
+            match attempt(&work) {
+                Ok(()) => return Ok(()),
                 Err(next) if next.0 == failure.0 => return Err(self.error_at_parts(&failure.0, failure.1)),
                 Err(next) => failure = next,
             }
@@ -150,27 +161,33 @@ impl ComponentConfig {
     }
 }
 
-/// One deserialization attempt; on failure, where (in YAML terms) and why.
-fn attempt<T: DeserializeOwned>(node: &Node) -> Result<T, (Vec<PathPart>, String)> {
-    serde_path_to_error::deserialize::<_, T>(node.to_json()).map_err(|err| {
-        let mut parts: Vec<PathPart> = err
-            .path()
-            .iter()
-            .filter_map(|segment| match segment {
-                Segment::Map { key } => Some(PathPart::Key(key.clone())),
-                Segment::Seq { index } => Some(PathPart::Index(*index)),
-                Segment::Enum { .. } | Segment::Unknown => None,
-            })
-            .collect();
-        let message = err.into_inner().to_string();
-        // serde reports an unknown key at its parent; point at the key itself.
-        if let Some(key) = unknown_field(&message) {
-            if !matches!(parts.last(), Some(PathPart::Key(last)) if last == key) {
-                parts.push(PathPart::Key(key.to_owned()));
-            }
+/// Where (in YAML terms) and why a deserialization attempt failed.
+type Failure = (Vec<PathPart>, String);
+
+/// One deserialization attempt; on failure, where and why.
+fn attempt<T: DeserializeOwned>(node: &Node) -> Result<T, Failure> {
+    serde_path_to_error::deserialize::<_, T>(node.to_json()).map_err(located)
+}
+
+/// The failure of an attempt, whatever type it was for.
+fn located(err: serde_path_to_error::Error<serde_json::Error>) -> Failure {
+    let mut parts: Vec<PathPart> = err
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } => Some(PathPart::Key(key.clone())),
+            Segment::Seq { index } => Some(PathPart::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect();
+    let message = err.into_inner().to_string();
+    // serde reports an unknown key at its parent; point at the key itself.
+    if let Some(key) = unknown_field(&message) {
+        if !matches!(parts.last(), Some(PathPart::Key(last)) if last == key) {
+            parts.push(PathPart::Key(key.to_owned()));
         }
-        (parts, message)
-    })
+    }
+    (parts, message)
 }
 
 /// The `typed` flag of the scalar at `parts`, if it is a typed value from a whole env reference.

@@ -1,12 +1,17 @@
 //! A small client for the Extensions API (and the subscription calls of the Telemetry and Logs APIs),
 //! written on hyper so that the lifecycle decides exactly when `next` is called: never cancelled, never
 //! duplicated, and never before the flush that must precede it.
+//!
+//! One keep-alive connection carries every call, as Lambda's own clients do: `next` is called once per
+//! invocation, and a new TCP connection (plus its connection task) for each one was most of the extension's
+//! CPU time in a quiet invocation.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{header::HeaderValue, Method, Request, StatusCode};
+use hyper::{client::conn::http1::SendRequest, header::HeaderValue, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -90,12 +95,14 @@ pub enum NextEvent {
 pub struct ExtensionsApi {
     addr: String,
     extension_id: Option<String>,
+    /// The idle keep-alive connection, taken by a call while it runs (a concurrent call opens its own).
+    idle: Arc<Mutex<Option<SendRequest<Full<Bytes>>>>>,
 }
 
 impl ExtensionsApi {
     /// `addr` is `AWS_LAMBDA_RUNTIME_API`: a host and port, no scheme.
     pub fn new(addr: impl Into<String>) -> Self {
-        ExtensionsApi { addr: addr.into(), extension_id: None }
+        ExtensionsApi { addr: addr.into(), extension_id: None, idle: Arc::default() }
     }
 
     /// The id Lambda gave at registration, once registered.
@@ -191,14 +198,6 @@ impl ExtensionsApi {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, hyper::HeaderMap, Bytes), ApiError> {
-        let stream = TcpStream::connect(&self.addr)
-            .await
-            .map_err(|source| ApiError::Connect { addr: self.addr.clone(), source })?;
-        let _ = stream.set_nodelay(true);
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|source| ApiError::Http { call, source })?;
-        tokio::spawn(connection);
         let mut request = Request::builder().method(method).uri(path).header("Host", self.addr.as_str());
         if let Some(id) = &self.extension_id {
             request = request.header("Lambda-Extension-Identifier", id.as_str());
@@ -213,11 +212,49 @@ impl ExtensionsApi {
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ApiError::Protocol { call, detail: e.to_string() })?;
-        let response = sender.send_request(request).await.map_err(|source| ApiError::Http { call, source })?;
+        let pooled = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let mut sender = match pooled {
+            Some(mut sender) => match sender.ready().await {
+                Ok(()) => sender,
+                // Lambda closed the idle connection.
+                Err(_) => self.connect(call).await?,
+            },
+            None => self.connect(call).await?,
+        };
+        let response = match sender.try_send_request(request).await {
+            Ok(response) => response,
+            Err(mut e) => match e.take_message() {
+                // The connection closed before the request was written: nothing reached Lambda, so the
+                // request goes out on a new connection, once.
+                Some(request) => {
+                    sender = self.connect(call).await?;
+                    sender.send_request(request).await.map_err(|source| ApiError::Http { call, source })?
+                }
+                None => return Err(ApiError::Http { call, source: e.into_error() }),
+            },
+        };
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.map_err(|source| ApiError::Http { call, source })?.to_bytes();
+        // Only a connection whose answer was read whole can carry the next call.
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.is_none() {
+            *idle = Some(sender);
+        }
         Ok((status, headers, body))
+    }
+
+    /// A new connection to the API, its connection task spawned.
+    async fn connect(&self, call: &'static str) -> Result<SendRequest<Full<Bytes>>, ApiError> {
+        let stream = TcpStream::connect(&self.addr)
+            .await
+            .map_err(|source| ApiError::Connect { addr: self.addr.clone(), source })?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| ApiError::Http { call, source })?;
+        tokio::spawn(connection);
+        Ok(sender)
     }
 }
 
@@ -320,6 +357,78 @@ mod tests {
     fn managed_instances_register_for_shutdown_only() {
         assert_eq!(register_body(true), br#"{"events":["SHUTDOWN"]}"#);
         assert_eq!(register_body(false), br#"{"events":["INVOKE","SHUTDOWN"]}"#);
+    }
+
+    /// A minimal HTTP/1.1 server answering every request with an INVOKE event: `close` adds
+    /// `Connection: close` and closes after each answer, as a server without keep-alive does. Returns its
+    /// address and the number of connections it accepted so far.
+    async fn event_server(close: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut served = 0;
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        // Requests without a body (GET event/next): one ends at the blank line.
+                        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buffer.drain(..end + 4);
+                            served += 1;
+                            let body = format!(r#"{{"eventType":"INVOKE","requestId":"r-{served}"}}"#);
+                            let connection = if close { "Connection: close\r\n" } else { "" };
+                            let answer =
+                                format!("HTTP/1.1 200 OK\r\n{connection}Content-Length: {}\r\n\r\n{body}", body.len());
+                            stream.write_all(answer.as_bytes()).await.unwrap();
+                            if close {
+                                return;
+                            }
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn invoke(request_id: &str) -> NextEvent {
+        NextEvent::Invoke {
+            request_id: request_id.into(),
+            deadline_ms: None,
+            invoked_function_arn: None,
+            tracing_value: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_share_one_keep_alive_connection() {
+        let (addr, accepted) = event_server(false).await;
+        let api = ExtensionsApi::new(addr);
+        for n in 1..=3 {
+            assert_eq!(api.next().await.unwrap(), invoke(&format!("r-{n}")));
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_replaced() {
+        let (addr, accepted) = event_server(true).await;
+        let api = ExtensionsApi::new(addr);
+        // Each connection serves one request: its counter restarts at 1.
+        for _ in 0..3 {
+            assert_eq!(api.next().await.unwrap(), invoke("r-1"));
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
