@@ -43,13 +43,14 @@ pub fn start(settings: &Settings, proxy: Option<Bound>, upstream: &str) -> Joine
     let Some(proxy) = proxy else { return Joiner::new(settings.trace_join, None) };
     let triggers = proxy.triggers();
     let address = proxy.local_addr();
-    let upstream = upstream.to_owned();
-    tokio::spawn(async move {
-        if let Err(e) = proxy.serve(&upstream).await {
-            log::warn(&format!("{e}; the function's runtime keeps working without the proxy after its next restart"));
-        }
-    });
-    log::info(&format!("Runtime API proxy on {address}"));
+    let on_stop = |e: runtime_proxy::ProxyError| {
+        log::warn(&format!("{e}; the function's runtime keeps working without the proxy after its next restart"));
+    };
+    match proxy.serve_on_own_thread(upstream, on_stop) {
+        Ok(()) => log::info(&format!("Runtime API proxy on {address}")),
+        // The listener is closed with it: the wrapper finds no proxy and leaves the runtime on Lambda's API.
+        Err(e) => log::warn(&format!("{e}; triggers will not be recorded")),
+    }
     Joiner::new(settings.trace_join, Some(triggers))
 }
 

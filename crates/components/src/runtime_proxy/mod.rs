@@ -29,9 +29,9 @@
 //! mid-run, the runtime's next call fails and the sandbox is reset (an extension's death resets it anyway);
 //! the wrapper's next run points the runtime at whatever answers then: the restarted proxy, or Lambda itself.
 //!
-//! Lifecycle (for the extension that embeds it): [`RuntimeProxy::bind`] before `register`, then spawn
-//! [`Bound::serve`] with the real `AWS_LAMBDA_RUNTIME_API` on the extension's runtime, where it must keep
-//! running while the extension waits in `event/next`; [`TriggerStore::take`] each request id once its
+//! Lifecycle (for the extension that embeds it): [`RuntimeProxy::bind`] before `register`, then
+//! [`Bound::serve_on_own_thread`] with the real `AWS_LAMBDA_RUNTIME_API` (or spawn [`Bound::serve`] on a
+//! runtime that keeps running while the extension waits in `event/next`); [`TriggerStore::take`] each request id once its
 //! invocation is done (after `platform.runtimeDone`), and put [`TriggerInfo::trigger`] as `faas.trigger`, its
 //! attributes, parent and links on the invocation span.
 
@@ -120,6 +120,9 @@ pub enum ProxyError {
     /// Accepting connections failed.
     #[error("the Runtime API proxy stopped accepting connections: {0}")]
     Accept(io::Error),
+    /// The proxy's own thread or runtime could not be started.
+    #[error("cannot start the Runtime API proxy's thread: {0}")]
+    Thread(io::Error),
 }
 
 /// The Runtime API proxy.
@@ -187,6 +190,40 @@ impl Bound {
             max_response_bytes: self.config.max_response_bytes,
         });
         server::accept_loop(self.listener, shared).await
+    }
+
+    /// Like [`Bound::serve`], on a thread of its own with its own single-threaded runtime: the function's
+    /// runtime waits on every Runtime API call, so the extension's other work (conversions, exports) must
+    /// never queue in front of one, as it would on a shared single-threaded runtime. `on_stop` gets the
+    /// error that ends serving. Call it within the runtime the proxy was bound on.
+    pub fn serve_on_own_thread(
+        self,
+        upstream: &str,
+        on_stop: impl FnOnce(ProxyError) + Send + 'static,
+    ) -> Result<(), ProxyError> {
+        let Bound { listener, address: _, triggers, stats, config } = self;
+        let listener = listener.into_std().map_err(ProxyError::Thread)?;
+        let upstream = upstream.to_string();
+        std::thread::Builder::new()
+            .name("runtime-proxy".into())
+            .spawn(move || {
+                let served = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ProxyError::Thread)
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = TcpListener::from_std(listener).map_err(ProxyError::Thread)?;
+                            let address = listener.local_addr().map_err(ProxyError::Thread)?;
+                            Bound { listener, address, triggers, stats, config }.serve(&upstream).await
+                        })
+                    });
+                if let Err(e) = served {
+                    on_stop(e);
+                }
+            })
+            .map(drop)
+            .map_err(ProxyError::Thread)
     }
 }
 
