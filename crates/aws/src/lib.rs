@@ -13,6 +13,7 @@
 //! - exporters: a [`SigV4Signer`] per endpoint from the `sigv4auth` settings ([`SigV4AuthConfig`]), then
 //!   [`SigV4Signer::sign`] on each request with its body as sent; an [`EmfEncoder`] per `awsemf` exporter;
 //! - after a SnapStart restore: [`CredentialsProvider::reload`] with the new environment.
+#![forbid(unsafe_code)]
 
 pub mod auth;
 mod client;

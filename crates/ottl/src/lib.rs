@@ -26,6 +26,7 @@
 //! - `ParseJSON` returns object keys sorted (Go's map order is unspecified);
 //! - `Now()` returns Unix nanoseconds, fit for the `*_unix_nano` paths (there is no time type here);
 //! - the `function` argument of the `replace_*` editors takes `SHA256`, `ToLowerCase` or `ToUpperCase`.
+#![forbid(unsafe_code)]
 
 mod access;
 mod assign;
