@@ -64,25 +64,8 @@ impl ProcessorFactory for AttributesProcessor {
 
 impl Processor for AttributesProcessor {
     fn process_traces(&mut self, batch: &mut Vec<ResourceSpans>) {
-        for rs in batch {
-            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            for scope in rs.scope_spans.iter_mut() {
-                let library = scope.scope.as_ref();
-                for span in scope.spans.iter_mut() {
-                    let item = Item {
-                        resource,
-                        name: Some(&span.name),
-                        attributes: &span.attributes,
-                        kind: Some(span.kind),
-                        scope: library,
-                        ..Item::default()
-                    };
-                    if self.spans.selects(&item) {
-                        self.actions.apply(&mut span.attributes);
-                    }
-                }
-            }
-        }
+        let actions = &self.actions;
+        self.spans.for_each_span(batch, |span| actions.apply(&mut span.attributes));
     }
 
     fn process_metrics(&mut self, batch: &mut Vec<ResourceMetrics>) {

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use lambdatel_config::{ComponentConfig, ConfigError};
 use lambdatel_pipeline::common::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
+use lambdatel_pipeline::trace::{ResourceSpans, Span};
 use serde::Deserialize;
 
 use super::pattern::Pattern;
@@ -383,6 +384,29 @@ impl Selector {
     /// Whether `item` is selected.
     pub(crate) fn selects(&self, item: &Item) -> bool {
         self.include.as_ref().is_none_or(|c| c.matches(item)) && !self.exclude.as_ref().is_some_and(|c| c.matches(item))
+    }
+
+    /// Calls `change` on every span of `batch` this selector selects.
+    pub(crate) fn for_each_span(&self, batch: &mut [ResourceSpans], mut change: impl FnMut(&mut Span)) {
+        for rs in batch {
+            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+            for scope in rs.scope_spans.iter_mut() {
+                let library = scope.scope.as_ref();
+                for span in scope.spans.iter_mut() {
+                    let item = Item {
+                        resource,
+                        name: Some(&span.name),
+                        attributes: &span.attributes,
+                        kind: Some(span.kind),
+                        scope: library,
+                        ..Item::default()
+                    };
+                    if self.selects(&item) {
+                        change(span);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::match_properties::{selector, MatchProperties, SignalKind};
-use super::matching::{Item, Selector};
+use super::matching::Selector;
 use crate::ProcessorFactory;
 
 /// Configuration of the `span` processor.
@@ -197,30 +197,13 @@ fn push_value(name: &mut String, value: Option<&AnyValue>) {
 
 impl Processor for SpanProcessor {
     fn process_traces(&mut self, batch: &mut Vec<ResourceSpans>) {
-        for rs in batch {
-            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            for scope in rs.scope_spans.iter_mut() {
-                let library = scope.scope.as_ref();
-                for span in scope.spans.iter_mut() {
-                    let item = Item {
-                        resource,
-                        name: Some(&span.name),
-                        attributes: &span.attributes,
-                        kind: Some(span.kind),
-                        scope: library,
-                        ..Item::default()
-                    };
-                    if !self.spans.selects(&item) {
-                        continue;
-                    }
-                    self.rename_from_attributes(span);
-                    self.extract_to_attributes(span);
-                    if let Some(status) = &self.status {
-                        span.status = Some(status.clone());
-                    }
-                }
+        self.spans.for_each_span(batch, |span| {
+            self.rename_from_attributes(span);
+            self.extract_to_attributes(span);
+            if let Some(status) = &self.status {
+                span.status = Some(status.clone());
             }
-        }
+        });
     }
 }
 
