@@ -105,6 +105,21 @@ async fn export_ok(exporter: &Exporter) {
     assert_eq!(result, Ok(()));
 }
 
+/// The connections `seen` has accepted after two exports, then after each of `resets` resets followed by two
+/// exports.
+async fn connections_across_resets(exporter: &Exporter, seen: &Seen, resets: usize) -> Vec<usize> {
+    let mut counts = Vec::new();
+    for round in 0..=resets {
+        if round > 0 {
+            exporter.reset_connections();
+        }
+        export_ok(exporter).await;
+        export_ok(exporter).await;
+        counts.push(seen.connections.load(Ordering::SeqCst));
+    }
+    counts
+}
+
 #[tokio::test]
 async fn otlp_grpc_opens_a_new_connection_after_a_reset() {
     let (url, seen) = server(true).await;
@@ -115,16 +130,8 @@ async fn otlp_grpc_opens_a_new_connection_after_a_reset() {
         queue: Default::default(),
         breaker: Default::default(),
     };
-    export_ok(&exporter).await;
-    export_ok(&exporter).await;
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 1, "the channel is reused between exports");
-    exporter.reset_connections();
-    export_ok(&exporter).await;
-    export_ok(&exporter).await;
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one new connection after the reset, then reused");
-    exporter.reset_connections();
-    export_ok(&exporter).await;
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+    // Reused between exports; one new connection after each reset, then reused.
+    assert_eq!(connections_across_resets(&exporter, &seen, 2).await, [1, 2, 3]);
 }
 
 #[tokio::test]
@@ -137,13 +144,7 @@ async fn otlp_http_opens_a_new_connection_after_a_reset() {
         queue: Default::default(),
         breaker: Default::default(),
     };
-    export_ok(&exporter).await;
-    export_ok(&exporter).await;
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 1, "the pooled connection is reused between exports");
-    exporter.reset_connections();
-    export_ok(&exporter).await;
-    export_ok(&exporter).await;
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one new connection after the reset, then reused");
+    assert_eq!(connections_across_resets(&exporter, &seen, 2).await, [1, 2, 3]);
 }
 
 #[tokio::test]
