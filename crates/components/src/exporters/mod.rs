@@ -5,6 +5,7 @@ pub mod auth;
 pub mod awsemf;
 pub mod awsxray;
 pub mod debug;
+mod gzip;
 pub mod logging;
 pub mod otlp_grpc;
 pub mod otlp_http;

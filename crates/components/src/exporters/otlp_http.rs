@@ -6,7 +6,6 @@
 
 use super::SetupError;
 use std::{
-    io::Write,
     sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
@@ -152,7 +151,8 @@ pub struct OtlpHttpExporter {
     urls: Arc<[Uri; 3]>,
     headers: Arc<Vec<(HeaderName, HeaderValue)>>,
     encoding: Encoding,
-    gzip: bool,
+    /// The compressor, kept across requests; `None` for `compression: none`.
+    gzip: Option<Arc<super::gzip::Gzip>>,
     timeout: Duration,
     auth: Option<RequestAuth>,
 }
@@ -206,7 +206,7 @@ impl OtlpHttpExporter {
             urls: Arc::new(urls),
             headers: Arc::new(headers),
             encoding: config.encoding,
-            gzip: config.compression == Compression::Gzip,
+            gzip: (config.compression == Compression::Gzip).then(Arc::default),
             timeout: config.timeout,
             auth: None,
         })
@@ -253,7 +253,7 @@ impl OtlpHttpExporter {
             .header(CONTENT_TYPE, self.content_type())
             .body(Full::new(body.clone()))
             .map_err(|e| ExportError::Permanent { message: format!("cannot build the request: {e}") })?;
-        if self.gzip {
+        if self.gzip.is_some() {
             request.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         for (name, value) in self.headers.iter() {
@@ -305,11 +305,10 @@ impl OtlpHttpExporter {
     /// The request body of one signal: encoded, then compressed when configured.
     pub fn encode(&self, kind: Signal, data: &Signals) -> Result<Bytes, String> {
         let raw = encode_request(kind, data, self.encoding)?;
-        if !self.gzip {
-            return Ok(Bytes::from(raw));
+        match &self.gzip {
+            None => Ok(Bytes::from(raw)),
+            Some(gzip) => gzip.encode(&raw).map(Bytes::from).map_err(|e| format!("gzip: {e}")),
         }
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), flate2::Compression::fast());
-        encoder.write_all(&raw).and_then(|()| encoder.finish()).map(Bytes::from).map_err(|e| format!("gzip: {e}"))
     }
 }
 
