@@ -17,37 +17,53 @@ const REFRESH_MARGIN_S: u64 = 300;
 /// How long the stub's credentials stay usable before the margin makes them due for a refresh.
 const USABLE_S: u64 = 2;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn container_credentials_are_refreshed_mid_run_and_every_signature_verifies() {
-    if !python_ready("container_credentials_are_refreshed_mid_run_and_every_signature_verifies") {
-        return;
-    }
-    let (first, second) = (("AKIDFIRSTCREDS", "first-secret-key"), ("AKIDROTATED", "rotated-secret-key"));
-    let token = "container-authorization-token";
+/// Authorization token the stub credentials endpoint checks.
+const TOKEN: &str = "container-authorization-token";
+
+/// What one run needs kept alive: botocore's verifier accepting both key pairs, the container credentials
+/// stub (handing out `first` usable for `usable_s` seconds, then `second`) and the simulator signing with them.
+struct Run {
+    verifier: Process,
+    _credentials: Process,
+    sim: Simulator,
+}
+
+async fn start(name: &str, first: (&str, &str), second: (&str, &str), usable_s: u64, snap_start: bool) -> Run {
     let verifier = start_printing_port(
         "sigv4_verifier.py",
         &[format!("{}={}", first.0, first.1), format!("{}={}", second.0, second.1)],
     );
-    let lifetime = (REFRESH_MARGIN_S + USABLE_S).to_string();
+    let lifetime = (REFRESH_MARGIN_S + usable_s).to_string();
     let credentials = start_printing_port(
         "container_credentials.py",
-        &[token, first.0, first.1, &lifetime, second.0, second.1].map(str::to_string),
+        &[TOKEN, first.0, first.1, &lifetime, second.0, second.1].map(str::to_string),
     );
-    let dir = TempDir::new("containercreds");
+    let dir = TempDir::new(name);
     let config = dir.write("config.yaml", &signed_config(verifier.port));
-    let mut sim = Simulator::start(SimConfig {
+    let sim = Simulator::start(SimConfig {
+        snap_start,
         env: vec![
             ("LAMBDATEL_CONFIG".into(), config.display().to_string()),
             (
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
                 format!("http://127.0.0.1:{}/v2/credentials", credentials.port),
             ),
-            ("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token.into()),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), TOKEN.into()),
         ],
         ..lambdatel_with_config(&config)
     })
     .await
     .expect("the simulator starts");
+    Run { verifier, _credentials: credentials, sim }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_credentials_are_refreshed_mid_run_and_every_signature_verifies() {
+    if !python_ready("container_credentials_are_refreshed_mid_run_and_every_signature_verifies") {
+        return;
+    }
+    let (first, second) = (("AKIDFIRSTCREDS", "first-secret-key"), ("AKIDROTATED", "rotated-secret-key"));
+    let Run { verifier, _credentials, mut sim } = start("containercreds", first, second, USABLE_S, false).await;
     for round in 0..2 {
         if round == 1 {
             // Frozen past the first credentials' refresh time: the next flush fetches the rotated ones.
@@ -75,7 +91,7 @@ async fn container_credentials_are_refreshed_mid_run_and_every_signature_verifie
     assert!(total >= 4, "traces and logs signed with both sets: {seen}");
     // No credential, token or authorization token in anything the extension wrote.
     for line in &lines {
-        for secret in [first.0, first.1, second.0, second.1, token, "session-1", "session-2"] {
+        for secret in [first.0, first.1, second.0, second.1, TOKEN, "session-1", "session-2"] {
             assert!(!line.contains(secret), "{secret} in {line}");
         }
     }
@@ -85,32 +101,7 @@ async fn container_credentials_are_refreshed_mid_run_and_every_signature_verifie
 /// credentials that stay fresh for an hour, and a restore between them when `restore`.
 async fn keys_across_a_restore(restore: bool) -> Vec<String> {
     let (first, second) = (("AKIDSNAPSHOT", "snapshot-secret-key"), ("AKIDRESTORED", "restored-secret-key"));
-    let token = "container-authorization-token";
-    let verifier = start_printing_port(
-        "sigv4_verifier.py",
-        &[format!("{}={}", first.0, first.1), format!("{}={}", second.0, second.1)],
-    );
-    let lifetime = (REFRESH_MARGIN_S + 3600).to_string();
-    let credentials = start_printing_port(
-        "container_credentials.py",
-        &[token, first.0, first.1, &lifetime, second.0, second.1].map(str::to_string),
-    );
-    let dir = TempDir::new("restorecreds");
-    let config = dir.write("config.yaml", &signed_config(verifier.port));
-    let mut sim = Simulator::start(SimConfig {
-        snap_start: true,
-        env: vec![
-            ("LAMBDATEL_CONFIG".into(), config.display().to_string()),
-            (
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
-                format!("http://127.0.0.1:{}/v2/credentials", credentials.port),
-            ),
-            ("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), token.into()),
-        ],
-        ..lambdatel_with_config(&config)
-    })
-    .await
-    .expect("the simulator starts");
+    let Run { verifier, _credentials, mut sim } = start("restorecreds", first, second, 3600, true).await;
     assert_eq!(sim.invoke(Invocation::default()).await.unwrap().status, "success");
     if restore {
         sim.restore_snapshot().await;
@@ -121,7 +112,7 @@ async fn keys_across_a_restore(restore: bool) -> Vec<String> {
     let seen = get_json(verifier.port, "/__seen");
     assert_eq!(seen["rejected"], serde_json::json!({}), "no signature mismatch: {seen}\n{lines:#?}");
     for line in &lines {
-        assert!(!line.contains(first.1) && !line.contains(second.1) && !line.contains(token), "{line}");
+        assert!(!line.contains(first.1) && !line.contains(second.1) && !line.contains(TOKEN), "{line}");
     }
     let mut keys: Vec<String> = seen["accepted"].as_object().unwrap().keys().cloned().collect();
     keys.sort();
