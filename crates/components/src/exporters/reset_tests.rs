@@ -105,6 +105,18 @@ async fn export_ok(exporter: &Exporter) {
     assert_eq!(result, Ok(()));
 }
 
+/// The exporter as the graph holds it, with default retry, queue and breaker settings.
+fn held_grpc(exporter: OtlpGrpcExporter) -> Exporter {
+    let (retry, queue, breaker) = Default::default();
+    Exporter::OtlpGrpc { exporter: Box::new(exporter), retry, queue, breaker }
+}
+
+/// See [`held_grpc`].
+fn held_http(exporter: OtlpHttpExporter) -> Exporter {
+    let (retry, queue, breaker) = Default::default();
+    Exporter::OtlpHttp { exporter: Box::new(exporter), retry, queue, breaker }
+}
+
 /// The connections `seen` has accepted after two exports, then after each of `resets` resets followed by two
 /// exports.
 async fn connections_across_resets(exporter: &Exporter, seen: &Seen, resets: usize) -> Vec<usize> {
@@ -124,12 +136,7 @@ async fn connections_across_resets(exporter: &Exporter, seen: &Seen, resets: usi
 async fn otlp_grpc_opens_a_new_connection_after_a_reset() {
     let (url, seen) = server(true).await;
     let exporter = OtlpGrpcExporter::new(&OtlpGrpcConfig { endpoint: url, ..OtlpGrpcConfig::default() }).unwrap();
-    let exporter = Exporter::OtlpGrpc {
-        exporter: Box::new(exporter),
-        retry: Default::default(),
-        queue: Default::default(),
-        breaker: Default::default(),
-    };
+    let exporter = held_grpc(exporter);
     // Reused between exports; one new connection after each reset, then reused.
     assert_eq!(connections_across_resets(&exporter, &seen, 2).await, [1, 2, 3]);
 }
@@ -138,12 +145,7 @@ async fn otlp_grpc_opens_a_new_connection_after_a_reset() {
 async fn otlp_http_opens_a_new_connection_after_a_reset() {
     let (url, seen) = server(false).await;
     let exporter = OtlpHttpExporter::new(&OtlpHttpConfig { endpoint: url, ..OtlpHttpConfig::default() }).unwrap();
-    let exporter = Exporter::OtlpHttp {
-        exporter: Box::new(exporter),
-        retry: Default::default(),
-        queue: Default::default(),
-        breaker: Default::default(),
-    };
+    let exporter = held_http(exporter);
     assert_eq!(connections_across_resets(&exporter, &seen, 2).await, [1, 2, 3]);
 }
 
@@ -166,12 +168,7 @@ async fn a_reset_makes_sigv4_read_the_credentials_of_the_restored_environment() 
         Authenticator::SigV4 { config: SigV4AuthConfig { service: "xray".into(), ..Default::default() }, credentials };
     let mut exporter = OtlpHttpExporter::new(&OtlpHttpConfig { endpoint: url, ..OtlpHttpConfig::default() }).unwrap();
     exporter.set_auth(RequestAuth::new(&authenticator, exporter.urls(), &env, &http).unwrap());
-    let exporter = Exporter::OtlpHttp {
-        exporter: Box::new(exporter),
-        retry: Default::default(),
-        queue: Default::default(),
-        breaker: Default::default(),
-    };
+    let exporter = held_http(exporter);
     export_ok(&exporter).await;
     *key.lock().unwrap() = "AKIDRESTORED";
     export_ok(&exporter).await;
