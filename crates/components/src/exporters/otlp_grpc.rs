@@ -23,13 +23,14 @@ use opentelemetry_proto::tonic::collector::{
 use serde::Deserialize;
 use tokio::time::Instant;
 use tonic::{
-    codec::CompressionEncoding,
     metadata::{MetadataKey, MetadataMap, MetadataValue},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
     Code, Status,
 };
 
 use super::{
+    grpc_gzip::GzipRequests,
+    gzip::Gzip,
     retry::{CircuitBreakerConfig, RetryConfig},
     write_tracking::WriteTracking,
 };
@@ -154,7 +155,8 @@ pub struct OtlpGrpcExporter {
 
 struct Shared {
     endpoint: Endpoint,
-    compress: bool,
+    /// The one compressor of this exporter's requests, when it compresses.
+    gzip: Option<Arc<Gzip>>,
     headers: MetadataMap,
     timeout: Duration,
     reconnect_after_idle: Duration,
@@ -169,7 +171,8 @@ struct Connection {
 }
 
 /// The channel as the clients use it: requests report when they have been fully written.
-type Transport = WriteTracking<Channel>;
+/// gzip happens outside the write tracking, so the flag is set when the compressed body has been written.
+type Transport = GzipRequests<WriteTracking<Channel>>;
 
 #[derive(Clone)]
 struct Clients {
@@ -180,12 +183,12 @@ struct Clients {
 
 impl Clients {
     /// Clients on a new lazily connecting channel (no network until the first request).
-    fn connect(endpoint: &Endpoint, compress: bool) -> Self {
-        let channel = WriteTracking(endpoint.connect_lazy());
+    fn connect(endpoint: &Endpoint, gzip: &Option<Arc<Gzip>>) -> Self {
+        let channel = GzipRequests::new(WriteTracking(endpoint.connect_lazy()), gzip.clone());
         Clients {
-            traces: with_compression(TraceServiceClient::new(channel.clone()), compress),
-            metrics: with_compression(MetricsServiceClient::new(channel.clone()), compress),
-            logs: with_compression(LogsServiceClient::new(channel), compress),
+            traces: TraceServiceClient::new(channel.clone()),
+            metrics: MetricsServiceClient::new(channel.clone()),
+            logs: LogsServiceClient::new(channel),
         }
     }
 }
@@ -221,12 +224,12 @@ impl OtlpGrpcExporter {
             let value = MetadataValue::try_from(value.as_str()).map_err(|_| SetupError::HeaderValue(key.clone()))?;
             headers.insert(name, value);
         }
-        let compress = config.compression == Compression::Gzip;
-        let clients = Clients::connect(&endpoint, compress);
+        let gzip = (config.compression == Compression::Gzip).then(|| Arc::new(Gzip::default()));
+        let clients = Clients::connect(&endpoint, &gzip);
         Ok(OtlpGrpcExporter {
             shared: Arc::new(Shared {
                 endpoint,
-                compress,
+                gzip,
                 headers,
                 timeout: config.timeout,
                 reconnect_after_idle: config.reconnect_after_idle,
@@ -240,7 +243,7 @@ impl OtlpGrpcExporter {
         let mut connection = self.shared.connection.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if connection.last_used.is_some_and(|t| now.saturating_duration_since(t) >= self.shared.reconnect_after_idle) {
-            connection.clients = Clients::connect(&self.shared.endpoint, self.shared.compress);
+            connection.clients = Clients::connect(&self.shared.endpoint, &self.shared.gzip);
             connection.opened += 1;
         }
         connection.last_used = Some(now);
@@ -251,7 +254,7 @@ impl OtlpGrpcExporter {
     /// after a SnapStart restore the snapshot's connection is dead. Requests in flight keep the old one.
     pub fn reset_connections(&self) {
         let mut connection = self.shared.connection.lock().unwrap_or_else(|e| e.into_inner());
-        connection.clients = Clients::connect(&self.shared.endpoint, self.shared.compress);
+        connection.clients = Clients::connect(&self.shared.endpoint, &self.shared.gzip);
         connection.opened += 1;
     }
 
@@ -320,30 +323,6 @@ impl OtlpGrpcExporter {
         request
     }
 }
-
-fn with_compression<T: CompressionClient>(client: T, compress: bool) -> T {
-    if compress {
-        client.gzip()
-    } else {
-        client
-    }
-}
-
-/// The three generated clients share no trait for compression; this small one spares a macro.
-trait CompressionClient {
-    fn gzip(self) -> Self;
-}
-
-macro_rules! compression_client {
-    ($($client:ident),*) => {$(
-        impl CompressionClient for $client<Transport> {
-            fn gzip(self) -> Self {
-                self.send_compressed(CompressionEncoding::Gzip)
-            }
-        }
-    )*};
-}
-compression_client!(TraceServiceClient, MetricsServiceClient, LogsServiceClient);
 
 /// Turns the configured endpoint into a URL tonic accepts, and whether to use TLS.
 pub fn endpoint_url(endpoint: &str, insecure: bool) -> Result<(String, bool), SetupError> {
