@@ -144,12 +144,32 @@ mod runtime_proxy {
     }
 
     #[test]
+    fn a_runtime_api_connection_closed_between_calls_is_replaced() {
+        let fake = FakeRuntimeApi::start();
+        let proxy = RunningProxy::start(config_with_file(None), fake.address);
+        let mut runtime = RawClient::connect(proxy.address).unwrap();
+        let first = runtime.round_trip(&next_request("sqs-event.json", ""));
+        assert!(first.head.starts_with("HTTP/1.1 200 OK\r\n"), "{}", first.head);
+        // The fake answers this one, then closes the proxy's connection to it.
+        let closing = b"POST /2018-06-01/runtime/invocation/req-sqs-event.json/response HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nTest-Close: 1\r\nContent-Length: 2\r\n\r\n{}";
+        let answered = runtime.round_trip(closing);
+        assert!(answered.head.starts_with("HTTP/1.1 202 Accepted\r\n"), "{}", answered.head);
+        // Time for the proxy to see the close (it would otherwise send on the dying connection and get a 502).
+        std::thread::sleep(Duration::from_millis(200));
+        let again = runtime.round_trip(&next_request("apigw-request.json", ""));
+        assert!(again.head.starts_with("HTTP/1.1 200 OK\r\n"), "{}", again.head);
+        assert_eq!(fake.received.lock().unwrap().len(), 3);
+        assert_eq!(proxy.stats.upstream_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn an_unreachable_runtime_api_is_a_502_and_counted() {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let proxy = RunningProxy::start(config_with_file(None), closed);
         let answer = RawClient::connect(proxy.address).unwrap().round_trip(&next_request("sqs-event.json", ""));
         assert!(answer.head.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", answer.head);
-        assert_eq!(answer.body, b"the call to the Runtime API failed");
+        let body = String::from_utf8(answer.body).unwrap();
+        assert!(body.starts_with("no connection to the Runtime API: Connection refused"), "{body}");
         assert_eq!(proxy.stats.upstream_errors.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 

@@ -39,6 +39,7 @@ mod server;
 mod store;
 mod tap;
 pub mod trigger;
+mod upstream;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -183,7 +184,6 @@ impl Bound {
             .ok_or_else(|| ProxyError::Upstream(upstream.to_string()))?;
         let shared = Arc::new(server::Shared {
             upstream: upstream_authority,
-            client: server::upstream_client(),
             triggers: self.triggers,
             stats: self.stats,
             max_event_bytes: self.config.max_event_bytes,

@@ -9,18 +9,18 @@ use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::http::uri::{Authority, Scheme, Uri};
+use hyper::http::uri::Authority;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::store::TriggerStore;
 use super::tap::TapBody;
 use super::trigger::extract_trigger;
+use super::upstream::UpstreamSlot;
 use super::{ProxyError, PROBE_HEADER, PROBE_PATH};
 
 const INVOCATION_PREFIX: &str = "/2018-06-01/runtime/invocation/";
@@ -28,7 +28,6 @@ const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
 const REQUEST_ID_HEADER: &str = "lambda-runtime-aws-request-id";
 
 type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
-type Upstream = Client<HttpConnector, TapBody<Incoming>>;
 
 /// Counters of what the proxy did since it started.
 #[derive(Debug, Default)]
@@ -47,18 +46,10 @@ pub struct ProxyStats {
 /// What every connection shares.
 pub(super) struct Shared {
     pub(super) upstream: Authority,
-    pub(super) client: Upstream,
     pub(super) triggers: TriggerStore,
     pub(super) stats: Arc<ProxyStats>,
     pub(super) max_event_bytes: usize,
     pub(super) max_response_bytes: usize,
-}
-
-pub(super) fn upstream_client() -> Upstream {
-    let mut connector = HttpConnector::new();
-    // Runtime API calls are small request/response pairs: Nagle's delay would add milliseconds to each.
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).http1_preserve_header_case(true).set_host(false).build(connector)
 }
 
 /// Accepts connections until the listener fails. Dropping the future closes every connection it opened.
@@ -73,7 +64,8 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         connections.spawn(async move {
-            let service = service_fn(move |request| handle(request, shared.clone()));
+            let upstream = Arc::new(UpstreamSlot::default());
+            let service = service_fn(move |request| handle(request, shared.clone(), upstream.clone()));
             // No header timeout: the runtime's `next` call waits as long as the sandbox is idle, frozen included.
             let _ = http1::Builder::new()
                 .preserve_header_case(true)
@@ -85,12 +77,16 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> R
     }
 }
 
-async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<ProxyBody>, Infallible> {
+async fn handle(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    upstream: Arc<UpstreamSlot>,
+) -> Result<Response<ProxyBody>, Infallible> {
     if request.uri().path() == PROBE_PATH {
         return Ok(probe_answer());
     }
     let is_next = request.method() == Method::GET && request.uri().path() == NEXT_PATH;
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let body = match response_request_id(&parts.method, parts.uri.path()) {
         Some(request_id) => {
             let triggers = shared.triggers.clone();
@@ -103,15 +99,11 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
         }
         None => TapBody::plain(body),
     };
-    parts.uri = match upstream_uri(&shared.upstream, &parts.uri) {
-        Ok(uri) => uri,
-        Err(_) => return Ok(bad_gateway("the request target cannot be forwarded")),
-    };
-    let response = match shared.client.request(Request::from_parts(parts, body)).await {
+    let response = match upstream.send(&shared.upstream, Request::from_parts(parts, body)).await {
         Ok(response) => response,
-        Err(_) => {
+        Err(e) => {
             shared.stats.upstream_errors.fetch_add(1, Ordering::Relaxed);
-            return Ok(bad_gateway("the call to the Runtime API failed"));
+            return Ok(bad_gateway(e.to_string()));
         }
     };
     shared.stats.forwarded.fetch_add(1, Ordering::Relaxed);
@@ -157,19 +149,15 @@ fn response_request_id<'a>(method: &Method, path: &'a str) -> Option<&'a str> {
     (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
-fn upstream_uri(upstream: &Authority, uri: &Uri) -> Result<Uri, hyper::http::Error> {
-    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    Uri::builder().scheme(Scheme::HTTP).authority(upstream.clone()).path_and_query(path_and_query).build()
-}
-
 fn probe_answer() -> Response<ProxyBody> {
     let mut response = Response::new(full_body("lambdatel runtime proxy\n"));
     response.headers_mut().insert(PROBE_HEADER, HeaderValue::from_static("1"));
     response
 }
 
-fn bad_gateway(why: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(full_body(why));
+fn bad_gateway(why: String) -> Response<ProxyBody> {
+    let body = Full::new(Bytes::from(why)).map_err(|never: Infallible| match never {});
+    let mut response = Response::new(UnsyncBoxBody::new(body));
     *response.status_mut() = StatusCode::BAD_GATEWAY;
     response
 }
@@ -190,15 +178,5 @@ mod tests {
         assert_eq!(response_request_id(&Method::POST, "/2018-06-01/runtime/invocation/x/error"), None);
         assert_eq!(response_request_id(&Method::POST, "/2018-06-01/runtime/invocation//response"), None);
         assert_eq!(response_request_id(&Method::POST, "/2018-06-01/runtime/invocation/a/b/response"), None);
-    }
-
-    #[test]
-    fn the_upstream_uri_keeps_path_and_query() {
-        let upstream: Authority = "127.0.0.1:9001".parse().unwrap();
-        let uri: Uri = "/2018-06-01/runtime/invocation/next?x=1".parse().unwrap();
-        assert_eq!(
-            upstream_uri(&upstream, &uri).unwrap().to_string(),
-            "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next?x=1"
-        );
     }
 }

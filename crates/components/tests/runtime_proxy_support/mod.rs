@@ -99,6 +99,7 @@ pub type Received = Arc<Mutex<Vec<RawMessage>>>;
 /// A fake Runtime API on a loopback port. `invocation/next` serves the event named by the request's
 /// `Test-Event` header (a file of tests/fixtures/triggers) with request id `req-<name>`; when the header
 /// `Test-Pause` is present it sends the head and the first half of the event, then waits for `resume`.
+/// After a response or error call with the header `Test-Close`, it closes the connection.
 pub struct FakeRuntimeApi {
     pub address: SocketAddr,
     pub received: Received,
@@ -171,6 +172,10 @@ fn serve_connection(
             writer
                 .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n")
                 .unwrap();
+            if request.header("test-close").is_some() {
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return;
+            }
         } else {
             let body = format!("{{\"errorMessage\":\"no route for {path}\",\"errorType\":\"InvalidRequest\"}}");
             let head = format!(
