@@ -29,15 +29,13 @@ struct Run {
 }
 
 async fn start(name: &str, first: (&str, &str), second: (&str, &str), usable_s: u64, snap_start: bool) -> Run {
-    let verifier = start_printing_port(
+    let verifier = start_fixture(
         "sigv4_verifier.py",
-        &[format!("{}={}", first.0, first.1), format!("{}={}", second.0, second.1)],
+        &[&format!("{}={}", first.0, first.1), &format!("{}={}", second.0, second.1)],
     );
     let lifetime = (REFRESH_MARGIN_S + usable_s).to_string();
-    let credentials = start_printing_port(
-        "container_credentials.py",
-        &[TOKEN, first.0, first.1, &lifetime, second.0, second.1].map(str::to_string),
-    );
+    let credentials =
+        start_fixture("container_credentials.py", &[TOKEN, first.0, first.1, &lifetime, second.0, second.1]);
     let dir = TempDir::new(name);
     let config = dir.write("config.yaml", &signed_config(verifier.port));
     let sim = Simulator::start(SimConfig {

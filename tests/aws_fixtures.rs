@@ -3,87 +3,19 @@
 #![allow(dead_code)] // Each test file uses some of them.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use lambdatel_e2e::free_port;
 
-/// A started fixture process, killed on drop.
-pub struct Process {
-    child: Child,
-    /// Where it listens.
-    pub port: u16,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/aws/tests/fixtures").join(name)
-}
-
-pub fn python_ready(test: &str) -> bool {
-    let ready = Command::new("python3")
-        .args(["-c", "import botocore, boto3, moto.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ready {
-        eprintln!("SKIPPED {test}: python3 with botocore, boto3 and moto[server] is needed");
-    }
-    ready
-}
+#[path = "../crates/aws/tests/common/mod.rs"]
+mod common;
+pub use common::*;
 
 /// The botocore-verifying backend, accepting `access_key`/`secret_key`.
 pub fn start_verifier(access_key: &str, secret_key: &str) -> Process {
-    start_printing_port("sigv4_verifier.py", &[format!("{access_key}={secret_key}")])
-}
-
-pub fn start_moto() -> Process {
-    let port = free_port();
-    let child = Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Process { child, port }
-}
-
-pub fn seed_moto(port: u16, seed: &serde_json::Value) {
-    let mut child = Command::new("python3")
-        .arg(fixture("seed_moto.py"))
-        .arg(format!("http://127.0.0.1:{port}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("seed_moto.py starts");
-    child.stdin.take().unwrap().write_all(seed.to_string().as_bytes()).unwrap();
-    assert!(child.wait_with_output().unwrap().status.success(), "seeding moto failed");
-}
-
-/// A fixture that prints `PORT <n>` once listening, started with `args`.
-pub fn start_printing_port(name: &str, args: &[String]) -> Process {
-    let mut child =
-        Command::new("python3").arg(fixture(name)).args(args).stdout(Stdio::piped()).spawn().expect("python3 starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("the fixture prints its port");
-    Process { child, port }
+    start_fixture("sigv4_verifier.py", &[&format!("{access_key}={secret_key}")])
 }
 
 /// `GET http://127.0.0.1:port/path`'s JSON body (a fixture's account of what it saw).

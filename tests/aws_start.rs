@@ -139,7 +139,7 @@ async fn start_up_cost_of_an_s3_config_with_three_secrets_and_a_parameter() {
             "objects": {"configs/lambdatel.yaml": referencing},
         }),
     );
-    let proxy = start_printing_port("delay_proxy.py", &[moto.port.to_string(), DELAY_MS.to_string()]);
+    let proxy = start_fixture("delay_proxy.py", &[&moto.port.to_string(), &DELAY_MS.to_string()]);
     let dir = TempDir::new("startcost");
     let plain = dir.write("plain.yaml", &config_with_headers(&sink.grpc_endpoint(), &headers("v1", "v2", "v3", "v4")));
 

@@ -107,6 +107,33 @@ service:
     )
 }
 
+/// A config with the `telemetryapi` receiver on `telemetry_port` and the `otlp` receiver (OTLP/HTTP) on
+/// `otlp_port` for the function's own SDK, whose spans join lambdatel's; everything goes to `sink` (gRPC).
+pub fn sdk_receiver_config(telemetry_port: u16, otlp_port: u16, sink: &str) -> String {
+    format!(
+        "lambdatel:
+  flush_budget: 2s
+receivers:
+  telemetryapi:
+    port: {telemetry_port}
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:{otlp_port}
+processors:
+  batch:
+exporters:
+  otlp:
+    endpoint: {sink}
+service:
+  pipelines:
+    traces: {{receivers: [telemetryapi, otlp], processors: [batch], exporters: [otlp]}}
+    metrics: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
+    logs: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
+"
+    )
+}
+
 pub fn all_spans(received: &Received) -> Vec<Span> {
     received.spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| s.spans.clone()).collect()
 }

@@ -72,30 +72,6 @@ def handler(event, context):
     return {"statusCode": 201, "body": "ok"}
 "#;
 
-fn config(telemetry_port: u16, otlp_port: u16, sink: &str) -> String {
-    format!(
-        "lambdatel:
-  flush_budget: 2s
-receivers:
-  telemetryapi:
-    port: {telemetry_port}
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:{otlp_port}
-processors:
-  batch:
-exporters:
-  otlp:
-    endpoint: {sink}
-service:
-  pipelines:
-    traces: {{receivers: [telemetryapi, otlp], processors: [batch], exporters: [otlp]}}
-    logs: {{receivers: [telemetryapi], processors: [batch], exporters: [otlp]}}
-"
-    )
-}
-
 /// An API Gateway REST event (AWS's sample) whose request carries `traceparent`.
 fn api_gateway_event(traceparent: &str, extra: Option<(&str, Value)>) -> Vec<u8> {
     let path = repository().join("crates/components/tests/fixtures/triggers/apigw-request.json");
@@ -125,7 +101,7 @@ async fn start(propagators: &str, aws_propagation_disabled: bool, timeout_ms: u6
     let otlp_port = free_port();
     dir.write("otel_wrapper.py", OTEL_WRAPPER);
     dir.write("function.py", FUNCTION);
-    let config = dir.write("config.yaml", &config(free_port(), otlp_port, &sink.grpc_endpoint()));
+    let config = dir.write("config.yaml", &sdk_receiver_config(free_port(), otlp_port, &sink.grpc_endpoint()));
     let mut base = lambdatel_with_config(&config);
     base.env.extend([
         ("ORIG_HANDLER".to_string(), "function.handler".to_string()),
@@ -345,7 +321,7 @@ async fn the_wrapper_puts_each_trigger_on_the_invocation_span() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("trace-join-wrapper");
     dir.write("app.py", PLAIN_FUNCTION);
-    let config = dir.write("config.yaml", &config(free_port(), free_port(), &sink.grpc_endpoint()));
+    let config = dir.write("config.yaml", &sdk_receiver_config(free_port(), free_port(), &sink.grpc_endpoint()));
     let mut base = lambdatel_with_config(&config);
     base.env.extend([
         ("AWS_LAMBDA_EXEC_WRAPPER".to_string(), "/opt/lambdatel-wrapper".to_string()),

@@ -1,12 +1,13 @@
 //! Starting the Python fixtures (botocore verifier, container credentials endpoint, delay proxy) and a moto
-//! server from the tests. Each process is killed when its handle drops.
+//! server from the tests. Each process is killed when its handle drops. The end-to-end tests include this
+//! file too (tests/aws_fixtures.rs), so the fixtures are found from the workspace root.
 
 #![allow(dead_code)]
 
 use std::{
     io::{BufRead, BufReader, Write},
     net::{TcpListener, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -25,8 +26,10 @@ impl Drop for Process {
     }
 }
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+pub fn fixture(name: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.ancestors().find(|dir| dir.join("Cargo.lock").is_file()).expect("the workspace root");
+    root.join("crates/aws/tests/fixtures").join(name)
 }
 
 /// Whether `python3` can import botocore, boto3 and moto; prints why a test is skipped when not.
