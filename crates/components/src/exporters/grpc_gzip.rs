@@ -9,7 +9,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tonic::codegen::{
     http::{HeaderValue, Request},
     Body, Service,
@@ -50,7 +50,7 @@ where
             Some(gzip) => {
                 let (mut head, body) = request.into_parts();
                 head.headers.insert("grpc-encoding", HeaderValue::from_static("gzip"));
-                let body = GzipFrames { inner: body, gzip: gzip.clone(), plain: BytesMut::new(), done: false };
+                let body = GzipFrames { inner: body, gzip: gzip.clone(), frames: Vec::new(), done: false };
                 Request::from_parts(head, tonic::body::Body::new(body))
             }
             None => request,
@@ -63,7 +63,8 @@ where
 struct GzipFrames {
     inner: tonic::body::Body,
     gzip: Arc<Gzip>,
-    plain: BytesMut,
+    /// The plain frames so far: tonic hands an export over as one, which is then compressed without a copy.
+    frames: Vec<Bytes>,
     done: bool,
 }
 
@@ -81,14 +82,18 @@ impl Body for GzipFrames {
         loop {
             match std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => self.plain.extend_from_slice(&data),
+                    Ok(data) => self.frames.push(data),
                     // Requests carry no trailers; pass anything else on untouched.
                     Err(frame) => return Poll::Ready(Some(Ok(frame))),
                 },
                 Some(Err(status)) => return Poll::Ready(Some(Err(status))),
                 None => {
                     self.done = true;
-                    let compressed = compress_messages(&self.gzip, &self.plain);
+                    let frames = std::mem::take(&mut self.frames);
+                    let compressed = match frames.as_slice() {
+                        [one] => compress_messages(&self.gzip, one),
+                        several => compress_messages(&self.gzip, &several.concat()),
+                    };
                     return Poll::Ready(Some(compressed.map(hyper::body::Frame::data)));
                 }
             }
@@ -189,7 +194,7 @@ mod tests {
     async fn a_body_of_several_frames_becomes_one_compressed_frame() {
         let plain = framed(&[b"one message split over frames"]);
         let inner = tonic::body::Body::new(Chunks(plain.chunks(7).rev().map(Bytes::copy_from_slice).collect()));
-        let body = GzipFrames { inner, gzip: Arc::new(Gzip::default()), plain: BytesMut::new(), done: false };
+        let body = GzipFrames { inner, gzip: Arc::new(Gzip::default()), frames: Vec::new(), done: false };
         let collected = body.collect().await.unwrap().to_bytes();
         assert_eq!(unframed(&collected), vec![b"one message split over frames".to_vec()]);
     }
