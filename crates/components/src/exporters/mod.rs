@@ -5,6 +5,7 @@ pub mod auth;
 pub mod awsemf;
 pub mod awsxray;
 pub mod debug;
+mod encoded;
 mod grpc_gzip;
 mod gzip;
 pub mod logging;

@@ -16,19 +16,21 @@ use std::{
 use hyper::header::{HeaderName, HeaderValue};
 use lambdatel_pipeline::{ExportError, Signal, Signals, WriteFlag};
 use opentelemetry_proto::tonic::collector::{
-    logs::v1::{logs_service_client::LogsServiceClient, ExportLogsServiceRequest},
-    metrics::v1::{metrics_service_client::MetricsServiceClient, ExportMetricsServiceRequest},
-    trace::v1::{trace_service_client::TraceServiceClient, ExportTraceServiceRequest},
+    logs::v1::ExportLogsServiceResponse, metrics::v1::ExportMetricsServiceResponse,
+    trace::v1::ExportTraceServiceResponse,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
 use tonic::{
+    client::Grpc,
+    codegen::http::uri::PathAndQuery,
     metadata::{MetadataKey, MetadataMap, MetadataValue},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
-    Code, Status,
+    Code, GrpcMethod, Status,
 };
 
 use super::{
+    encoded::{EncodedRequest, PreEncoded},
     grpc_gzip::GzipRequests,
     gzip::Gzip,
     retry::{CircuitBreakerConfig, RetryConfig},
@@ -163,34 +165,36 @@ struct Shared {
     connection: Mutex<Connection>,
 }
 
-/// The clients of one channel, and when it was last used.
+/// The client of one channel, and when it was last used.
 struct Connection {
-    clients: Clients,
+    client: Client,
     last_used: Option<Instant>,
     opened: u64,
 }
 
-/// The channel as the clients use it: requests report when they have been fully written.
+/// The channel as the client uses it: requests report when they have been fully written.
 /// gzip happens outside the write tracking, so the flag is set when the compressed body has been written.
 type Transport = GzipRequests<WriteTracking<Channel>>;
 
-#[derive(Clone)]
-struct Clients {
-    traces: TraceServiceClient<Transport>,
-    metrics: MetricsServiceClient<Transport>,
-    logs: LogsServiceClient<Transport>,
-}
+/// One client for the three OTLP services (what the generated clients wrap), so that requests can be
+/// encoded from the batch in place ([`EncodedRequest`]).
+type Client = Grpc<Transport>;
 
-impl Clients {
-    /// Clients on a new lazily connecting channel (no network until the first request).
-    fn connect(endpoint: &Endpoint, gzip: &Option<Arc<Gzip>>) -> Self {
-        let channel = GzipRequests::new(WriteTracking(endpoint.connect_lazy()), gzip.clone());
-        Clients {
-            traces: TraceServiceClient::new(channel.clone()),
-            metrics: MetricsServiceClient::new(channel.clone()),
-            logs: LogsServiceClient::new(channel),
-        }
-    }
+/// Each OTLP service and the path of its `Export` method.
+const TRACES: (&str, &str) = (
+    "opentelemetry.proto.collector.trace.v1.TraceService",
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+);
+const METRICS: (&str, &str) = (
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+);
+const LOGS: (&str, &str) =
+    ("opentelemetry.proto.collector.logs.v1.LogsService", "/opentelemetry.proto.collector.logs.v1.LogsService/Export");
+
+/// A client on a new lazily connecting channel (no network until the first request).
+fn connect(endpoint: &Endpoint, gzip: &Option<Arc<Gzip>>) -> Client {
+    Grpc::new(GzipRequests::new(WriteTracking(endpoint.connect_lazy()), gzip.clone()))
 }
 
 impl OtlpGrpcExporter {
@@ -225,7 +229,7 @@ impl OtlpGrpcExporter {
             headers.insert(name, value);
         }
         let gzip = (config.compression == Compression::Gzip).then(|| Arc::new(Gzip::default()));
-        let clients = Clients::connect(&endpoint, &gzip);
+        let client = connect(&endpoint, &gzip);
         Ok(OtlpGrpcExporter {
             shared: Arc::new(Shared {
                 endpoint,
@@ -233,28 +237,28 @@ impl OtlpGrpcExporter {
                 headers,
                 timeout: config.timeout,
                 reconnect_after_idle: config.reconnect_after_idle,
-                connection: Mutex::new(Connection { clients, last_used: None, opened: 1 }),
+                connection: Mutex::new(Connection { client, last_used: None, opened: 1 }),
             }),
         })
     }
 
-    /// The clients to use now: a fresh connection after a long idle spell (see `reconnect_after_idle`).
-    fn clients(&self) -> Clients {
+    /// The client to use now: a fresh connection after a long idle spell (see `reconnect_after_idle`).
+    fn client(&self) -> Client {
         let mut connection = self.shared.connection.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if connection.last_used.is_some_and(|t| now.saturating_duration_since(t) >= self.shared.reconnect_after_idle) {
-            connection.clients = Clients::connect(&self.shared.endpoint, &self.shared.gzip);
+            connection.client = connect(&self.shared.endpoint, &self.shared.gzip);
             connection.opened += 1;
         }
         connection.last_used = Some(now);
-        connection.clients.clone()
+        connection.client.clone()
     }
 
     /// Replaces the channel with a new lazily connecting one, so the next export opens a new connection:
     /// after a SnapStart restore the snapshot's connection is dead. Requests in flight keep the old one.
     pub fn reset_connections(&self) {
         let mut connection = self.shared.connection.lock().unwrap_or_else(|e| e.into_inner());
-        connection.clients = Clients::connect(&self.shared.endpoint, &self.shared.gzip);
+        connection.client = connect(&self.shared.endpoint, &self.shared.gzip);
         connection.opened += 1;
     }
 
@@ -267,29 +271,28 @@ impl OtlpGrpcExporter {
     /// has been fully handed to the connection.
     pub async fn export_once(&self, kind: Signal, data: &Signals, written: &WriteFlag) -> Result<(), ExportError> {
         let limit = self.shared.timeout;
-        let mut clients = self.clients();
+        let mut client = self.client();
+        let (service, path, encoded) = match kind {
+            Signal::Traces => (TRACES.0, TRACES.1, EncodedRequest::new(&data.spans)),
+            Signal::Metrics => (METRICS.0, METRICS.1, EncodedRequest::new(&data.metrics)),
+            Signal::Logs => (LOGS.0, LOGS.1, EncodedRequest::new(&data.logs)),
+        };
+        let mut request = self.request(encoded, limit, written);
+        request.extensions_mut().insert(GrpcMethod::new(service, "Export"));
+        let path = PathAndQuery::from_static(path);
+        // What a generated client's `export` does, with the response decoded and its partial success dropped:
+        // a partial success is final for the rejected part, the backend told us it will not take it.
         let attempt = async {
+            client.ready().await.map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
             match kind {
                 Signal::Traces => {
-                    let request =
-                        self.request(ExportTraceServiceRequest { resource_spans: data.spans.clone() }, limit, written);
-                    let response = clients.traces.export(request).await?.into_inner();
-                    Ok(response.partial_success.map(|p| (p.rejected_spans, p.error_message)))
+                    client.unary(request, path, PreEncoded::<ExportTraceServiceResponse>::default()).await.map(drop)
                 }
                 Signal::Metrics => {
-                    let request = self.request(
-                        ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() },
-                        limit,
-                        written,
-                    );
-                    let response = clients.metrics.export(request).await?.into_inner();
-                    Ok(response.partial_success.map(|p| (p.rejected_data_points, p.error_message)))
+                    client.unary(request, path, PreEncoded::<ExportMetricsServiceResponse>::default()).await.map(drop)
                 }
                 Signal::Logs => {
-                    let request =
-                        self.request(ExportLogsServiceRequest { resource_logs: data.logs.clone() }, limit, written);
-                    let response = clients.logs.export(request).await?.into_inner();
-                    Ok(response.partial_success.map(|p| (p.rejected_log_records, p.error_message)))
+                    client.unary(request, path, PreEncoded::<ExportLogsServiceResponse>::default()).await.map(drop)
                 }
             }
         };
@@ -299,8 +302,7 @@ impl OtlpGrpcExporter {
                 retry_after: None,
             }),
             Ok(Err(status)) => Err(classify(&status)),
-            // A partial success is final for the rejected part: the backend told us it will not take it.
-            Ok(Ok(_partial)) => Ok(()),
+            Ok(Ok(())) => Ok(()),
         }
     }
 
@@ -457,12 +459,12 @@ mod tests {
             ..OtlpGrpcConfig::default()
         };
         let exporter = OtlpGrpcExporter::new(&config).unwrap();
-        exporter.clients();
+        exporter.client();
         tokio::time::advance(Duration::from_secs(19)).await;
-        exporter.clients();
+        exporter.client();
         assert_eq!(exporter.channels_opened(), 1, "busy enough: the connection is kept");
         tokio::time::advance(Duration::from_secs(20)).await;
-        exporter.clients();
+        exporter.client();
         assert_eq!(exporter.channels_opened(), 2, "after 20 s idle: a fresh connection");
     }
 }
