@@ -405,16 +405,7 @@ impl Processor for FilterProcessor {
             for scope in rs.scope_spans.iter_mut() {
                 if let Some(selector) = &self.spans {
                     let library = scope.scope.as_ref();
-                    scope.spans.retain(|span| {
-                        selector.selects(&Item {
-                            resource,
-                            name: Some(&span.name),
-                            attributes: &span.attributes,
-                            kind: Some(span.kind),
-                            scope: library,
-                            ..Item::default()
-                        })
-                    });
+                    scope.spans.retain(|span| selector.selects(&Item::span(resource, library, span)));
                 }
                 if let Some(selector) = &self.span_events {
                     for span in scope.spans.iter_mut() {

@@ -294,6 +294,20 @@ pub(crate) struct Item<'a> {
     pub scope: Option<&'a InstrumentationScope>,
 }
 
+impl<'a> Item<'a> {
+    /// A span as the match properties see it: its name, attributes and kind, with its resource and scope.
+    pub(crate) fn span(resource: &'a [KeyValue], scope: Option<&'a InstrumentationScope>, span: &'a Span) -> Self {
+        Item {
+            resource,
+            name: Some(&span.name),
+            attributes: &span.attributes,
+            kind: Some(span.kind),
+            scope,
+            ..Item::default()
+        }
+    }
+}
+
 /// A compiled set of match properties; an item matches when every property that was written matches.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Criteria {
@@ -393,15 +407,7 @@ impl Selector {
             for scope in rs.scope_spans.iter_mut() {
                 let library = scope.scope.as_ref();
                 for span in scope.spans.iter_mut() {
-                    let item = Item {
-                        resource,
-                        name: Some(&span.name),
-                        attributes: &span.attributes,
-                        kind: Some(span.kind),
-                        scope: library,
-                        ..Item::default()
-                    };
-                    if self.selects(&item) {
+                    if self.selects(&Item::span(resource, library, span)) {
                         change(span);
                     }
                 }
