@@ -136,17 +136,13 @@ mod tests {
 
     use http_body_util::BodyExt;
     use lambdatel_pipeline::{Signal, Signals, WriteFlag};
-    use opentelemetry_proto::tonic::{
-        collector::trace::v1::{
-            trace_service_server::{TraceService, TraceServiceServer},
-            ExportTraceServiceRequest, ExportTraceServiceResponse,
-        },
-        trace::v1::{ResourceSpans, ScopeSpans, Span},
-    };
-    use tonic::codec::CompressionEncoding;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     use super::*;
-    use crate::exporters::otlp_grpc::{Compression, OtlpGrpcConfig, OtlpGrpcExporter};
+    use crate::exporters::{
+        otlp_grpc::{Compression, OtlpGrpcConfig, OtlpGrpcExporter},
+        test_support::{self, Chunks},
+    };
 
     fn framed(messages: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -193,52 +189,15 @@ mod tests {
     #[tokio::test]
     async fn a_body_of_several_frames_becomes_one_compressed_frame() {
         let plain = framed(&[b"one message split over frames"]);
-        let inner = tonic::body::Body::new(Chunks(plain.chunks(7).rev().map(Bytes::copy_from_slice).collect()));
+        let inner = tonic::body::Body::new(Chunks::new(plain.chunks(7).map(Bytes::copy_from_slice)));
         let body = GzipFrames { inner, gzip: Arc::new(Gzip::default()), frames: Vec::new(), done: false };
         let collected = body.collect().await.unwrap().to_bytes();
         assert_eq!(unframed(&collected), vec![b"one message split over frames".to_vec()]);
     }
 
-    /// One request as the test server received it: its `grpc-encoding` and the span names it carried.
-    type Seen = (Option<String>, Vec<String>);
-
-    #[derive(Clone, Default)]
-    struct Received(Arc<std::sync::Mutex<Vec<Seen>>>);
-
-    #[tonic::async_trait]
-    impl TraceService for Received {
-        async fn export(
-            &self,
-            request: tonic::Request<ExportTraceServiceRequest>,
-        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-            let encoding = request.metadata().get("grpc-encoding").map(|v| v.to_str().unwrap().to_string());
-            let request = request.into_inner();
-            let spans = request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
-            let names = spans.map(|s| s.name.clone()).collect();
-            self.0.lock().unwrap().push((encoding, names));
-            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-        }
-    }
-
     #[tokio::test]
     async fn tonics_own_server_decodes_what_the_exporter_compresses() {
-        let received = Received::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let server = received.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let server = server.clone();
-                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let mut service =
-                        TraceServiceServer::new(server.clone()).accept_compressed(CompressionEncoding::Gzip);
-                    async move { service.call(request).await }
-                });
-                let connection = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                tokio::spawn(connection);
-            }
-        });
+        let (endpoint, seen) = test_support::server(true).await;
         let span = |name: &str| ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: vec![Span { name: name.into(), ..Default::default() }],
@@ -258,23 +217,8 @@ mod tests {
         }
         let gzip = Some("gzip".to_string());
         assert_eq!(
-            *received.0.lock().unwrap(),
+            *seen.grpc_exports.lock().unwrap(),
             [(gzip.clone(), vec!["first".to_string()]), (gzip, vec!["second".into()]), (None, vec!["plain".into()])]
         );
-    }
-
-    /// A body of several data frames, taken from the back.
-    struct Chunks(Vec<Bytes>);
-
-    impl Body for Chunks {
-        type Data = Bytes;
-        type Error = tonic::Status;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, tonic::Status>>> {
-            Poll::Ready(self.0.pop().map(|b| Ok(hyper::body::Frame::data(b))))
-        }
     }
 }

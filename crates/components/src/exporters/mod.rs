@@ -428,3 +428,5 @@ mod headers_tests {
 
 #[cfg(test)]
 mod reset_tests;
+#[cfg(test)]
+mod test_support;

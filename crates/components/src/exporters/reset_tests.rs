@@ -2,32 +2,17 @@
 //! exporters opens a new TCP connection, counted where the test server accepts it; and a SigV4 authenticator
 //! signs with the credentials its environment holds after the restore.
 
-use std::{
-    convert::Infallible,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-};
+use std::sync::{atomic::Ordering, Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{body::Incoming, service::service_fn, Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use lambdatel_aws::{env::Lookup, http::HttpClient, Env, SigV4AuthConfig};
 use lambdatel_pipeline::{Export, Signal, Signals};
-use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        trace_service_server::{TraceService, TraceServiceServer},
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-    },
-    trace::v1::{ResourceSpans, ScopeSpans, Span},
-};
-use tokio::net::TcpListener;
-use tonic::{codec::CompressionEncoding, codegen::Service};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::{
-    auth::RequestAuth, otlp_grpc::OtlpGrpcConfig, Exporter, OtlpGrpcExporter, OtlpHttpConfig, OtlpHttpExporter,
+    auth::RequestAuth,
+    otlp_grpc::OtlpGrpcConfig,
+    test_support::{server, Seen},
+    Exporter, OtlpGrpcExporter, OtlpHttpConfig, OtlpHttpExporter,
 };
 use crate::extensions::Authenticator;
 
@@ -40,63 +25,6 @@ fn spans() -> Signals {
         }],
         ..Signals::default()
     }
-}
-
-/// What a test server saw: connections accepted, and each request's `Authorization` header.
-#[derive(Default)]
-struct Seen {
-    connections: AtomicUsize,
-    authorizations: Mutex<Vec<String>>,
-}
-
-#[derive(Clone)]
-struct Accepting;
-
-#[tonic::async_trait]
-impl TraceService for Accepting {
-    async fn export(
-        &self,
-        _request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-/// A server counting accepted connections, each served over HTTP/2 (gRPC) or HTTP/1.1 (OTLP/HTTP, 200).
-async fn server(grpc: bool) -> (String, Arc<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Seen::default());
-    let counted = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            counted.connections.fetch_add(1, Ordering::SeqCst);
-            let io = TokioIo::new(stream);
-            if grpc {
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let mut server = TraceServiceServer::new(Accepting).accept_compressed(CompressionEncoding::Gzip);
-                    async move { server.call(request).await }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(io, service),
-                );
-            } else {
-                let seen = counted.clone();
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let seen = seen.clone();
-                    async move {
-                        let authorization =
-                            request.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
-                        seen.authorizations.lock().unwrap().extend(authorization);
-                        let _ = request.into_body().collect().await;
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-                    }
-                });
-                tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
-            }
-        }
-    });
-    (url, seen)
 }
 
 async fn export_ok(exporter: &Exporter) {

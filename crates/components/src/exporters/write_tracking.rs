@@ -88,6 +88,7 @@ mod tests {
     use http_body_util::{BodyExt, Full};
 
     use super::*;
+    use crate::exporters::test_support::Chunks;
 
     #[tokio::test]
     async fn the_flag_is_set_once_the_last_frame_is_taken() {
@@ -102,27 +103,12 @@ mod tests {
     #[tokio::test]
     async fn a_body_not_fully_taken_leaves_the_flag_clear() {
         let flag = WriteFlag::default();
-        let chunks = Chunks(vec![Bytes::from_static(b"b"), Bytes::from_static(b"a")]);
+        let chunks = Chunks::new([Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
         let mut body = TrackedBody::new(chunks, flag.clone());
         body.frame().await.unwrap().unwrap();
         assert!(!flag.is_set(), "one of two frames taken");
         body.frame().await.unwrap().unwrap();
         assert!(body.frame().await.is_none());
         assert!(flag.is_set());
-    }
-
-    /// A body of several data frames, ending only when polled past the last.
-    struct Chunks(Vec<Bytes>);
-
-    impl Body for Chunks {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(self.0.pop().map(|b| Ok(hyper::body::Frame::data(b))))
-        }
     }
 }
