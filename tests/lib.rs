@@ -75,6 +75,37 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().unwrap().port()
 }
 
+/// The repository's root, where the layer's wrapper and every fixture live.
+pub fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The built `lambdatel` (config at `config`, proxy address file at `proxy_file`) with tests/fixtures/raw_runtime.py
+/// as the function's runtime: started through the layer's wrapper when `through_wrapper` (lambdatel then runs its
+/// Runtime API proxy and the wrapper points the runtime at it), else directly, as a function that did not opt in.
+pub fn raw_runtime_behind_lambdatel(
+    config: &Path,
+    proxy_file: &Path,
+    through_wrapper: bool,
+) -> lambdatel_sim::SimConfig {
+    let base = lambdatel_with_config(config);
+    let mut env = base.env.clone();
+    env.push(("LAMBDATEL_RUNTIME_PROXY_FILE".into(), proxy_file.display().to_string()));
+    let wrapper = repository().join("layer/lambdatel-wrapper");
+    let runtime = repository().join("tests/fixtures/raw_runtime.py");
+    let function = if through_wrapper {
+        env.push(("AWS_LAMBDA_EXEC_WRAPPER".into(), wrapper.display().to_string()));
+        lambdatel_sim::ProcessFunction {
+            command: wrapper,
+            args: vec![runtime.display().to_string()],
+            working_dir: None,
+        }
+    } else {
+        lambdatel_sim::ProcessFunction { command: runtime, args: Vec::new(), working_dir: None }
+    };
+    lambdatel_sim::SimConfig { function: lambdatel_sim::FunctionSpec::Process(function), env, ..base }
+}
+
 /// The simulator set up to run the built `lambdatel` with the config file at `config`, for a function
 /// named `orders`; tests override the rest with struct update syntax.
 pub fn lambdatel_with_config(config: &Path) -> lambdatel_sim::SimConfig {

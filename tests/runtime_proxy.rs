@@ -4,17 +4,13 @@
 //! working after Lambda restarts its runtime.
 
 mod runtime_proxy {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::sync::atomic::Ordering;
 
     use lambdatel_components::runtime_proxy::{FaasTrigger, ProxyConfig, RuntimeProxy, TriggerStore};
-    use lambdatel_e2e::{free_port, TempDir};
+    use lambdatel_e2e::{free_port, repository, TempDir};
     use lambdatel_sim::{FunctionSpec, Invocation, ProcessFunction, ShutdownReason, SimConfig, Simulator};
     use serde_json::Value;
-
-    fn repository() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
 
     fn event(name: &str) -> Vec<u8> {
         let path = repository().join("crates/components/tests/fixtures/triggers").join(name);
@@ -130,18 +126,12 @@ mod runtime_proxy {
 /// The built lambdatel as the extension, the function's runtime started through the layer's wrapper: what a
 /// function with `AWS_LAMBDA_EXEC_WRAPPER=/opt/lambdatel-wrapper` runs.
 mod behind_lambdatel {
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
-    use lambdatel_e2e::{lambdatel_with_config, otlp_config, TempDir};
+    use lambdatel_e2e::{otlp_config, raw_runtime_behind_lambdatel, repository, TempDir};
     use lambdatel_sim::events::{EventRecord, LogRecord};
-    use lambdatel_sim::{
-        FunctionSpec, Invocation, OtlpSink, Outcome, ProcessFunction, ShutdownReason, SimConfig, Simulator,
-    };
+    use lambdatel_sim::{Invocation, OtlpSink, Outcome, ShutdownReason, SimConfig, Simulator};
     use serde_json::json;
-
-    fn repository() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
 
     struct Function {
         sim: Simulator,
@@ -157,22 +147,9 @@ mod behind_lambdatel {
         let dir = TempDir::new("runtime-proxy-lambdatel");
         let config = dir.write("config.yaml", &otlp_config(0, &sink.grpc_endpoint(), "").replace("    port: 0\n", ""));
         let address_file = dir.path().join("runtime-proxy");
-        let wrapper = repository().join("layer/lambdatel-wrapper");
-        let runtime = repository().join("tests/fixtures/raw_runtime.py");
-        let base = lambdatel_with_config(&config);
-        let mut env = base.env.clone();
-        env.push(("LAMBDATEL_RUNTIME_PROXY_FILE".into(), address_file.display().to_string()));
-        let function = if through_wrapper {
-            env.push(("AWS_LAMBDA_EXEC_WRAPPER".into(), wrapper.display().to_string()));
-            ProcessFunction { command: wrapper, args: vec![runtime.display().to_string()], working_dir: None }
-        } else {
-            ProcessFunction { command: runtime, args: Vec::new(), working_dir: None }
-        };
         let sim = Simulator::start(SimConfig {
-            function: FunctionSpec::Process(function),
-            env,
             echo_output: std::env::var_os("SIM_ECHO").is_some(),
-            ..base
+            ..raw_runtime_behind_lambdatel(&config, &address_file, through_wrapper)
         })
         .await
         .expect("the simulator starts");

@@ -5,7 +5,7 @@
 //! span whose parent is missing but the caller's.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lambdatel_e2e::*;
 use lambdatel_sim::{
@@ -13,10 +13,6 @@ use lambdatel_sim::{
 };
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 use serde_json::Value;
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The interpreter with `awslambdaric` and the OpenTelemetry packages.
 fn python_with_instrumentation() -> PathBuf {

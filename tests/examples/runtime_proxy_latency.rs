@@ -12,18 +12,14 @@
 //!   cargo build --release -p lambdatel && cargo build -p lambdatel-sim
 //!   LAMBDATEL_BIN_DIR=target/release cargo run -p lambdatel-e2e --example runtime_proxy_latency -- [ROUNDS] [PER_ROUND]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lambdatel_e2e::{lambdatel_with_config, otlp_config, TempDir};
-use lambdatel_sim::{FunctionSpec, Invocation, OtlpSink, ProcessFunction, ShutdownReason, SimConfig, Simulator};
+use lambdatel_e2e::{otlp_config, raw_runtime_behind_lambdatel, repository, TempDir};
+use lambdatel_sim::{Invocation, OtlpSink, ShutdownReason, Simulator};
 
 /// Invocations of each environment before measuring (process start, first connections, caches).
 const WARM_UP: usize = 20;
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 struct Environment {
     label: &'static str,
@@ -37,22 +33,11 @@ async fn start(label: &'static str, through_wrapper: bool, sink: &OtlpSink, dir:
     let config =
         dir.write(&format!("{label}.yaml"), &otlp_config(0, &sink.grpc_endpoint(), "").replace("    port: 0\n", ""));
     let times = dir.path().join(format!("{label}.times"));
-    let wrapper = repository().join("layer/lambdatel-wrapper");
-    let runtime = repository().join("tests/fixtures/raw_runtime.py");
-    let base = lambdatel_with_config(&config);
-    let mut env = base.env.clone();
-    env.push(("LAMBDATEL_RUNTIME_PROXY_FILE".into(), dir.path().join(format!("{label}.proxy")).display().to_string()));
-    env.push(("RAW_RUNTIME_TIMES".into(), times.display().to_string()));
-    let function = if through_wrapper {
-        // Behind the wrapper lambdatel starts its proxy; without it, lambdatel runs all the same.
-        env.push(("AWS_LAMBDA_EXEC_WRAPPER".into(), wrapper.display().to_string()));
-        ProcessFunction { command: wrapper, args: vec![runtime.display().to_string()], working_dir: None }
-    } else {
-        ProcessFunction { command: runtime, args: Vec::new(), working_dir: None }
-    };
-    let sim = Simulator::start(SimConfig { function: FunctionSpec::Process(function), env, ..base })
-        .await
-        .expect("the simulator starts");
+    // Behind the wrapper lambdatel starts its proxy; without it, lambdatel runs all the same.
+    let mut sim_config =
+        raw_runtime_behind_lambdatel(&config, &dir.path().join(format!("{label}.proxy")), through_wrapper);
+    sim_config.env.push(("RAW_RUNTIME_TIMES".into(), times.display().to_string()));
+    let sim = Simulator::start(sim_config).await.expect("the simulator starts");
     assert_eq!(sim.last_init().unwrap().status, "success", "{label}: {:?}", sim.last_init());
     Environment { label, sim, times, invoked: Vec::new() }
 }
