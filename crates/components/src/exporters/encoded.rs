@@ -1,6 +1,7 @@
-//! OTLP/gRPC export requests encoded straight from the batch, for tonic to send as they are. The generated
-//! clients take an owned request, so every attempt deep-copied the batch (for a chatty flush, thousands of
-//! allocations and a megabyte of copying) only to encode it once.
+//! OTLP export requests encoded straight from the batch: the generated request types (and tonic's generated
+//! clients) take an owned batch, so every attempt deep-copied it (for a chatty flush, thousands of allocations
+//! and a megabyte of copying) only to encode it once. The `otlp` exporter has tonic send the bytes as they are;
+//! `otlphttp` posts them.
 
 use std::marker::PhantomData;
 
@@ -23,6 +24,10 @@ impl EncodedRequest {
             prost::encoding::message::encode(1, resource, &mut bytes);
         }
         EncodedRequest(bytes)
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.0
     }
 }
 

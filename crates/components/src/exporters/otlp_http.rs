@@ -6,6 +6,7 @@
 
 use super::SetupError;
 use std::{
+    collections::BTreeMap,
     sync::{Arc, RwLock},
     time::{Duration, SystemTime},
 };
@@ -22,14 +23,11 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 use lambdatel_pipeline::{ExportError, Signal, Signals, WriteFlag};
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
-};
-use prost::Message;
 use serde::Deserialize;
 
 use super::{
     auth::{AuthConfig, RequestAuth},
+    encoded::EncodedRequest,
     otlp_grpc::{Compression, QueueConfig, TlsConfig},
     retry::{CircuitBreakerConfig, RetryConfig},
     write_tracking::TrackedBody,
@@ -314,29 +312,25 @@ impl OtlpHttpExporter {
 
 /// The OTLP export request of one signal, in `encoding`.
 pub fn encode_request(kind: Signal, data: &Signals, encoding: Encoding) -> Result<Vec<u8>, String> {
-    // Cloning the batch costs one copy per attempt; the request types own their data and the queue must
-    // keep it for a retry.
-    let json = |r: Result<Vec<u8>, serde_json::Error>| r.map_err(|e| format!("cannot encode OTLP/JSON: {e}"));
-    Ok(match (kind, encoding) {
-        (Signal::Traces, Encoding::Proto) => {
-            ExportTraceServiceRequest { resource_spans: data.spans.clone() }.encode_to_vec()
+    // Encoded from the batch in place: the request types own their data, and a copy of the batch per attempt
+    // costs more than the encoding.
+    match encoding {
+        Encoding::Proto => Ok(match kind {
+            Signal::Traces => EncodedRequest::new(&data.spans),
+            Signal::Metrics => EncodedRequest::new(&data.metrics),
+            Signal::Logs => EncodedRequest::new(&data.logs),
         }
-        (Signal::Metrics, Encoding::Proto) => {
-            ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() }.encode_to_vec()
+        .into_bytes()),
+        Encoding::Json => {
+            // A request's JSON is one camelCase key holding the resource entries.
+            let json = match kind {
+                Signal::Traces => serde_json::to_vec(&BTreeMap::from([("resourceSpans", &data.spans)])),
+                Signal::Metrics => serde_json::to_vec(&BTreeMap::from([("resourceMetrics", &data.metrics)])),
+                Signal::Logs => serde_json::to_vec(&BTreeMap::from([("resourceLogs", &data.logs)])),
+            };
+            json.map_err(|e| format!("cannot encode OTLP/JSON: {e}"))
         }
-        (Signal::Logs, Encoding::Proto) => {
-            ExportLogsServiceRequest { resource_logs: data.logs.clone() }.encode_to_vec()
-        }
-        (Signal::Traces, Encoding::Json) => {
-            json(serde_json::to_vec(&ExportTraceServiceRequest { resource_spans: data.spans.clone() }))?
-        }
-        (Signal::Metrics, Encoding::Json) => {
-            json(serde_json::to_vec(&ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() }))?
-        }
-        (Signal::Logs, Encoding::Json) => {
-            json(serde_json::to_vec(&ExportLogsServiceRequest { resource_logs: data.logs.clone() }))?
-        }
-    })
+    }
 }
 
 /// Parses an `http://` or `https://` URL; other schemes and relative forms are refused with the key's name.
@@ -457,7 +451,9 @@ mod tests {
     use http_body_util::BodyExt;
     use hyper::{body::Incoming, server::conn::http1, service::service_fn, Response};
     use hyper_util::rt::TokioIo;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
     use tokio::{net::TcpListener, sync::mpsc};
 
     use super::*;
@@ -662,6 +658,40 @@ mod tests {
         // OTLP/JSON ids are hex strings, not base64.
         assert_eq!(span["traceId"], "01010101010101010101010101010101");
         assert_eq!(span["spanId"], "0202020202020202");
+    }
+
+    #[test]
+    fn requests_are_the_bytes_of_the_generated_request_types() {
+        use opentelemetry_proto::tonic::{
+            collector::{logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest},
+            logs::v1::{LogRecord, ResourceLogs, ScopeLogs},
+            metrics::v1::{Metric, ResourceMetrics, ScopeMetrics},
+        };
+        let mut data = spans(&["a", "b"]);
+        data.metrics = vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric { name: "m".into(), ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        data.logs = vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord { severity_number: 9, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let traces = ExportTraceServiceRequest { resource_spans: data.spans.clone() };
+        let metrics = ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() };
+        let logs = ExportLogsServiceRequest { resource_logs: data.logs.clone() };
+        let encode = |kind, encoding| encode_request(kind, &data, encoding).unwrap();
+        assert_eq!(encode(Signal::Traces, Encoding::Proto), traces.encode_to_vec());
+        assert_eq!(encode(Signal::Metrics, Encoding::Proto), metrics.encode_to_vec());
+        assert_eq!(encode(Signal::Logs, Encoding::Proto), logs.encode_to_vec());
+        assert_eq!(encode(Signal::Traces, Encoding::Json), serde_json::to_vec(&traces).unwrap());
+        assert_eq!(encode(Signal::Metrics, Encoding::Json), serde_json::to_vec(&metrics).unwrap());
+        assert_eq!(encode(Signal::Logs, Encoding::Json), serde_json::to_vec(&logs).unwrap());
     }
 
     #[tokio::test]
