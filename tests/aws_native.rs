@@ -202,7 +202,7 @@ async fn a_set_but_unreadable_config_variable_is_a_start_up_error_never_the_defa
     // Named, and not the embedded default in its place.
     assert!(
         errors[0].starts_with(
-            "[lambdatel] ERROR invalid configuration in OPENTELEMETRY_COLLECTOR_CONFIG_URI=/nonexistent/collector.yaml: OPENTELEMETRY_COLLECTOR_CONFIG_URI=/nonexistent/collector.yaml: file /nonexistent/collector.yaml: No such file or directory (os error 2)"
+            "[lambdatel] ERROR invalid configuration: OPENTELEMETRY_COLLECTOR_CONFIG_URI=/nonexistent/collector.yaml: file /nonexistent/collector.yaml: No such file or directory (os error 2)"
         ),
         "{}",
         errors[0]

@@ -57,7 +57,7 @@ async fn an_unresolvable_secret_fails_open_naming_the_reference() {
     assert_eq!(
         errors,
         [&format!(
-            "[lambdatel] ERROR invalid configuration in LAMBDATEL_CONFIG={path}: LAMBDATEL_CONFIG={path}: ${{secretsmanager:vendor/missing}}: secretsmanager BatchGetSecretValue vendor/missing: ResourceNotFoundException: Secrets Manager can't find the specified secret.; the function runs without telemetry (lambdatel.on_error: passthrough; set it to fail to fail the init instead)",
+            "[lambdatel] ERROR invalid configuration: LAMBDATEL_CONFIG={path}: ${{secretsmanager:vendor/missing}}: secretsmanager BatchGetSecretValue vendor/missing: ResourceNotFoundException: Secrets Manager can't find the specified secret.; the function runs without telemetry (lambdatel.on_error: passthrough; set it to fail to fail the init instead)",
             path = config.display()
         )],
         "{lines:#?}"
@@ -79,7 +79,7 @@ async fn an_unresolvable_secret_fails_open_naming_the_reference() {
         errors[0].message.as_deref(),
         Some(
             format!(
-                "invalid configuration in LAMBDATEL_CONFIG={path}:\nLAMBDATEL_CONFIG={path}: ${{secretsmanager:vendor/missing}}: secretsmanager BatchGetSecretValue vendor/missing: ResourceNotFoundException: Secrets Manager can't find the specified secret.",
+                "invalid configuration:\nLAMBDATEL_CONFIG={path}: ${{secretsmanager:vendor/missing}}: secretsmanager BatchGetSecretValue vendor/missing: ResourceNotFoundException: Secrets Manager can't find the specified secret.",
                 path = config.display()
             )
             .as_str()

@@ -114,7 +114,7 @@ fn load(
         None => config_source::choose(env),
     };
     let checked = crate::check(config_source::load_partial(&source, env), registry, &lambdatel_aws::Env::snapshot(env))
-        .map_err(|e| format!("invalid configuration in {source}:\n{e}"))?;
+        .map_err(|e| config_source::invalid_message(&source, &e))?;
     Ok((source.to_string(), checked))
 }
 

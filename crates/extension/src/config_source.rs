@@ -127,6 +127,18 @@ fn reference(scheme: &str, argument: &str) -> Result<Reference, String> {
     }
 }
 
+/// What is reported when the configuration cannot be used: "invalid configuration in SOURCE:" and every
+/// error, one per line. Errors that are about the source itself (unreadable, a reference that cannot be
+/// resolved) already begin with its name, which is then not said twice.
+pub fn invalid_message(source: &ConfigSource, errors: &ConfigErrors) -> String {
+    let name = source.to_string();
+    if errors.0.iter().all(|e| e.file.as_deref() == Some(name.as_str()) && e.line.is_none()) {
+        format!("invalid configuration:\n{errors}")
+    } else {
+        format!("invalid configuration in {name}:\n{errors}")
+    }
+}
+
 fn source_error(source: &ConfigSource, message: String) -> ConfigErrors {
     ConfigErrors(vec![ConfigError {
         file: Some(source.to_string()),
@@ -314,6 +326,21 @@ mod tests {
         assert_eq!(
             load(&choose(&e), &e).unwrap_err().to_string(),
             "LAMBDATEL_CONFIG=file:/nonexistent/c.yaml: file /nonexistent/c.yaml: No such file or directory (os error 2)"
+        );
+        // Reported with the source named once; errors inside the text are reported under the source.
+        let source = choose(&e);
+        assert_eq!(
+            invalid_message(&source, &load(&source, &e).unwrap_err()),
+            "invalid configuration:\nLAMBDATEL_CONFIG=file:/nonexistent/c.yaml: file /nonexistent/c.yaml: No such file or directory (os error 2)"
+        );
+        let e = env(&[("LAMBDATEL_CONFIG", "env:YAML"), ("YAML", "receivers: [")]);
+        let source = choose(&e);
+        let message = invalid_message(&source, &load(&source, &e).unwrap_err());
+        assert!(
+            message.starts_with(
+                "invalid configuration in LAMBDATEL_CONFIG=env:YAML:\nenvironment variable YAML:2:1: invalid YAML"
+            ),
+            "{message}"
         );
     }
 

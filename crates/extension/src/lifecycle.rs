@@ -387,7 +387,7 @@ async fn prepare(
     let loaded = config_source::load_resolved(source, &**vars).await;
     let secrets = &loaded.secrets;
     let invalid = |e: lambdatel_config::ConfigErrors| {
-        let message = format!("invalid configuration in {source}:\n{e}");
+        let message = config_source::invalid_message(source, &e);
         StartFailure::new("Extension.ConfigInvalid", config_source::scrub(&message, secrets))
     };
     let crate::Checked { config, settings, graph } =
