@@ -16,16 +16,19 @@ pub enum Service {
     S3,
     /// AWS Security Token Service.
     Sts,
+    /// AWS X-Ray's OTLP endpoint, which the `awsxray` exporter sends to.
+    XRay,
 }
 
 impl Service {
-    /// The SigV4 signing name, which is also the endpoint prefix of these four.
+    /// The SigV4 signing name, which is also the endpoint prefix of each.
     pub fn signing_name(self) -> &'static str {
         match self {
             Service::SecretsManager => "secretsmanager",
             Service::Ssm => "ssm",
             Service::S3 => "s3",
             Service::Sts => "sts",
+            Service::XRay => "xray",
         }
     }
 
@@ -36,6 +39,7 @@ impl Service {
             Service::Ssm => "AWS_ENDPOINT_URL_SSM",
             Service::S3 => "AWS_ENDPOINT_URL_S3",
             Service::Sts => "AWS_ENDPOINT_URL_STS",
+            Service::XRay => "AWS_ENDPOINT_URL_XRAY",
         }
     }
 }
@@ -100,6 +104,9 @@ mod tests {
             "https://sts.cn-north-1.amazonaws.com.cn"
         );
         assert_eq!(resolve(&plain, Service::Sts, ""), Err(AwsError::NoRegion("sts".into())));
+        assert_eq!(resolve(&plain, Service::XRay, "us-west-2").unwrap().base, "https://xray.us-west-2.amazonaws.com");
+        let xray = Env::from_pairs([("AWS_ENDPOINT_URL_XRAY", "http://127.0.0.1:9/")]);
+        assert_eq!(resolve(&xray, Service::XRay, "us-west-2").unwrap().base, "http://127.0.0.1:9");
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Every variable this crate reads (besides a config's own `env:NAME`), which is what
 /// [`Env::from_lookup`] snapshots: a lookup cannot list its variables.
-pub const VARIABLES: [&str; 17] = [
+pub const VARIABLES: [&str; 18] = [
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ACCESS_KEY_ID",
@@ -23,6 +23,7 @@ pub const VARIABLES: [&str; 17] = [
     "AWS_ENDPOINT_URL_SSM",
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_XRAY",
     "LAMBDATEL_CONFIG",
     "OPENTELEMETRY_COLLECTOR_CONFIG_URI",
     "OPENTELEMETRY_COLLECTOR_CONFIG_FILE",

@@ -1,10 +1,15 @@
 //! The `awsxray` exporter (ADOT's name): spans as OTLP/HTTP, signed with SigV4 (service `xray`), to X-Ray's
-//! OTLP endpoint `https://xray.<region>.amazonaws.com/v1/traces`. The settings that still mean something
+//! OTLP endpoint `https://xray.<region>.amazonaws.com/v1/traces` (or `AWS_ENDPOINT_URL_XRAY`, then
+//! `AWS_ENDPOINT_URL`, as the AWS SDKs resolve it). The settings that still mean something
 //! (`region`, `endpoint`, `role_arn`, `request_timeout_seconds`) are honoured; ADOT's others are warned about.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use lambdatel_aws::{http::HttpClient, AssumeRoleConfig, CredentialsProvider, Env, SigV4AuthConfig};
+use lambdatel_aws::{
+    endpoints::{self, Service},
+    http::HttpClient,
+    AssumeRoleConfig, CredentialsProvider, Env, SigV4AuthConfig,
+};
 use serde::Deserialize;
 
 use super::{
@@ -36,7 +41,7 @@ pub const IGNORED_SETTINGS: [&str; 12] = [
 pub struct AwsXrayConfig {
     /// The region; `AWS_REGION` when empty.
     pub region: String,
-    /// The base URL instead of `https://xray.<region>.amazonaws.com` (`/v1/traces` is appended).
+    /// The base URL instead of the resolved X-Ray endpoint (`/v1/traces` is appended).
     pub endpoint: String,
     /// A role to assume for signing.
     pub role_arn: String,
@@ -70,7 +75,7 @@ impl AwsXrayConfig {
             region => region.to_string(),
         };
         let base = match self.endpoint.trim().trim_end_matches('/') {
-            "" => format!("https://xray.{region}.amazonaws.com"),
+            "" => endpoints::resolve(env, Service::XRay, &region).map_err(|e| at.error(e.to_string()))?.base,
             given => given.trim_end_matches("/v1/traces").to_string(),
         };
         let timeout =
@@ -88,5 +93,52 @@ impl AwsXrayConfig {
             .map_err(|e| at.error(e.to_string()))?;
         exporter.set_auth(auth);
         Ok(exporter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traces_url(settings: &str, env: &[(&str, &str)]) -> Result<String, String> {
+        let at = ComponentConfig::from_yaml("exporters.awsxray", settings, &|_| None).expect("test YAML parses");
+        let config: AwsXrayConfig = at.deserialize().map_err(|e| e.to_string())?;
+        let http = HttpClient::new(lambdatel_aws::DEFAULT_TIMEOUT);
+        let exporter = config.build(&Env::from_pairs(env.iter().copied()), &http, &at).map_err(|e| e.to_string())?;
+        Ok(exporter.urls()[0].to_string())
+    }
+
+    #[test]
+    fn the_endpoint_is_the_setting_then_the_sdk_variables_then_the_region() {
+        let keys = [("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "secret")];
+        let with = |extra: &[(&'static str, &'static str)]| [&keys[..], extra].concat();
+        assert_eq!(
+            traces_url("{}", &with(&[("AWS_REGION", "eu-west-1")])).unwrap(),
+            "https://xray.eu-west-1.amazonaws.com/v1/traces"
+        );
+        assert_eq!(
+            traces_url("region: ap-south-1", &with(&[("AWS_REGION", "eu-west-1")])).unwrap(),
+            "https://xray.ap-south-1.amazonaws.com/v1/traces"
+        );
+        let overridden = with(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_XRAY", "http://127.0.0.1:4000/"),
+        ]);
+        assert_eq!(traces_url("{}", &overridden).unwrap(), "http://127.0.0.1:4000/v1/traces");
+        assert_eq!(traces_url("{}", &overridden[..4]).unwrap(), "http://127.0.0.1:5000/v1/traces");
+        assert_eq!(
+            traces_url("endpoint: https://xray.example/v1/traces", &overridden).unwrap(),
+            "https://xray.example/v1/traces"
+        );
+        let bad = with(&[("AWS_REGION", "eu-west-1"), ("AWS_ENDPOINT_URL_XRAY", "xray.local")]);
+        assert_eq!(
+            traces_url("{}", &bad).unwrap_err(),
+            "<config>:1:1: exporters.awsxray: AWS_ENDPOINT_URL_XRAY: must be an http:// or https:// URL with a host"
+        );
+        assert_eq!(
+            traces_url("{}", &keys).unwrap_err(),
+            "<config>:1:1: exporters.awsxray.region: set region or AWS_REGION"
+        );
     }
 }
