@@ -24,7 +24,8 @@ const ALSO_REJECTED: &[(&str, &[&str])] = &[
     ("solarwinds-default.yaml", &["telemetryapi"]),
 ];
 
-/// The stand-in values the compat README lists; any other variable a file names gets [`STAND_IN`].
+/// The stand-in values the compat README lists; any other variable a file names gets [`STAND_IN`], except
+/// lambdatel's own AWS variables.
 const ENVIRONMENT: &[(&str, &str)] = &[
     ("AWS_REGION", "us-east-1"),
     ("SPLUNK_REALM", "us1"),
@@ -50,7 +51,13 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 fn env(name: &str) -> Option<String> {
-    Some(ENVIRONMENT.iter().find(|(k, _)| *k == name).map_or(STAND_IN, |(_, v)| v).to_owned())
+    match ENVIRONMENT.iter().find(|(k, _)| *k == name) {
+        Some((_, value)) => Some(value.to_string()),
+        // The AWS variables lambdatel reads on its own (credentials, endpoint overrides) stay unset, as in a
+        // function's environment; a stand-in there would be an endpoint override that is not a URL.
+        None if lambdatel_aws::env::VARIABLES.contains(&name) => None,
+        None => Some(STAND_IN.to_owned()),
+    }
 }
 
 #[derive(Debug, PartialEq)]
