@@ -1,16 +1,18 @@
 //! OTLP export requests encoded straight from the batch: the generated request types (and tonic's generated
 //! clients) take an owned batch, so every attempt deep-copied it (for a chatty flush, thousands of allocations
-//! and a megabyte of copying) only to encode it once. The `otlp` exporter has tonic send the bytes as they are;
-//! `otlphttp` posts them.
+//! and a megabyte of copying) only to encode it once. The `otlp` exporter sends the bytes framed as a gRPC
+//! message (see `grpc_body`); `otlphttp` posts them.
 
 use std::marker::PhantomData;
 
-use bytes::BufMut;
+use bytes::Bytes;
 use prost::Message;
 use tonic::{
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     Status,
 };
+
+use super::grpc_body::{Framed, PREFIX};
 
 /// The bytes of an `Export{Trace,Metrics,Logs}ServiceRequest`, whose one field is the repeated resource entries
 /// (field 1 in all three).
@@ -18,8 +20,22 @@ pub(crate) struct EncodedRequest(Vec<u8>);
 
 impl EncodedRequest {
     pub(crate) fn new<M: Message>(resources: &[M]) -> Self {
-        let length = resources.iter().map(|resource| prost::encoding::message::encoded_len(1, resource)).sum();
-        let mut bytes = Vec::with_capacity(length);
+        Self::after(0, resources)
+    }
+
+    /// The request framed as one uncompressed gRPC message, prefix and message in one buffer.
+    pub(crate) fn framed<M: Message>(resources: &[M]) -> Result<Framed, String> {
+        let EncodedRequest(mut bytes) = Self::after(PREFIX, resources);
+        let length = u32::try_from(bytes.len() - PREFIX).map_err(|_| "an export request over 4 GiB".to_string())?;
+        bytes[1..PREFIX].copy_from_slice(&length.to_be_bytes());
+        Ok(Framed(Bytes::from(bytes)))
+    }
+
+    /// The request encoded after `reserved` zero bytes.
+    fn after<M: Message>(reserved: usize, resources: &[M]) -> Self {
+        let length: usize = resources.iter().map(|resource| prost::encoding::message::encoded_len(1, resource)).sum();
+        let mut bytes = Vec::with_capacity(reserved + length);
+        bytes.resize(reserved, 0);
         for resource in resources {
             prost::encoding::message::encode(1, resource, &mut bytes);
         }
@@ -31,23 +47,25 @@ impl EncodedRequest {
     }
 }
 
-/// Sends an [`EncodedRequest`] as it is and decodes the response `R` with prost, as the generated clients do.
-pub(crate) struct PreEncoded<R>(PhantomData<fn() -> R>);
+/// tonic's side of an export whose message travels [`Framed`] in the request's extensions: it encodes an
+/// empty placeholder, which the channel wrapper replaces, and decodes the response `R` with prost, as the
+/// generated clients do.
+pub(crate) struct PlaceholderCodec<R>(PhantomData<fn() -> R>);
 
-impl<R> Default for PreEncoded<R> {
+impl<R> Default for PlaceholderCodec<R> {
     fn default() -> Self {
-        PreEncoded(PhantomData)
+        PlaceholderCodec(PhantomData)
     }
 }
 
-impl<R: Message + Default + Send + 'static> Codec for PreEncoded<R> {
-    type Encode = EncodedRequest;
+impl<R: Message + Default + Send + 'static> Codec for PlaceholderCodec<R> {
+    type Encode = ();
     type Decode = R;
-    type Encoder = AsEncoded;
+    type Encoder = Placeholder;
     type Decoder = ProstDecoder<R>;
 
-    fn encoder(&mut self) -> AsEncoded {
-        AsEncoded
+    fn encoder(&mut self) -> Placeholder {
+        Placeholder
     }
 
     fn decoder(&mut self) -> ProstDecoder<R> {
@@ -55,14 +73,14 @@ impl<R: Message + Default + Send + 'static> Codec for PreEncoded<R> {
     }
 }
 
-pub(crate) struct AsEncoded;
+/// Encodes nothing: see [`PlaceholderCodec`].
+pub(crate) struct Placeholder;
 
-impl Encoder for AsEncoded {
-    type Item = EncodedRequest;
+impl Encoder for Placeholder {
+    type Item = ();
     type Error = Status;
 
-    fn encode(&mut self, item: EncodedRequest, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item.0);
+    fn encode(&mut self, _: (), _: &mut EncodeBuf<'_>) -> Result<(), Status> {
         Ok(())
     }
 }
@@ -108,6 +126,10 @@ mod tests {
         {
             let expected = ExportLogsServiceRequest { resource_logs: resources.clone() }.encode_to_vec();
             assert_eq!(EncodedRequest::new(&resources).0, expected);
+            let Framed(framed) = EncodedRequest::framed(&resources).unwrap();
+            assert_eq!(framed[0], 0, "uncompressed");
+            assert_eq!(u32::from_be_bytes(framed[1..PREFIX].try_into().unwrap()) as usize, expected.len());
+            assert_eq!(framed[PREFIX..], expected);
         }
     }
 }

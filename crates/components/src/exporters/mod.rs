@@ -6,7 +6,7 @@ pub mod awsemf;
 pub mod awsxray;
 pub mod debug;
 mod encoded;
-mod grpc_gzip;
+mod grpc_body;
 mod gzip;
 pub mod logging;
 pub mod otlp_grpc;

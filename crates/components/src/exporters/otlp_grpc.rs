@@ -30,8 +30,8 @@ use tonic::{
 };
 
 use super::{
-    encoded::{EncodedRequest, PreEncoded},
-    grpc_gzip::GzipRequests,
+    encoded::{EncodedRequest, PlaceholderCodec},
+    grpc_body::FramedBodies,
     gzip::Gzip,
     retry::{CircuitBreakerConfig, RetryConfig},
     write_tracking::WriteTracking,
@@ -172,12 +172,12 @@ struct Connection {
     opened: u64,
 }
 
-/// The channel as the client uses it: requests report when they have been fully written.
-/// gzip happens outside the write tracking, so the flag is set when the compressed body has been written.
-type Transport = GzipRequests<WriteTracking<Channel>>;
+/// The channel as the client uses it: requests report when they have been fully written. The body is set
+/// (and gzipped) outside the write tracking, so the flag is set when the body as sent has been written.
+type Transport = FramedBodies<WriteTracking<Channel>>;
 
 /// One client for the three OTLP services (what the generated clients wrap), so that requests can be
-/// encoded from the batch in place ([`EncodedRequest`]).
+/// encoded from the batch in place, once ([`EncodedRequest::framed`]).
 type Client = Grpc<Transport>;
 
 /// Each OTLP service and the path of its `Export` method.
@@ -194,7 +194,7 @@ const LOGS: (&str, &str) =
 
 /// A client on a new lazily connecting channel (no network until the first request).
 fn connect(endpoint: &Endpoint, gzip: &Option<Arc<Gzip>>) -> Client {
-    Grpc::new(GzipRequests::new(WriteTracking(endpoint.connect_lazy()), gzip.clone()))
+    Grpc::new(FramedBodies::new(WriteTracking(endpoint.connect_lazy()), gzip.clone()))
 }
 
 impl OtlpGrpcExporter {
@@ -272,12 +272,15 @@ impl OtlpGrpcExporter {
     pub async fn export_once(&self, kind: Signal, data: &Signals, written: &WriteFlag) -> Result<(), ExportError> {
         let limit = self.shared.timeout;
         let mut client = self.client();
-        let (service, path, encoded) = match kind {
-            Signal::Traces => (TRACES.0, TRACES.1, EncodedRequest::new(&data.spans)),
-            Signal::Metrics => (METRICS.0, METRICS.1, EncodedRequest::new(&data.metrics)),
-            Signal::Logs => (LOGS.0, LOGS.1, EncodedRequest::new(&data.logs)),
+        let (service, path, framed) = match kind {
+            Signal::Traces => (TRACES.0, TRACES.1, EncodedRequest::framed(&data.spans)),
+            Signal::Metrics => (METRICS.0, METRICS.1, EncodedRequest::framed(&data.metrics)),
+            Signal::Logs => (LOGS.0, LOGS.1, EncodedRequest::framed(&data.logs)),
         };
-        let mut request = self.request(encoded, limit, written);
+        let framed = framed.map_err(|message| ExportError::Permanent { message })?;
+        // tonic encodes an empty placeholder; the channel wrapper sends the framed request in its place.
+        let mut request = self.request((), limit, written);
+        request.extensions_mut().insert(framed);
         request.extensions_mut().insert(GrpcMethod::new(service, "Export"));
         let path = PathAndQuery::from_static(path);
         // What a generated client's `export` does, with the response decoded and its partial success dropped:
@@ -285,15 +288,18 @@ impl OtlpGrpcExporter {
         let attempt = async {
             client.ready().await.map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
             match kind {
-                Signal::Traces => {
-                    client.unary(request, path, PreEncoded::<ExportTraceServiceResponse>::default()).await.map(drop)
-                }
-                Signal::Metrics => {
-                    client.unary(request, path, PreEncoded::<ExportMetricsServiceResponse>::default()).await.map(drop)
-                }
-                Signal::Logs => {
-                    client.unary(request, path, PreEncoded::<ExportLogsServiceResponse>::default()).await.map(drop)
-                }
+                Signal::Traces => client
+                    .unary(request, path, PlaceholderCodec::<ExportTraceServiceResponse>::default())
+                    .await
+                    .map(drop),
+                Signal::Metrics => client
+                    .unary(request, path, PlaceholderCodec::<ExportMetricsServiceResponse>::default())
+                    .await
+                    .map(drop),
+                Signal::Logs => client
+                    .unary(request, path, PlaceholderCodec::<ExportLogsServiceResponse>::default())
+                    .await
+                    .map(drop),
             }
         };
         match tokio::time::timeout(limit, attempt).await {

@@ -243,7 +243,7 @@ impl OtlpHttpExporter {
     /// has been fully handed to the connection.
     pub async fn export_once(&self, kind: Signal, data: &Signals, written: &WriteFlag) -> Result<(), ExportError> {
         let limit = self.timeout;
-        let body = self.encode(kind, data).map_err(|message| ExportError::Permanent { message })?;
+        let (body, gzipped) = self.encode(kind, data).map_err(|message| ExportError::Permanent { message })?;
         let url = self.url(kind).clone();
         let mut request = Request::builder()
             .method(Method::POST)
@@ -251,7 +251,7 @@ impl OtlpHttpExporter {
             .header(CONTENT_TYPE, self.content_type())
             .body(Full::new(body.clone()))
             .map_err(|e| ExportError::Permanent { message: format!("cannot build the request: {e}") })?;
-        if self.gzip.is_some() {
+        if gzipped {
             request.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         for (name, value) in self.headers.iter() {
@@ -300,13 +300,18 @@ impl OtlpHttpExporter {
         }
     }
 
-    /// The request body of one signal: encoded, then compressed when configured.
-    pub fn encode(&self, kind: Signal, data: &Signals) -> Result<Bytes, String> {
+    /// The request body of one signal: encoded, then gzipped when configured and long enough (see
+    /// [`MIN_GZIP_LEN`](super::gzip::MIN_GZIP_LEN)); whether it was.
+    pub fn encode(&self, kind: Signal, data: &Signals) -> Result<(Bytes, bool), String> {
         let raw = encode_request(kind, data, self.encoding)?;
-        match &self.gzip {
-            None => Ok(Bytes::from(raw)),
-            Some(gzip) => gzip.encode(&raw).map(Bytes::from).map_err(|e| format!("gzip: {e}")),
-        }
+        let gzipped = match &self.gzip {
+            None => None,
+            Some(gzip) => gzip.encode_if_worthwhile(&raw).map_err(|e| format!("gzip: {e}"))?,
+        };
+        Ok(match gzipped {
+            Some(compressed) => (Bytes::from(compressed), true),
+            None => (Bytes::from(raw), false),
+        })
     }
 }
 
@@ -629,7 +634,8 @@ mod tests {
         let mut c = config(format!("http://{addr}"));
         c.headers.0.insert("X-Api-Key".into(), "secret".into());
         let exporter = OtlpHttpExporter::new(&c).unwrap();
-        exporter.export_once(Signal::Traces, &spans(&["a", "b"]), &unwritten()).await.unwrap();
+        let long = "a span name long enough that the request passes the gzip threshold ".repeat(70);
+        exporter.export_once(Signal::Traces, &spans(&[&long, "b"]), &unwritten()).await.unwrap();
         let request = seen.recv().await.unwrap();
         assert_eq!(request.path, "/v1/traces");
         assert_eq!(request.headers["content-type"], "application/x-protobuf");
@@ -637,7 +643,15 @@ mod tests {
         assert_eq!(request.headers["x-api-key"], "secret");
         let mut raw = Vec::new();
         flate2::read::GzDecoder::new(&request.body[..]).read_to_end(&mut raw).unwrap();
+        assert!(raw.len() >= super::super::gzip::MIN_GZIP_LEN && request.body.len() < raw.len() / 4);
         let decoded = ExportTraceServiceRequest::decode(&raw[..]).unwrap();
+        assert_eq!(decoded.resource_spans, spans(&[&long, "b"]).spans);
+
+        // A short request goes out as it is, without Content-Encoding.
+        exporter.export_once(Signal::Traces, &spans(&["a", "b"]), &unwritten()).await.unwrap();
+        let request = seen.recv().await.unwrap();
+        assert!(request.headers.get("content-encoding").is_none());
+        let decoded = ExportTraceServiceRequest::decode(&request.body[..]).unwrap();
         assert_eq!(decoded.resource_spans, spans(&["a", "b"]).spans);
     }
 
