@@ -2,7 +2,10 @@
 //! and zeroes about 300 KB, which for a quiet invocation's few kilobytes costs more than compressing them;
 //! a compressor reset between bodies keeps its tables, and bodies under [`MIN_GZIP_LEN`] are not compressed.
 
-use std::sync::Mutex;
+use std::{
+    io::Write,
+    sync::{Mutex, MutexGuard},
+};
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
@@ -38,26 +41,72 @@ impl Gzip {
 
     /// `raw` as one gzip member (RFC 1952), at the fast level.
     pub fn encode(&self, raw: &[u8]) -> Result<Vec<u8>, std::io::Error> {
-        let mut slot = self.compressor.lock().unwrap_or_else(|e| e.into_inner());
-        let compressor = slot.get_or_insert_with(|| Compress::new(Compression::fast(), false));
-        compressor.reset();
-        let mut out = Vec::with_capacity(HEADER.len() + raw.len() / 4 + 64);
+        let mut writer = self.writer(0, raw.len());
+        writer.write_all(raw)?;
+        writer.finish()
+    }
+
+    /// One gzip member written in pieces, so that what it compresses need not be in memory whole. The output
+    /// starts with `reserved` zero bytes (room for a gRPC message prefix); `expected` is the input's length,
+    /// if known, to size the output.
+    pub fn writer(&self, reserved: usize, expected: usize) -> GzipWriter<'_> {
+        let mut compressor = self.compressor.lock().unwrap_or_else(|e| e.into_inner());
+        compressor.get_or_insert_with(|| Compress::new(Compression::fast(), false)).reset();
+        let mut out = Vec::with_capacity(reserved + HEADER.len() + expected / 4 + 64);
+        out.resize(reserved, 0);
         out.extend_from_slice(&HEADER);
-        let start = compressor.total_in();
+        GzipWriter { compressor, out, crc: Crc::new() }
+    }
+}
+
+/// A gzip member being written: [`Write`] the input, then [`finish`](GzipWriter::finish). Holds the
+/// exporter's compressor until then.
+pub struct GzipWriter<'a> {
+    compressor: MutexGuard<'a, Option<Compress>>,
+    out: Vec<u8>,
+    crc: Crc,
+}
+
+impl GzipWriter<'_> {
+    /// The whole member: the reserved bytes, header, deflate stream, CRC-32 and input length.
+    pub fn finish(mut self) -> Result<Vec<u8>, std::io::Error> {
+        self.compress(&[], FlushCompress::Finish)?;
+        let mut out = self.out;
+        out.extend_from_slice(&self.crc.sum().to_le_bytes());
+        // ISIZE is the input length modulo 2^32.
+        out.extend_from_slice(&self.crc.amount().to_le_bytes());
+        Ok(out)
+    }
+
+    fn compress(&mut self, mut raw: &[u8], flush: FlushCompress) -> Result<(), std::io::Error> {
+        let compressor = self.compressor.as_mut().expect("made by Gzip::writer");
         loop {
-            let consumed = (compressor.total_in() - start) as usize;
-            match compressor.compress_vec(&raw[consumed..], &mut out, FlushCompress::Finish)? {
-                Status::StreamEnd => break,
-                // Out of room: `compress_vec` writes only into spare capacity.
-                Status::Ok | Status::BufError => out.reserve(out.capacity().max(4096)),
+            // `compress_vec` writes only into spare capacity.
+            if self.out.capacity() - self.out.len() < 1024 {
+                self.out.reserve(self.out.capacity().max(4096));
+            }
+            let before = compressor.total_in();
+            let status = compressor.compress_vec(raw, &mut self.out, flush)?;
+            raw = &raw[(compressor.total_in() - before) as usize..];
+            match status {
+                Status::StreamEnd => return Ok(()),
+                // Without a flush, input taken in is all that is asked: the rest comes out later.
+                _ if raw.is_empty() && flush == FlushCompress::None => return Ok(()),
+                _ => {}
             }
         }
-        let mut crc = Crc::new();
-        crc.update(raw);
-        out.extend_from_slice(&crc.sum().to_le_bytes());
-        // ISIZE is the input length modulo 2^32.
-        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        Ok(out)
+    }
+}
+
+impl Write for GzipWriter<'_> {
+    fn write(&mut self, raw: &[u8]) -> std::io::Result<usize> {
+        self.crc.update(raw);
+        self.compress(raw, FlushCompress::None)?;
+        Ok(raw.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -85,6 +134,20 @@ mod tests {
         // Compressible text shrinks; the same input gives the same bytes whatever came before.
         assert!(gzip.encode(&text).unwrap().len() < text.len() / 4);
         assert_eq!(gzip.encode(b"same").unwrap(), Gzip::default().encode(b"same").unwrap());
+    }
+
+    #[test]
+    fn a_member_written_in_pieces_is_the_member_of_the_whole() {
+        let gzip = Gzip::default();
+        let text: Vec<u8> = (0..50_000u32).flat_map(|i| format!("piece {i}\n").into_bytes()).collect();
+        let mut writer = gzip.writer(5, text.len());
+        for piece in text.chunks(7_777) {
+            writer.write_all(piece).unwrap();
+        }
+        let member = writer.finish().unwrap();
+        assert_eq!(&member[..5], &[0; 5], "the reserved bytes come first");
+        assert_eq!(gunzip(&member[5..]), text);
+        assert_eq!(member[5..], gzip.encode(&text).unwrap());
     }
 
     #[test]

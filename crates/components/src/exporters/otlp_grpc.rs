@@ -193,8 +193,8 @@ const LOGS: (&str, &str) =
     ("opentelemetry.proto.collector.logs.v1.LogsService", "/opentelemetry.proto.collector.logs.v1.LogsService/Export");
 
 /// A client on a new lazily connecting channel (no network until the first request).
-fn connect(endpoint: &Endpoint, gzip: &Option<Arc<Gzip>>) -> Client {
-    Grpc::new(FramedBodies::new(WriteTracking(endpoint.connect_lazy()), gzip.clone()))
+fn connect(endpoint: &Endpoint) -> Client {
+    Grpc::new(FramedBodies(WriteTracking(endpoint.connect_lazy())))
 }
 
 impl OtlpGrpcExporter {
@@ -229,7 +229,7 @@ impl OtlpGrpcExporter {
             headers.insert(name, value);
         }
         let gzip = (config.compression == Compression::Gzip).then(|| Arc::new(Gzip::default()));
-        let client = connect(&endpoint, &gzip);
+        let client = connect(&endpoint);
         Ok(OtlpGrpcExporter {
             shared: Arc::new(Shared {
                 endpoint,
@@ -247,7 +247,7 @@ impl OtlpGrpcExporter {
         let mut connection = self.shared.connection.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if connection.last_used.is_some_and(|t| now.saturating_duration_since(t) >= self.shared.reconnect_after_idle) {
-            connection.client = connect(&self.shared.endpoint, &self.shared.gzip);
+            connection.client = connect(&self.shared.endpoint);
             connection.opened += 1;
         }
         connection.last_used = Some(now);
@@ -258,7 +258,7 @@ impl OtlpGrpcExporter {
     /// after a SnapStart restore the snapshot's connection is dead. Requests in flight keep the old one.
     pub fn reset_connections(&self) {
         let mut connection = self.shared.connection.lock().unwrap_or_else(|e| e.into_inner());
-        connection.client = connect(&self.shared.endpoint, &self.shared.gzip);
+        connection.client = connect(&self.shared.endpoint);
         connection.opened += 1;
     }
 
@@ -272,10 +272,11 @@ impl OtlpGrpcExporter {
     pub async fn export_once(&self, kind: Signal, data: &Signals, written: &WriteFlag) -> Result<(), ExportError> {
         let limit = self.shared.timeout;
         let mut client = self.client();
+        let gzip = self.shared.gzip.as_deref();
         let (service, path, framed) = match kind {
-            Signal::Traces => (TRACES.0, TRACES.1, EncodedRequest::framed(&data.spans)),
-            Signal::Metrics => (METRICS.0, METRICS.1, EncodedRequest::framed(&data.metrics)),
-            Signal::Logs => (LOGS.0, LOGS.1, EncodedRequest::framed(&data.logs)),
+            Signal::Traces => (TRACES.0, TRACES.1, EncodedRequest::framed(&data.spans, gzip)),
+            Signal::Metrics => (METRICS.0, METRICS.1, EncodedRequest::framed(&data.metrics, gzip)),
+            Signal::Logs => (LOGS.0, LOGS.1, EncodedRequest::framed(&data.logs, gzip)),
         };
         let framed = framed.map_err(|message| ExportError::Permanent { message })?;
         // tonic encodes an empty placeholder; the channel wrapper sends the framed request in its place.

@@ -300,42 +300,45 @@ impl OtlpHttpExporter {
         }
     }
 
-    /// The request body of one signal: encoded, then gzipped when configured and long enough (see
+    /// The request body of one signal, gzipped when configured and long enough (see
     /// [`MIN_GZIP_LEN`](super::gzip::MIN_GZIP_LEN)); whether it was.
     pub fn encode(&self, kind: Signal, data: &Signals) -> Result<(Bytes, bool), String> {
-        let raw = encode_request(kind, data, self.encoding)?;
-        let gzipped = match &self.gzip {
-            None => None,
-            Some(gzip) => gzip.encode_if_worthwhile(&raw).map_err(|e| format!("gzip: {e}"))?,
-        };
-        Ok(match gzipped {
-            Some(compressed) => (Bytes::from(compressed), true),
-            None => (Bytes::from(raw), false),
-        })
+        let (bytes, gzipped) = encode_request(kind, data, self.encoding, self.gzip.as_deref())?;
+        Ok((Bytes::from(bytes), gzipped))
     }
 }
 
-/// The OTLP export request of one signal, in `encoding`.
-pub fn encode_request(kind: Signal, data: &Signals, encoding: Encoding) -> Result<Vec<u8>, String> {
+/// The OTLP export request of one signal, in `encoding`, gzipped when `gzip` is given and the request is long
+/// enough; whether it was.
+pub fn encode_request(
+    kind: Signal,
+    data: &Signals,
+    encoding: Encoding,
+    gzip: Option<&super::gzip::Gzip>,
+) -> Result<(Vec<u8>, bool), String> {
     // Encoded from the batch in place: the request types own their data, and a copy of the batch per attempt
     // costs more than the encoding.
-    match encoding {
-        Encoding::Proto => Ok(match kind {
-            Signal::Traces => EncodedRequest::new(&data.spans),
-            Signal::Metrics => EncodedRequest::new(&data.metrics),
-            Signal::Logs => EncodedRequest::new(&data.logs),
-        }
-        .into_bytes()),
+    let encoded = match encoding {
+        Encoding::Proto => match kind {
+            Signal::Traces => EncodedRequest::new(&data.spans, gzip),
+            Signal::Metrics => EncodedRequest::new(&data.metrics, gzip),
+            Signal::Logs => EncodedRequest::new(&data.logs, gzip),
+        }?,
         Encoding::Json => {
             // A request's JSON is one camelCase key holding the resource entries.
             let json = match kind {
                 Signal::Traces => serde_json::to_vec(&BTreeMap::from([("resourceSpans", &data.spans)])),
                 Signal::Metrics => serde_json::to_vec(&BTreeMap::from([("resourceMetrics", &data.metrics)])),
                 Signal::Logs => serde_json::to_vec(&BTreeMap::from([("resourceLogs", &data.logs)])),
-            };
-            json.map_err(|e| format!("cannot encode OTLP/JSON: {e}"))
+            }
+            .map_err(|e| format!("cannot encode OTLP/JSON: {e}"))?;
+            match gzip.map(|gzip| gzip.encode_if_worthwhile(&json)).transpose().map_err(|e| format!("gzip: {e}"))? {
+                Some(Some(compressed)) => EncodedRequest { bytes: compressed, gzipped: true },
+                _ => EncodedRequest { bytes: json, gzipped: false },
+            }
         }
-    }
+    };
+    Ok((encoded.bytes, encoded.gzipped))
 }
 
 /// Parses an `http://` or `https://` URL; other schemes and relative forms are refused with the key's name.
@@ -699,7 +702,7 @@ mod tests {
         let traces = ExportTraceServiceRequest { resource_spans: data.spans.clone() };
         let metrics = ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() };
         let logs = ExportLogsServiceRequest { resource_logs: data.logs.clone() };
-        let encode = |kind, encoding| encode_request(kind, &data, encoding).unwrap();
+        let encode = |kind, encoding| encode_request(kind, &data, encoding, None).unwrap().0;
         assert_eq!(encode(Signal::Traces, Encoding::Proto), traces.encode_to_vec());
         assert_eq!(encode(Signal::Metrics, Encoding::Proto), metrics.encode_to_vec());
         assert_eq!(encode(Signal::Logs, Encoding::Proto), logs.encode_to_vec());
