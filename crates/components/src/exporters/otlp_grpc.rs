@@ -31,7 +31,7 @@ use tonic::{
 
 use super::{
     encoded::{EncodedRequest, PlaceholderCodec},
-    grpc_body::FramedBodies,
+    grpc_body::{Framed, FramedBodies},
     gzip::Gzip,
     retry::{CircuitBreakerConfig, RetryConfig},
     write_tracking::WriteTracking,
@@ -279,9 +279,7 @@ impl OtlpGrpcExporter {
             Signal::Logs => (LOGS.0, LOGS.1, EncodedRequest::framed(&data.logs, gzip)),
         };
         let framed = framed.map_err(|message| ExportError::Permanent { message })?;
-        // tonic encodes an empty placeholder; the channel wrapper sends the framed request in its place.
-        let mut request = self.request((), limit, written);
-        request.extensions_mut().insert(framed);
+        let mut request = self.request(framed, limit, written);
         request.extensions_mut().insert(GrpcMethod::new(service, "Export"));
         let path = PathAndQuery::from_static(path);
         // What a generated client's `export` does, with the response decoded and its partial success dropped:
@@ -324,11 +322,14 @@ impl OtlpGrpcExporter {
         Ok(())
     }
 
-    fn request<T>(&self, message: T, timeout: Duration, written: &WriteFlag) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
+    /// A request carrying `framed` for the channel wrapper, which sends it in place of the empty placeholder
+    /// tonic encodes (see `grpc_body`).
+    fn request(&self, framed: Framed, timeout: Duration, written: &WriteFlag) -> tonic::Request<()> {
+        let mut request = tonic::Request::new(());
         *request.metadata_mut() = self.shared.headers.clone();
         request.set_timeout(timeout);
         request.extensions_mut().insert(written.clone());
+        request.extensions_mut().insert(framed);
         request
     }
 }

@@ -243,7 +243,9 @@ impl OtlpHttpExporter {
     /// has been fully handed to the connection.
     pub async fn export_once(&self, kind: Signal, data: &Signals, written: &WriteFlag) -> Result<(), ExportError> {
         let limit = self.timeout;
-        let (body, gzipped) = self.encode(kind, data).map_err(|message| ExportError::Permanent { message })?;
+        let EncodedRequest { bytes, gzipped } = encode_request(kind, data, self.encoding, self.gzip.as_deref())
+            .map_err(|message| ExportError::Permanent { message })?;
+        let body = Bytes::from(bytes);
         let url = self.url(kind).clone();
         let mut request = Request::builder()
             .method(Method::POST)
@@ -299,31 +301,24 @@ impl OtlpHttpExporter {
             Encoding::Json => "application/json",
         }
     }
-
-    /// The request body of one signal, gzipped when configured and long enough (see
-    /// [`MIN_GZIP_LEN`](super::gzip::MIN_GZIP_LEN)); whether it was.
-    pub fn encode(&self, kind: Signal, data: &Signals) -> Result<(Bytes, bool), String> {
-        let (bytes, gzipped) = encode_request(kind, data, self.encoding, self.gzip.as_deref())?;
-        Ok((Bytes::from(bytes), gzipped))
-    }
 }
 
 /// The OTLP export request of one signal, in `encoding`, gzipped when `gzip` is given and the request is long
-/// enough; whether it was.
-pub fn encode_request(
+/// enough (see [`MIN_GZIP_LEN`](super::gzip::MIN_GZIP_LEN)).
+pub(crate) fn encode_request(
     kind: Signal,
     data: &Signals,
     encoding: Encoding,
     gzip: Option<&super::gzip::Gzip>,
-) -> Result<(Vec<u8>, bool), String> {
+) -> Result<EncodedRequest, String> {
     // Encoded from the batch in place: the request types own their data, and a copy of the batch per attempt
     // costs more than the encoding.
-    let encoded = match encoding {
+    match encoding {
         Encoding::Proto => match kind {
             Signal::Traces => EncodedRequest::new(&data.spans, gzip),
             Signal::Metrics => EncodedRequest::new(&data.metrics, gzip),
             Signal::Logs => EncodedRequest::new(&data.logs, gzip),
-        }?,
+        },
         Encoding::Json => {
             // A request's JSON is one camelCase key holding the resource entries.
             let json = match kind {
@@ -332,13 +327,16 @@ pub fn encode_request(
                 Signal::Logs => serde_json::to_vec(&BTreeMap::from([("resourceLogs", &data.logs)])),
             }
             .map_err(|e| format!("cannot encode OTLP/JSON: {e}"))?;
-            match gzip.map(|gzip| gzip.encode_if_worthwhile(&json)).transpose().map_err(|e| format!("gzip: {e}"))? {
-                Some(Some(compressed)) => EncodedRequest { bytes: compressed, gzipped: true },
-                _ => EncodedRequest { bytes: json, gzipped: false },
-            }
+            let compressed = match gzip {
+                Some(gzip) => gzip.encode_if_worthwhile(&json).map_err(|e| format!("gzip: {e}"))?,
+                None => None,
+            };
+            Ok(match compressed {
+                Some(bytes) => EncodedRequest { bytes, gzipped: true },
+                None => EncodedRequest { bytes: json, gzipped: false },
+            })
         }
-    };
-    Ok((encoded.bytes, encoded.gzipped))
+    }
 }
 
 /// Parses an `http://` or `https://` URL; other schemes and relative forms are refused with the key's name.
@@ -702,7 +700,7 @@ mod tests {
         let traces = ExportTraceServiceRequest { resource_spans: data.spans.clone() };
         let metrics = ExportMetricsServiceRequest { resource_metrics: data.metrics.clone() };
         let logs = ExportLogsServiceRequest { resource_logs: data.logs.clone() };
-        let encode = |kind, encoding| encode_request(kind, &data, encoding, None).unwrap().0;
+        let encode = |kind, encoding| encode_request(kind, &data, encoding, None).unwrap().bytes;
         assert_eq!(encode(Signal::Traces, Encoding::Proto), traces.encode_to_vec());
         assert_eq!(encode(Signal::Metrics, Encoding::Proto), metrics.encode_to_vec());
         assert_eq!(encode(Signal::Logs, Encoding::Proto), logs.encode_to_vec());
