@@ -7,8 +7,6 @@ use std::{
     net::TcpStream,
 };
 
-use lambdatel_e2e::free_port;
-
 #[path = "../crates/aws/tests/common/mod.rs"]
 mod common;
 pub use common::*;
@@ -49,7 +47,6 @@ pub fn signed_config(port: u16) -> String {
     service: logs
 receivers:
   telemetryapi:
-    port: {listen}
 processors:
   batch:
 exporters:
@@ -71,7 +68,6 @@ service:
   pipelines:
     traces: {{receivers: [telemetryapi], processors: [batch], exporters: [otlphttp/xray]}}
     logs: {{receivers: [telemetryapi], processors: [batch], exporters: [otlphttp/logs]}}
-",
-        listen = free_port()
+"
     )
 }

@@ -71,7 +71,6 @@ async fn a_config_from_s3_gets_its_secrets_resolved_and_never_printed() {
     let config = format!(
         "receivers:
   telemetryapi:
-    port: {listen}
 processors:
   resource:
     attributes:
@@ -86,7 +85,6 @@ service:
   pipelines:
     traces: {{receivers: [telemetryapi], processors: [resource], exporters: [otlp]}}
 ",
-        listen = free_port(),
         endpoint = sink.grpc_endpoint()
     );
     let secret_value = "sk-live-5f0c1d2e";
@@ -141,7 +139,7 @@ async fn the_opentelemetry_layer_config_uri_is_honoured_in_every_form() {
     }
     let moto = start_moto();
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let config = otlp_config(free_port(), &sink.grpc_endpoint(), "");
+    let config = otlp_config(&sink.grpc_endpoint(), "");
     seed_moto(
         moto.port,
         &serde_json::json!({

@@ -13,7 +13,7 @@ const INVOCATIONS: usize = 5;
 
 /// The config of `exporter_headers` (YAML lines under `headers:`) with the sink's endpoint.
 fn config_with_headers(endpoint: &str, headers: &str) -> String {
-    otlp_config(free_port(), endpoint, &format!("    headers:\n{headers}"))
+    otlp_config(endpoint, &format!("    headers:\n{headers}"))
 }
 
 /// The environment of a function whose AWS calls go to `port` (moto, or the delay proxy before it).

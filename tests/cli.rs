@@ -70,7 +70,7 @@ fn convert_keeps_the_good_events_of_a_malformed_batch_and_says_what_it_skipped()
 #[test]
 fn validate_prints_the_pipelines_or_every_error_with_its_line() {
     let dir = TempDir::new("validate");
-    let good = dir.write("good.yaml", &otlp_config(4243, "http://127.0.0.1:4317", ""));
+    let good = dir.write("good.yaml", &otlp_config_on_port(4243, "http://127.0.0.1:4317", ""));
     let out = lambdatel(&["validate", good.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
@@ -106,7 +106,7 @@ fn validate_prints_the_pipelines_or_every_error_with_its_line() {
 #[test]
 fn validate_checks_every_file_given() {
     let dir = TempDir::new("validate-many");
-    let good = dir.write("good.yaml", &otlp_config(4243, "http://127.0.0.1:4317", ""));
+    let good = dir.write("good.yaml", &otlp_config_on_port(4243, "http://127.0.0.1:4317", ""));
     let unset = dir.write(
         "unset.yaml",
         "receivers:\n  telemetryapi:\nexporters:\n  otlp:\n    endpoint: ${env:LAMBDATEL_TEST_UNSET_ENDPOINT}\nservice:\n  pipelines:\n    logs: {receivers: [telemetryapi], exporters: [otlp]}\n",

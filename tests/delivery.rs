@@ -57,8 +57,7 @@ async fn answers_that_come_after_the_budget_are_read_after_the_thaw() {
     sink.set_behaviour(SinkBehaviour::Delay(Duration::from_secs(3)));
     let dir = TempDir::new("late-answers");
     // The default flush budget (1 s), flushing after every invocation: the hardest case for a slow backend.
-    let config =
-        format!("lambdatel:\n  flush:\n    strategy: end\n{}", otlp_config(free_port(), &sink.grpc_endpoint(), ""));
+    let config = format!("lambdatel:\n  flush:\n    strategy: end\n{}", otlp_config(&sink.grpc_endpoint(), ""));
     let mut sim = start(&config, &dir).await;
     let (ids, times) = run(&mut sim, 0..INVOCATIONS).await;
     sim.shutdown(ShutdownReason::Spindown).await.unwrap();
@@ -89,7 +88,7 @@ async fn a_dead_backend_costs_next_to_nothing_and_gets_the_queued_data_when_back
     let dir = TempDir::new("dead-backend");
     // Probes every 100 ms at first, so the backend's return is noticed within this short run.
     let breaker = "    circuit_breaker: {initial_interval: 100ms, max_interval: 400ms}\n";
-    let config = format!("lambdatel:\n  flush:\n    strategy: end\n{}", otlp_config(free_port(), &endpoint, breaker));
+    let config = format!("lambdatel:\n  flush:\n    strategy: end\n{}", otlp_config(&endpoint, breaker));
     let mut sim = start(&config, &dir).await;
 
     let (mut ids, times) = run(&mut sim, 0..INVOCATIONS).await;

@@ -77,7 +77,6 @@ async fn emf_lines_parse_back_into_the_invocations_metrics() {
     let yaml = format!(
         "receivers:
   telemetryapi:
-    port: {port}
     temporality: delta
 exporters:
   awsemf:
@@ -87,8 +86,7 @@ exporters:
 service:
   pipelines:
     metrics: {{receivers: [telemetryapi], exporters: [awsemf]}}
-",
-        port = free_port()
+"
     );
     let config = dir.write("config.yaml", &yaml);
     let cfg = lambdatel_with_config(&config);

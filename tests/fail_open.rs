@@ -65,14 +65,14 @@ async fn a_config_that_does_not_parse_leaves_the_function_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_with_a_wrong_key_names_file_key_and_line() {
     let dir = TempDir::new("open-key");
-    let yaml = otlp_config(free_port(), "http://127.0.0.1:4317", "").replace("otlp", "otlpx");
+    let yaml = otlp_config("http://127.0.0.1:4317", "").replace("otlp", "otlpx");
     let config = dir.write("config.yaml", &yaml);
     let (_, errors) = run_all_succeed(lambdatel_with_config(&config)).await;
     let path = config.display();
     assert_eq!(
         errors,
         [format!(
-            "[lambdatel] ERROR invalid configuration in LAMBDATEL_CONFIG={path}: {path}:7:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug, logging, awsemf, awsxray){PASSTHROUGH}"
+            "[lambdatel] ERROR invalid configuration in LAMBDATEL_CONFIG={path}: {path}:6:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug, logging, awsemf, awsxray){PASSTHROUGH}"
         )]
     );
 }
@@ -82,7 +82,7 @@ async fn a_configured_port_that_is_taken_leaves_the_function_running() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = TempDir::new("open-port");
-    let config = dir.write("config.yaml", &otlp_config(port, "http://127.0.0.1:4317", ""));
+    let config = dir.write("config.yaml", &otlp_config_on_port(port, "http://127.0.0.1:4317", ""));
     let (_, errors) = run_all_succeed(lambdatel_with_config(&config)).await;
     assert_eq!(
         errors,
@@ -101,7 +101,7 @@ async fn the_usual_listener_port_held_elsewhere_is_no_matter() {
     let _held = TcpListener::bind("127.0.0.1:4243");
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("open-anyport");
-    let yaml = otlp_config(0, &sink.grpc_endpoint(), "").replace("    port: 0\n", "");
+    let yaml = otlp_config(&sink.grpc_endpoint(), "");
     let config = dir.write("config.yaml", &yaml);
     let (report, errors) = run_all_succeed(lambdatel_with_config(&config)).await;
     assert_eq!(errors, Vec::<String>::new());
@@ -147,7 +147,7 @@ service:
 async fn the_kill_switch_registers_and_idles() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("open-disabled");
-    let config = dir.write("config.yaml", &otlp_config(free_port(), &sink.grpc_endpoint(), ""));
+    let config = dir.write("config.yaml", &otlp_config(&sink.grpc_endpoint(), ""));
     let mut cfg = lambdatel_with_config(&config);
     cfg.env.push(("LAMBDATEL_DISABLED".into(), "true".into()));
     let (report, errors) = run_all_succeed(cfg).await;

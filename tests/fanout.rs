@@ -12,13 +12,12 @@ use lambdatel_sim::{Invocation, OtlpSink, Outcome, ShutdownReason, Simulator};
 const BUDGET_MS: f64 = 300.0;
 const SLACK_MS: f64 = 700.0;
 
-fn config(listen_port: u16, live_grpc: &str, down_http: &str) -> String {
+fn config(live_grpc: &str, down_http: &str) -> String {
     format!(
         "lambdatel:
   flush_budget: {BUDGET_MS}ms
 receivers:
   telemetryapi:
-    port: {listen_port}
 processors:
   batch:
 exporters:
@@ -48,7 +47,7 @@ async fn a_down_exporter_holds_back_neither_the_other_nor_the_function_and_catch
     down.stop().await;
 
     let dir = TempDir::new("fanout");
-    let config = dir.write("config.yaml", &config(free_port(), &live.grpc_endpoint(), &down_endpoint));
+    let config = dir.write("config.yaml", &config(&live.grpc_endpoint(), &down_endpoint));
     let mut sim = Simulator::start(lambdatel_with_config(&config)).await.expect("the simulator starts");
 
     let mut request_ids = Vec::new();

@@ -17,7 +17,7 @@ async fn start(config_yaml: &str, dir: &TempDir) -> Simulator {
 }
 
 fn config(endpoint: &str) -> String {
-    format!("lambdatel:\n  flush_budget: {BUDGET_MS}ms\n{}", otlp_config(free_port(), endpoint, ""))
+    format!("lambdatel:\n  flush_budget: {BUDGET_MS}ms\n{}", otlp_config(endpoint, ""))
 }
 
 fn post_runtime(outcome: &Outcome) -> f64 {
@@ -105,8 +105,8 @@ async fn rejected_data_is_dropped_and_the_extension_carries_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_on_error_fail_a_bad_config_is_reported_through_init_error() {
     let dir = TempDir::new("badconfig");
-    let yaml = format!("lambdatel:\n  on_error: fail\n{}", otlp_config(free_port(), "http://127.0.0.1:4317", ""))
-        .replace("otlp", "otlpx");
+    let yaml =
+        format!("lambdatel:\n  on_error: fail\n{}", otlp_config("http://127.0.0.1:4317", "")).replace("otlp", "otlpx");
     let sim = start(&yaml, &dir).await;
     let init = sim.last_init().cloned().expect("an init ran");
     assert_eq!(init.status, "error", "{init:#?}");
@@ -121,7 +121,7 @@ async fn with_on_error_fail_a_bad_config_is_reported_through_init_error() {
     assert_eq!(
         message,
         format!(
-            "invalid configuration in LAMBDATEL_CONFIG={path}:\n{path}:9:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug, logging, awsemf, awsxray)",
+            "invalid configuration in LAMBDATEL_CONFIG={path}:\n{path}:8:3: exporters.otlpx: unknown exporter type \"otlpx\" (lambdatel has: otlp, otlphttp, debug, logging, awsemf, awsxray)",
             path = file.display()
         )
     );
@@ -133,7 +133,7 @@ async fn with_on_error_fail_a_taken_listener_port_is_reported_through_init_error
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = TempDir::new("port");
-    let yaml = format!("lambdatel:\n  on_error: fail\n{}", otlp_config(port, "http://127.0.0.1:4317", ""));
+    let yaml = format!("lambdatel:\n  on_error: fail\n{}", otlp_config_on_port(port, "http://127.0.0.1:4317", ""));
     let sim = start(&yaml, &dir).await;
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     let errors = &report.extensions[0].errors;

@@ -12,7 +12,7 @@ async fn run(strategy: &str, invocations: usize, duration: Duration) -> (Vec<Str
     let settings = format!(
         "lambdatel:\n  flush:\n    strategy: {strategy}\n    interval: 50ms\n    max_age: 1s\n    frequent_invocations: 3\n"
     );
-    let config = dir.write("config.yaml", &(settings + &otlp_config(free_port(), &sink.grpc_endpoint(), "")));
+    let config = dir.write("config.yaml", &(settings + &otlp_config(&sink.grpc_endpoint(), "")));
     let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..invocations {
@@ -84,7 +84,7 @@ async fn adaptive_with_a_chatty_function_loses_nothing() {
         "config.yaml",
         &format!(
             "lambdatel:\n  memory_limit_mib: 4\n  flush:\n    frequent_invocations: 3\n{}",
-            otlp_config(free_port(), &sink.grpc_endpoint(), "")
+            otlp_config(&sink.grpc_endpoint(), "")
         ),
     );
     let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();

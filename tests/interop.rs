@@ -45,7 +45,7 @@ async fn rotel_accepts_and_forwards_everything_lambdatel_sends() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let config = dir.write("config.yaml", &otlp_config(free_port(), &format!("http://127.0.0.1:{rotel_port}"), ""));
+    let config = dir.write("config.yaml", &otlp_config(&format!("http://127.0.0.1:{rotel_port}"), ""));
     let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();
     let outcome = sim
         .invoke(Invocation {

@@ -81,7 +81,7 @@ const REGISTERED: &str = r#"{"functionName":"orders","functionVersion":"$LATEST"
 /// Runs the binary against the fake API with `lambdatel.on_error` set to `on_error`; returns its exit code
 /// and stderr.
 async fn run_against(api: &FakeLambda, dir: &TempDir, on_error: &str) -> (Option<i32>, String) {
-    let yaml = format!("lambdatel:\n  on_error: {on_error}\n{}", otlp_config(free_port(), "http://127.0.0.1:9", ""));
+    let yaml = format!("lambdatel:\n  on_error: {on_error}\n{}", otlp_config("http://127.0.0.1:9", ""));
     let config = dir.write("config.yaml", &yaml);
     let child = tokio::process::Command::new(binary("lambdatel"))
         .env_clear()
@@ -221,7 +221,7 @@ async fn a_short_shutdown_deadline_is_met_with_the_backend_hanging() {
     // The periodic strategy holds data until SHUTDOWN, so the shutdown has something to send.
     let config = format!(
         "lambdatel:\n  flush: {{strategy: periodic, interval: 1h, max_age: 1h}}\n{}",
-        otlp_config(free_port(), &sink.grpc_endpoint(), "")
+        otlp_config(&sink.grpc_endpoint(), "")
     );
     let config = dir.write("config.yaml", &config);
     let mut sim =
@@ -256,7 +256,7 @@ async fn a_chatty_function_with_the_backend_down_stays_within_the_memory_limit()
     // and counted beside them.
     let config = format!(
         "lambdatel:\n  flush_budget: 100ms\n  flush: {{strategy: end}}\n  memory_limit_mib: 2\n{}",
-        otlp_config(free_port(), &sink.grpc_endpoint(), "")
+        otlp_config(&sink.grpc_endpoint(), "")
             .replace("  telemetryapi:\n", "  telemetryapi:\n    types: [platform, function]\n")
     );
     let config = dir.write("config.yaml", &config);
@@ -316,7 +316,6 @@ async fn header_tokens_never_reach_the_extension_output() {
     sink.set_behaviour(SinkBehaviour::Fail(tonic::Code::Unauthenticated));
     let dir = TempDir::new("secrets");
     let yaml = otlp_config(
-        free_port(),
         &sink.grpc_endpoint(),
         "    headers:\n      authorization: ${env:BACKEND_TOKEN}\n      x-api-key: ${env:BACKEND_TOKEN}\n",
     );
@@ -374,7 +373,7 @@ async fn the_telemetry_listener_takes_only_lambda_batches_within_its_size_limit(
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("listener");
     let port = free_port();
-    let config = dir.write("config.yaml", &otlp_config(port, &sink.grpc_endpoint(), ""));
+    let config = dir.write("config.yaml", &otlp_config_on_port(port, &sink.grpc_endpoint(), ""));
     // Not frozen between invocations, so the listener answers the test at any time.
     let mut sim = Simulator::start(SimConfig { freeze: false, ..lambdatel_with_config(&config) })
         .await

@@ -65,7 +65,7 @@ async fn the_unpacked_layer_exports_every_invocation_span() {
     let layer = layer_dir();
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("layer");
-    let config = dir.write("config.yaml", &otlp_config(free_port(), &sink.grpc_endpoint(), ""));
+    let config = dir.write("config.yaml", &otlp_config(&sink.grpc_endpoint(), ""));
 
     let mut want = run_layer(&layer, vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())]).await;
 

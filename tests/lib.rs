@@ -113,16 +113,18 @@ pub fn lambdatel_with_config(config: &Path) -> lambdatel_sim::SimConfig {
         extensions: vec![binary("lambdatel")],
         env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
         function_name: "orders".into(),
+        // The extension's own lines reach the test's output, which the harness shows when the test fails.
+        echo_output: true,
         ..lambdatel_sim::SimConfig::default()
     }
 }
 
-/// A config with the telemetryapi receiver on `listen_port`, batch, and one otlp exporter to `endpoint`.
-pub fn otlp_config(listen_port: u16, endpoint: &str, extra_exporter_settings: &str) -> String {
+/// A config with the telemetryapi receiver, batch, and one otlp exporter to `endpoint`. The receiver has no
+/// `port`: the extension binds any free one itself, which no other process can take in between.
+pub fn otlp_config(endpoint: &str, extra_exporter_settings: &str) -> String {
     format!(
         "receivers:
   telemetryapi:
-    port: {listen_port}
 processors:
   batch:
 exporters:
@@ -138,15 +140,23 @@ service:
     )
 }
 
-/// A config with the `telemetryapi` receiver on `telemetry_port` and the `otlp` receiver (OTLP/HTTP) on
+/// [`otlp_config`] with the telemetryapi receiver on `listen_port`, for tests about the port itself.
+pub fn otlp_config_on_port(listen_port: u16, endpoint: &str, extra_exporter_settings: &str) -> String {
+    otlp_config(endpoint, extra_exporter_settings).replacen(
+        "  telemetryapi:\n",
+        &format!("  telemetryapi:\n    port: {listen_port}\n"),
+        1,
+    )
+}
+
+/// A config with the `telemetryapi` receiver on any free port and the `otlp` receiver (OTLP/HTTP) on
 /// `otlp_port` for the function's own SDK, whose spans join lambdatel's; everything goes to `sink` (gRPC).
-pub fn sdk_receiver_config(telemetry_port: u16, otlp_port: u16, sink: &str) -> String {
+pub fn sdk_receiver_config(otlp_port: u16, sink: &str) -> String {
     format!(
         "lambdatel:
   flush_budget: 2s
 receivers:
   telemetryapi:
-    port: {telemetry_port}
   otlp:
     protocols:
       http:

@@ -30,7 +30,7 @@ fn invocation_span<'a>(spans: &'a [Span], request_id: &str) -> &'a Span {
 async fn a_day_in_the_life_of_a_function() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("life");
-    let config = dir.write("config.yaml", &otlp_config(free_port(), &sink.grpc_endpoint(), ""));
+    let config = dir.write("config.yaml", &otlp_config(&sink.grpc_endpoint(), ""));
     let mut sim = Simulator::start(SimConfig { timeout: Duration::from_secs(2), ..lambdatel_with_config(&config) })
         .await
         .expect("the simulator starts");
@@ -174,8 +174,7 @@ fn counter_total(received: &Received, name: &str) -> i64 {
 async fn the_logs_api_feeds_the_same_pipelines() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("logsapi");
-    let yaml = otlp_config(free_port(), &sink.grpc_endpoint(), "")
-        .replace("  telemetryapi:\n", "  telemetryapi:\n    api: logs\n");
+    let yaml = otlp_config(&sink.grpc_endpoint(), "").replace("  telemetryapi:\n", "  telemetryapi:\n    api: logs\n");
     let config = dir.write("config.yaml", &yaml);
     let mut sim = Simulator::start(lambdatel_with_config(&config)).await.unwrap();
     let outcome = sim

@@ -15,7 +15,7 @@ const CONCURRENCY: usize = 8;
 async fn five_hundred_concurrent_invocations_arrive_once_each_with_their_ids() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("lmi");
-    let yaml = otlp_config(0, &sink.grpc_endpoint(), "").replace("    port: 0\n", "");
+    let yaml = otlp_config(&sink.grpc_endpoint(), "");
     let config = dir.write("config.yaml", &yaml);
     let mut sim = Simulator::start(SimConfig {
         managed_instances: Some(ManagedInstances::new(CONCURRENCY)),

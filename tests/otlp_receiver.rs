@@ -68,7 +68,7 @@ async fn function_spans_arrive_with_the_invocation_span_in_the_same_flush() {
     let dir = TempDir::new("otlp-receiver");
     let otlp_port = free_port();
     dir.write("app.py", &APP.replace("OTLP_PORT", &otlp_port.to_string()));
-    let config = dir.write("config.yaml", &sdk_receiver_config(free_port(), otlp_port, &sink.grpc_endpoint()));
+    let config = dir.write("config.yaml", &sdk_receiver_config(otlp_port, &sink.grpc_endpoint()));
     let mut sim = Simulator::start(SimConfig {
         function: FunctionSpec::Process(ProcessFunction {
             command: python,
@@ -120,11 +120,8 @@ async fn with_on_error_fail_a_taken_otlp_port_fails_the_init_with_the_key_to_cha
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = TempDir::new("otlp-taken");
-    let yaml = sdk_receiver_config(free_port(), port, "http://127.0.0.1:9").replacen(
-        "lambdatel:\n",
-        "lambdatel:\n  on_error: fail\n",
-        1,
-    );
+    let yaml =
+        sdk_receiver_config(port, "http://127.0.0.1:9").replacen("lambdatel:\n", "lambdatel:\n  on_error: fail\n", 1);
     let config = dir.write("config.yaml", &yaml);
     let sim = Simulator::start(lambdatel_with_config(&config)).await.expect("the simulator starts");
     assert_eq!(sim.last_init().unwrap().status, "error");

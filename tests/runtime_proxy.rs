@@ -145,7 +145,7 @@ mod behind_lambdatel {
     async fn start(through_wrapper: bool) -> Function {
         let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dir = TempDir::new("runtime-proxy-lambdatel");
-        let config = dir.write("config.yaml", &otlp_config(0, &sink.grpc_endpoint(), "").replace("    port: 0\n", ""));
+        let config = dir.write("config.yaml", &otlp_config(&sink.grpc_endpoint(), ""));
         let address_file = dir.path().join("runtime-proxy");
         let sim = Simulator::start(SimConfig {
             echo_output: std::env::var_os("SIM_ECHO").is_some(),

@@ -11,7 +11,7 @@ use lambdatel_sim::{Invocation, OtlpSink, ShutdownReason, SimConfig, Simulator};
 async fn one_sandbox(snap_start: bool) -> (String, String, Option<i64>, String) {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("snap");
-    let config = dir.write("config.yaml", &otlp_config(free_port(), &sink.grpc_endpoint(), ""));
+    let config = dir.write("config.yaml", &otlp_config(&sink.grpc_endpoint(), ""));
     let mut cfg = SimConfig { snap_start, ..lambdatel_with_config(&config) };
     cfg.env.push(("LAMBDATEL_TEST_ID_SEED".into(), "20240501".into()));
     let mut sim = Simulator::start(cfg).await.expect("the simulator starts");
@@ -59,7 +59,7 @@ async fn connections_over_three_invocations(restores: bool) -> (Vec<usize>, usiz
     let sink =
         OtlpSink::start_with_http("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
     let dir = TempDir::new("snap-conn");
-    let yaml = otlp_config(free_port(), &sink.grpc_endpoint(), "")
+    let yaml = otlp_config(&sink.grpc_endpoint(), "")
         .replace("service:", &format!("  otlphttp:\n    endpoint: {}\nservice:", sink.http_endpoint().unwrap()));
     let yaml = yaml.replace("exporters: [otlp]}\n    metrics", "exporters: [otlp, otlphttp]}\n    metrics");
     let config = dir.write("config.yaml", &yaml);

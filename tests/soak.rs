@@ -250,7 +250,7 @@ async fn soak_with_random_backend_faults_accounts_for_every_item() {
     let config = format!(
         // Flushing after every invocation puts each one in the path of the faults.
         "lambdatel:\n  flush_budget: {BUDGET_MS}ms\n  flush: {{strategy: end}}\n{}",
-        otlp_config(free_port(), &proxy.endpoint(), "    retry_on_failure:\n      initial_interval: 20ms\n")
+        otlp_config(&proxy.endpoint(), "    retry_on_failure:\n      initial_interval: 20ms\n")
     );
     let config = dir.write("config.yaml", &config);
     let mut sim = Simulator::start(SimConfig {
@@ -443,7 +443,7 @@ async fn a_connection_that_died_silently_during_a_freeze_is_replaced_by_the_next
     let config = format!(
         "lambdatel:\n  flush_budget: {FROZEN_BUDGET_MS}ms\n  flush: {{strategy: end}}\n{}",
         // The 3 s freeze below counts as a long idle spell.
-        otlp_config(free_port(), &proxy.endpoint(), "    reconnect_after_idle: 2s")
+        otlp_config(&proxy.endpoint(), "    reconnect_after_idle: 2s")
     );
     let config = dir.write("config.yaml", &config);
     let mut sim =

@@ -14,14 +14,13 @@ use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 /// OTLP span flag: the parent span is in another process.
 const REMOTE_PARENT: u32 = 0x200;
 
-fn config(listen_port: u16, endpoint: &str) -> String {
+fn config(endpoint: &str) -> String {
     format!(
         "lambdatel:
   tail_sampling:
     drop_logs_of_dropped_traces: true
 receivers:
   telemetryapi:
-    port: {listen_port}
 processors:
   tail_sampling:
     decision_wait: 10s
@@ -63,7 +62,7 @@ async fn errors_timeouts_and_a_tenth_of_the_rest_arrive_whole() {
         std::env::var("LAMBDATEL_TAIL_SAMPLING_INVOCATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("tail-sampling");
-    let config_path = dir.write("config.yaml", &config(free_port(), &sink.grpc_endpoint()));
+    let config_path = dir.write("config.yaml", &config(&sink.grpc_endpoint()));
     let sim_config = SimConfig { timeout: Duration::from_millis(1_200), ..lambdatel_with_config(&config_path) };
     let mut sim = Simulator::start(sim_config).await.unwrap();
     let started = std::time::Instant::now();

@@ -97,7 +97,7 @@ async fn start(propagators: &str, aws_propagation_disabled: bool, timeout_ms: u6
     let otlp_port = free_port();
     dir.write("otel_wrapper.py", OTEL_WRAPPER);
     dir.write("function.py", FUNCTION);
-    let config = dir.write("config.yaml", &sdk_receiver_config(free_port(), otlp_port, &sink.grpc_endpoint()));
+    let config = dir.write("config.yaml", &sdk_receiver_config(otlp_port, &sink.grpc_endpoint()));
     let mut base = lambdatel_with_config(&config);
     base.env.extend([
         ("ORIG_HANDLER".to_string(), "function.handler".to_string()),
@@ -317,7 +317,7 @@ async fn the_wrapper_puts_each_trigger_on_the_invocation_span() {
     let sink = OtlpSink::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = TempDir::new("trace-join-wrapper");
     dir.write("app.py", PLAIN_FUNCTION);
-    let config = dir.write("config.yaml", &sdk_receiver_config(free_port(), free_port(), &sink.grpc_endpoint()));
+    let config = dir.write("config.yaml", &sdk_receiver_config(free_port(), &sink.grpc_endpoint()));
     let mut base = lambdatel_with_config(&config);
     base.env.extend([
         ("AWS_LAMBDA_EXEC_WRAPPER".to_string(), "/opt/lambdatel-wrapper".to_string()),

@@ -30,8 +30,7 @@ struct Environment {
 }
 
 async fn start(label: &'static str, through_wrapper: bool, sink: &OtlpSink, dir: &TempDir) -> Environment {
-    let config =
-        dir.write(&format!("{label}.yaml"), &otlp_config(0, &sink.grpc_endpoint(), "").replace("    port: 0\n", ""));
+    let config = dir.write(&format!("{label}.yaml"), &otlp_config(&sink.grpc_endpoint(), ""));
     let times = dir.path().join(format!("{label}.times"));
     // Behind the wrapper lambdatel starts its proxy; without it, lambdatel runs all the same.
     let mut sim_config =

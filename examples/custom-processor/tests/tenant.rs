@@ -44,7 +44,6 @@ async fn spans_and_logs_carry_the_tenant() {
     let config = ConfigFile::new(&format!(
         "receivers:
   telemetryapi:
-    port: {port}
 processors:
   tenant:
     attribute: tenant.id
@@ -57,7 +56,6 @@ service:
     traces: {{receivers: [telemetryapi], processors: [tenant, batch], exporters: [otlp]}}
     logs: {{receivers: [telemetryapi], processors: [tenant, batch], exporters: [otlp]}}
 ",
-        port = free_port(),
         endpoint = sink.grpc_endpoint(),
     ));
     let mut sim = Simulator::start(SimConfig {
@@ -65,6 +63,8 @@ service:
         env: vec![("LAMBDATEL_CONFIG".into(), config.0.display().to_string())],
         function_name: "orders".into(),
         timeout: Duration::from_secs(3),
+        // The extension's own lines reach the test's output, which the harness shows when the test fails.
+        echo_output: true,
         ..SimConfig::default()
     })
     .await
@@ -79,8 +79,11 @@ service:
     let second = sim.invoke(Invocation { script: script(&["order placed"]), ..Invocation::default() }).await.unwrap();
     let report = sim.shutdown(ShutdownReason::Spindown).await.unwrap();
     assert_eq!([first.status.as_str(), second.status.as_str()], ["success", "success"]);
+    // Collecting at all: a start-up error would leave it registered but idle, with no subscription.
     for extension in &report.extensions {
         assert!(extension.errors.is_empty(), "{extension:#?}");
+        assert!(extension.subscription.as_ref().is_some_and(|s| s.delivered > 0 && s.dropped == 0), "{extension:#?}");
+        assert_eq!(extension.exit_status.as_ref().and_then(|s| s.code), Some(0), "{extension:#?}");
     }
 
     let received = sink.received();
