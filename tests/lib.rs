@@ -114,7 +114,7 @@ pub fn lambdatel_with_config(config: &Path) -> lambdatel_sim::SimConfig {
         env: vec![("LAMBDATEL_CONFIG".into(), config.display().to_string())],
         function_name: "orders".into(),
         // The extension's own lines reach the test's output, which the harness shows when the test fails.
-        echo_output: true,
+        echo_extension_output: true,
         ..lambdatel_sim::SimConfig::default()
     }
 }

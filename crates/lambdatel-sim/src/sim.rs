@@ -251,7 +251,7 @@ impl Simulator {
 
     fn output_sink(&self, name: String, function: bool) -> Arc<dyn Fn(String, bool) + Send + Sync> {
         let env = self.env.clone();
-        let echo = self.cfg.echo_output;
+        let echo = self.cfg.echo_output || (self.cfg.echo_extension_output && !function);
         let json = self.cfg.json_logs;
         Arc::new(move |line: String, is_err: bool| {
             if echo {

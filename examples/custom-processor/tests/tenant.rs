@@ -64,7 +64,7 @@ service:
         function_name: "orders".into(),
         timeout: Duration::from_secs(3),
         // The extension's own lines reach the test's output, which the harness shows when the test fails.
-        echo_output: true,
+        echo_extension_output: true,
         ..SimConfig::default()
     })
     .await

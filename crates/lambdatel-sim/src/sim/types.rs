@@ -130,6 +130,8 @@ pub struct SimConfig {
     pub runtime_api_port: u16,
     /// Copy process output to the simulator's stderr, prefixed with the process name.
     pub echo_output: bool,
+    /// Copy the extensions' output alone (not the function's): what a failing test should show.
+    pub echo_extension_output: bool,
     /// Bytes a subscriber may have waiting before events are dropped (`platform.logsDropped`).
     pub subscriber_queue_limit_bytes: usize,
     /// Initialise as SnapStart does: init, snapshot, then restore events before the first invoke.
@@ -169,6 +171,7 @@ impl Default for SimConfig {
             account_id: "123456789012".into(),
             runtime_api_port: 0,
             echo_output: false,
+            echo_extension_output: false,
             subscriber_queue_limit_bytes: 4 * 1024 * 1024,
             snap_start: false,
             invoke_api: false,
