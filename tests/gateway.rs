@@ -158,5 +158,9 @@ async fn a_gateway_outage_costs_at_most_the_flush_budget_and_losses_are_the_coun
     assert_eq!(b.log_lines_lost, dropped("logs"), "{b:?}");
     // What the queues kept through the outage arrived after it.
     assert!(g.outage_spans_delivered_after.unwrap() > 0, "{g:?}");
-    assert_eq!((b.duplicate_spans, b.log_lines_duplicated), (0, 0));
+    // Twice only what went out on a connection the outage cut before its answer came back: the gateway may
+    // have taken that request, and OTLP has no way to tell the retry apart.
+    if (b.duplicate_spans, b.log_lines_duplicated) != (0, 0) {
+        assert!(g.connections_cut_awaiting_answer > 0, "duplicates with no request cut in flight: {b:?} {g:?}");
+    }
 }

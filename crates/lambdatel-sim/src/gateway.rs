@@ -121,6 +121,10 @@ pub struct GatewayFigures {
     pub upstream_failures: usize,
     /// Connections cut when the outage began.
     pub connections_cut: usize,
+    /// Of those, the ones whose last bytes had gone to the gateway without an answer back: a request may have
+    /// reached it and its answer been lost, so the retry can deliver what it carried twice (OTLP has no
+    /// idempotency). Bytes that need no answer (an HTTP/2 window update) count too, so this is an upper bound.
+    pub connections_cut_awaiting_answer: usize,
     /// When the outage began, ms from the start of the run.
     pub outage_start_ms: Option<f64>,
     /// How long it lasted, ms.
@@ -146,6 +150,7 @@ struct RelayCounters {
     connections: AtomicUsize,
     upstream_failures: AtomicUsize,
     cut: AtomicUsize,
+    cut_awaiting_answer: AtomicUsize,
     bytes_in: AtomicU64,
 }
 
@@ -257,6 +262,7 @@ impl Gateway {
             bytes: self.counters.bytes_in.load(Ordering::Relaxed),
             upstream_failures: self.counters.upstream_failures.load(Ordering::Relaxed),
             connections_cut: self.counters.cut.load(Ordering::Relaxed),
+            connections_cut_awaiting_answer: self.counters.cut_awaiting_answer.load(Ordering::Relaxed),
             outage_start_ms: None,
             outage_ms: None,
             outage_spans_delivered_after: None,
@@ -369,25 +375,35 @@ async fn relay(
     let _ = server.set_nodelay(true);
     let (mut client_read, mut client_write) = client.split();
     let (mut server_read, mut server_write) = server.split();
+    // Whether the last bytes went to the gateway, with nothing back since.
+    let awaiting_answer = std::sync::atomic::AtomicBool::new(false);
+    let to_gateway = |n: usize| {
+        awaiting_answer.store(true, Ordering::Relaxed);
+        counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+    };
+    let from_gateway = |_: usize| awaiting_answer.store(false, Ordering::Relaxed);
     let both_ways = async {
         tokio::join!(
-            pump(&mut client_read, &mut server_write, Some(&counters.bytes_in)),
-            pump(&mut server_read, &mut client_write, None)
+            pump(&mut client_read, &mut server_write, to_gateway),
+            pump(&mut server_read, &mut client_write, from_gateway)
         )
     };
     tokio::select! {
         _ = both_ways => {}
         _ = up.wait_for(|up| !*up) => {
             counters.cut.fetch_add(1, Ordering::Relaxed);
+            if awaiting_answer.load(Ordering::Relaxed) {
+                counters.cut_awaiting_answer.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
 
-/// Copies `from` to `to` until `from` ends (then ends `to` too), counting the bytes into `count`.
+/// Copies `from` to `to` until `from` ends (then ends `to` too), telling `relayed` each count of bytes copied.
 async fn pump(
     from: &mut (impl tokio::io::AsyncRead + Unpin),
     to: &mut (impl tokio::io::AsyncWrite + Unpin),
-    count: Option<&AtomicU64>,
+    relayed: impl Fn(usize),
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
@@ -399,9 +415,7 @@ async fn pump(
         if to.write_all(&buf[..n]).await.is_err() {
             break;
         }
-        if let Some(count) = count {
-            count.fetch_add(n as u64, Ordering::Relaxed);
-        }
+        relayed(n);
     }
     let _ = to.shutdown().await;
 }
@@ -490,6 +504,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_cut_before_its_answer_came_back_is_counted_apart() {
+        // A gateway that answers `ask` and stays silent on anything else.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n @ 1..) = s.read(&mut buf).await {
+                        if &buf[..n] == b"ask" {
+                            let _ = s.write_all(b"ok").await;
+                        }
+                    }
+                });
+            }
+        });
+        let gateway = Gateway::start(&GatewayKind::External(upstream), "unused").await.unwrap();
+        let port = gateway.open_port().await.unwrap();
+        let mut answered = TcpStream::connect(port.addr).await.unwrap();
+        answered.write_all(b"ask").await.unwrap();
+        let mut ok = [0u8; 2];
+        answered.read_exact(&mut ok).await.unwrap();
+        let mut unanswered = TcpStream::connect(port.addr).await.unwrap();
+        unanswered.write_all(b"tell").await.unwrap();
+        // Until the relay has passed `tell` on.
+        while gateway.figures(std::iter::empty()).bytes < 7 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        gateway.set_up(false);
+        for connection in [&mut answered, &mut unanswered] {
+            let mut rest = Vec::new();
+            assert!(matches!(connection.read_to_end(&mut rest).await, Ok(0) | Err(_)), "cut");
+        }
+        let figures = gateway.figures(std::iter::empty());
+        assert_eq!((figures.connections_cut, figures.connections_cut_awaiting_answer), (2, 1));
+    }
+
+    #[tokio::test]
     async fn the_relay_counts_connections_per_port_and_refuses_them_during_an_outage() {
         let gateway = Gateway::start(&GatewayKind::External(echo_server().await), "unused").await.unwrap();
         let (a, b) = (gateway.open_port().await.unwrap(), gateway.open_port().await.unwrap());
@@ -518,6 +570,7 @@ mod tests {
         assert_eq!((a.connections(), b.connections()), (3, 1));
         let figures = gateway.figures([a.connections(), b.connections()].into_iter());
         assert_eq!((figures.connections, figures.max_connections_per_sandbox, figures.connections_cut), (4, 3, 1));
+        assert_eq!(figures.connections_cut_awaiting_answer, 0, "the held connection had its echo");
         assert_eq!(figures.upstream_failures, 0);
         // "ping" three times through `a`, "x" once through `b`.
         assert_eq!(figures.bytes, 13);

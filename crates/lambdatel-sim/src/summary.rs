@@ -273,10 +273,11 @@ pub fn fleet_summary(r: &FleetReport) -> String {
             g.upstream_failures,
             match (g.outage_start_ms, g.outage_ms) {
                 (Some(at), Some(ms)) => format!(
-                    "; down {:.1} s from {:.1} s, {} connection(s) cut, {} span(s) of that time delivered after it",
+                    "; down {:.1} s from {:.1} s, {} connection(s) cut ({} awaiting an answer), {} span(s) of that time delivered after it",
                     ms / 1000.0,
                     at / 1000.0,
                     g.connections_cut,
+                    g.connections_cut_awaiting_answer,
                     g.outage_spans_delivered_after.unwrap_or(0)
                 ),
                 _ => String::new(),
