@@ -472,8 +472,8 @@ mod tests {
         );
     }
 
-    /// An upstream that echoes what it reads.
-    async fn echo_server() -> SocketAddr {
+    /// An upstream that answers each read with what `answer` makes of it, or stays silent on `None`.
+    async fn upstream(answer: fn(&[u8]) -> Option<Vec<u8>>) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -481,12 +481,19 @@ mod tests {
                 tokio::spawn(async move {
                     let mut buf = [0u8; 64];
                     while let Ok(n @ 1..) = s.read(&mut buf).await {
-                        let _ = s.write_all(&buf[..n]).await;
+                        if let Some(reply) = answer(&buf[..n]) {
+                            let _ = s.write_all(&reply).await;
+                        }
                     }
                 });
             }
         });
         addr
+    }
+
+    /// An upstream that echoes what it reads.
+    async fn echo_server() -> SocketAddr {
+        upstream(|read| Some(read.to_vec())).await
     }
 
     /// One echo through the relay, closed from both ends before it returns: the relay has finished
@@ -506,21 +513,8 @@ mod tests {
     #[tokio::test]
     async fn a_connection_cut_before_its_answer_came_back_is_counted_apart() {
         // A gateway that answers `ask` and stays silent on anything else.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 64];
-                    while let Ok(n @ 1..) = s.read(&mut buf).await {
-                        if &buf[..n] == b"ask" {
-                            let _ = s.write_all(b"ok").await;
-                        }
-                    }
-                });
-            }
-        });
-        let gateway = Gateway::start(&GatewayKind::External(upstream), "unused").await.unwrap();
+        let silent_but_for_ask = upstream(|read| (read == b"ask").then(|| b"ok".to_vec())).await;
+        let gateway = Gateway::start(&GatewayKind::External(silent_but_for_ask), "unused").await.unwrap();
         let port = gateway.open_port().await.unwrap();
         let mut answered = TcpStream::connect(port.addr).await.unwrap();
         answered.write_all(b"ask").await.unwrap();
