@@ -1,12 +1,15 @@
 //! The events Lambda posts to a Telemetry API (schemas 2022-07-01, 2022-12-13, 2025-01-29) or Logs API
 //! (2020-08-15, 2021-03-18) subscriber, and their lenient parser.
 //!
-//! A body is parsed as a JSON array of values first, then each event on its own, so one bad event (or one bad
-//! field) costs only itself: unknown types and events missing a required field are skipped, wrong-typed,
-//! unknown or unparsable fields are dropped, and everything skipped is counted in [`IngestStats`].
-//! Values are moved out of the parsed JSON, never cloned, because function logs are the hot path.
+//! A body is parsed as a JSON array of envelopes first (only their `record` becomes a JSON tree), then each
+//! event on its own, so one bad event (or one bad field) costs only itself: unknown types and events missing a
+//! required field are skipped, wrong-typed, unknown or unparsable fields are dropped, and everything skipped is
+//! counted in [`IngestStats`]. Values are moved out of the parsed JSON, never cloned, because function logs are
+//! the hot path.
 
 use serde_json::{Map, Value};
+
+use super::envelope::{self, Envelope, Item, Text};
 
 /// What one body contributed, for the receiver's own diagnostics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -201,17 +204,16 @@ pub enum LogPayload {
 
 /// Parses one POST body of either API and hands each usable event to `each`, in order.
 pub fn parse_batch(body: &[u8], stats: &mut IngestStats, mut each: impl FnMut(Event)) {
-    let values: Vec<Value> = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(values)) => values,
-        // One bare event (some local emulators send that) is a batch of one.
-        Ok(value @ Value::Object(_)) => vec![value],
-        Ok(_) | Err(_) => {
-            stats.malformed_batches += 1;
-            return;
-        }
+    let Some(items) = envelope::parse_items(body) else {
+        stats.malformed_batches += 1;
+        return;
     };
-    for value in values {
-        match parse_event(value, &mut stats.skipped_fields) {
+    for item in items {
+        let event = match item {
+            Item::Event(envelope) => parse_event(envelope, &mut stats.skipped_fields),
+            Item::NotAnObject => None,
+        };
+        match event {
             Some(event) => {
                 stats.events += 1;
                 each(event);
@@ -222,32 +224,31 @@ pub fn parse_batch(body: &[u8], stats: &mut IngestStats, mut each: impl FnMut(Ev
 }
 
 /// Parses one event; `None` when it cannot be used at all. Dropped fields are added to `skipped_fields`.
-pub fn parse_event(value: Value, skipped_fields: &mut usize) -> Option<Event> {
-    let Value::Object(mut envelope) = value else { return None };
-    let Some(Value::String(kind)) = envelope.remove("type") else { return None };
+fn parse_event(envelope: Envelope<'_>, skipped_fields: &mut usize) -> Option<Event> {
+    let Text::Str(kind) = envelope.kind else { return None };
     let sk = skipped_fields;
-    let time = match envelope.remove("time") {
-        Some(Value::String(text)) => parse_timestamp(&text).or_else(|| skip(sk)),
-        None | Some(Value::Null) => None,
-        Some(_) => skip(sk),
+    let time = match envelope.time {
+        Text::Str(text) => parse_timestamp(&text).or_else(|| skip(sk)),
+        Text::Absent | Text::Null => None,
+        Text::Other => skip(sk),
     };
-    let record = envelope.remove("record");
-    *sk += envelope.len();
-    let body = match kind.as_str() {
+    let record = envelope.record;
+    *sk += envelope.unknown_fields;
+    let body = match kind.as_ref() {
         "function" => EventBody::FunctionLog(log_payload(record?)),
         "extension" => EventBody::ExtensionLog(log_payload(record?)),
         "platform.fault" => match record? {
             Value::String(text) => EventBody::Fault(text),
             other => EventBody::Fault(other.to_string()),
         },
-        _ => {
+        kind => {
             // Platform records are objects; the Logs API's restoreStart may have an empty one or none.
             let mut rec = match record {
                 Some(Value::Object(map)) => map,
                 None | Some(Value::Null) => Map::new(),
                 Some(_) => return None,
             };
-            let body = platform_body(&kind, &mut rec, sk)?;
+            let body = platform_body(kind, &mut rec, sk)?;
             *sk += rec.len();
             body
         }

@@ -14,6 +14,7 @@
 //!   [`metrics::PAYLOAD_BOUNDS`]).
 
 pub mod convert;
+mod envelope;
 pub mod events;
 pub mod ids;
 mod invocations;
