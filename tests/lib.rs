@@ -1,10 +1,7 @@
 //! Shared helpers for the end-to-end tests: where the binaries are, temporary config files, free ports,
 //! and readers for what the OTLP sink received.
 
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use lambdatel_sim::Received;
 use opentelemetry_proto::tonic::{
@@ -70,9 +67,10 @@ fn fastrand_u64() -> u64 {
     h.finish()
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, from below the ephemeral range so that no connection made before
+/// its listener binds it can take it ([`lambdatel_sim::ports`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind port 0").local_addr().unwrap().port()
+    lambdatel_sim::ports::free_port()
 }
 
 /// The repository's root, where the layer's wrapper and every fixture live.

@@ -15,29 +15,13 @@ use crate::otlp::OtlpSink;
 use crate::sim::{Invocation, LogLine, Outcome, Script, ShutdownReason, SimConfig, Simulator};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, Notify};
 
-/// Set in each sandbox's environment: a loopback port that was free when the sandbox started.
+/// Set in each sandbox's environment: a loopback port that was free when the sandbox started, from
+/// [`crate::ports::free_port`].
 pub const FREE_PORT_VARIABLE: &str = "SIM_FREE_PORT";
-
-/// Where those ports come from: below Linux's default ephemeral range (32768-60999), from which the
-/// kernel picks the local port of every outgoing connection and every bind to port 0, so that the
-/// port given to a sandbox is not taken by someone's connection before its extension binds it.
-const FREE_PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
-
-/// The next port of [`FREE_PORT_RANGE`] that can be bound now (the ports of live sandboxes cannot),
-/// taking turns through the range; any free port when none can.
-fn free_port(next: &AtomicUsize) -> Option<u16> {
-    let span = FREE_PORT_RANGE.len();
-    let bindable = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-    (0..span)
-        .map(|_| FREE_PORT_RANGE.start + (next.fetch_add(1, Ordering::Relaxed) % span) as u16)
-        .find(|port| bindable(*port))
-        .or_else(|| std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).ok().map(|a| a.port()))
-}
 
 /// How invocations are spread over time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -199,7 +183,6 @@ struct Shared {
     results: Mutex<Vec<(usize, InvocationResult)>>,
     sandboxes: Mutex<Vec<SandboxFigures>>,
     gateway: Option<Gateway>,
-    next_free_port: AtomicUsize,
     /// Sandboxes shutting down at once. Lambda retires sandboxes one by one, each on its own CPU share; here
     /// they share the host's cores, and the whole fleet told SHUTDOWN in the same instant at the end of a
     /// run would starve every extension's final flush of the CPU Lambda would give it.
@@ -240,7 +223,6 @@ pub async fn run_with_backend(mut cfg: FleetConfig, backend: &OtlpSink) -> Resul
         results: Mutex::new(Vec::new()),
         sandboxes: Mutex::new(Vec::new()),
         gateway,
-        next_free_port: AtomicUsize::new(0),
         shutdowns: tokio::sync::Semaphore::new(
             4 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         ),
@@ -372,9 +354,7 @@ async fn sandbox(id: usize, cfg: FleetConfig, shared: Arc<Shared>, seq: usize, f
     let mut sandbox_cfg = cfg.sandbox.clone();
     // Sandboxes share the host's loopback here (in Lambda each has its own), so an extension
     // with a fixed listener port can take a free one from this variable instead.
-    if let Some(port) = free_port(&shared.next_free_port) {
-        sandbox_cfg.env.push((FREE_PORT_VARIABLE.into(), port.to_string()));
-    }
+    sandbox_cfg.env.push((FREE_PORT_VARIABLE.into(), crate::ports::free_port().to_string()));
     // Its own entrance to the gateway, so that its connections are counted apart.
     let relay_port = match &shared.gateway {
         Some(gateway) => gateway.open_port().await.ok(),
@@ -497,20 +477,6 @@ mod tests {
         let middle = diurnal.iter().filter(|d| **d >= total / 4 && **d < total * 3 / 4).count();
         assert!(middle > 120, "{middle}");
         assert!(*diurnal.last().unwrap() <= total);
-    }
-
-    #[test]
-    fn free_ports_come_in_turn_from_below_the_ephemeral_range_skipping_ports_in_use() {
-        let next = AtomicUsize::new(0);
-        let first = free_port(&next).unwrap();
-        assert!(FREE_PORT_RANGE.contains(&first));
-        // Hold the next one in turn: it is skipped.
-        let held = std::net::TcpListener::bind(("127.0.0.1", first + 1));
-        let second = free_port(&next).unwrap();
-        assert!(FREE_PORT_RANGE.contains(&second) && second > first);
-        if held.is_ok() {
-            assert!(second > first + 1, "{first} {second}");
-        }
     }
 
     #[test]

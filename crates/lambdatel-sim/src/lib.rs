@@ -31,6 +31,7 @@ pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod otlp;
+pub mod ports;
 pub mod process;
 pub mod render;
 pub mod scenario;

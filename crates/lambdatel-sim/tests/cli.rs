@@ -81,7 +81,7 @@ fn clear_errors() {
 #[test]
 fn otlp_mode_prints_what_the_extension_exported() {
     let ext = common::extension("otlp-ext");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let port = lambdatel_sim::ports::free_port().to_string();
     let out = sim()
         .args(["run", "--quiet", "--no-freeze", "--otlp", "--otlp-http-port", &port, "--invocations", "2"])
         .args(["--extension", ext.to_str().unwrap(), "--env", &format!("SIM_OTLP_HTTP=http://127.0.0.1:{port}")])
@@ -204,7 +204,7 @@ fn managed_instances_run_concurrently() {
 
 #[test]
 fn serve_answers_curl_style_invokes_until_interrupted() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = lambdatel_sim::ports::free_port();
     let child = sim()
         .args(["serve", "--quiet", "--port", &port.to_string()])
         .stdout(std::process::Stdio::piped())
@@ -255,7 +255,7 @@ fn serve_answers_curl_style_invokes_until_interrupted() {
 fn fleet_reports_fan_in_and_losses() {
     let ext = common::extension("fleet-cli-ext");
     // The fixture exports over OTLP/HTTP to the port given; the fleet's receiver listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let port = lambdatel_sim::ports::free_port().to_string();
     let out = sim()
         .args(["fleet", "--quiet", "--extension", ext.to_str().unwrap(), "--otlp-http-port", &port])
         .args(["--env", &format!("SIM_OTLP_HTTP=http://127.0.0.1:{port}")])

@@ -25,7 +25,7 @@ async fn call(
 async fn registration_rules_and_error_codes() {
     // The launched process never registers; the test registers under its file name instead.
     let ext = common::extension("hand-driven");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = lambdatel_sim::ports::free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg = SimConfig {
         extensions: vec![ext],

@@ -402,7 +402,7 @@ async fn logs_api_subscriber_gets_logs_api_shapes() {
 #[tokio::test]
 async fn delivery_retries_until_the_listener_appears() {
     // Reserve a port, then free it so nothing listens there at first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = lambdatel_sim::ports::free_port();
     let ext = extension("late-listener-ext");
     let mut cfg = config(vec![ext], vec![("SIM_TEL_PORT", port.to_string())]);
     cfg.freeze = false;

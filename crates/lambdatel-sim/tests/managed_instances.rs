@@ -48,7 +48,7 @@ async fn refuses_invoke_registration_other_schemas_and_the_logs_api() {
     let ext = dir.join("hand-driven");
     std::fs::write(&ext, "#!/bin/sh\necho \"init type $AWS_LAMBDA_INITIALIZATION_TYPE\"\nexec sleep 60\n").unwrap();
     std::fs::set_permissions(&ext, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = lambdatel_sim::ports::free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let cfg = SimConfig {
         extensions: vec![ext],

@@ -31,7 +31,7 @@ fn lines(events: &[TelemetryEvent], extension: bool) -> Vec<String> {
 
 #[tokio::test]
 async fn rust_lambda_extension_and_lambda_runtime_crates() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = lambdatel_sim::ports::free_port();
     let mut sim = Simulator::start(SimConfig {
         extensions: vec![example("conformance_extension")],
         function: FunctionSpec::Process(ProcessFunction {
