@@ -94,7 +94,10 @@ async fn a_dead_backend_costs_next_to_nothing_and_gets_the_queued_data_when_back
     let (mut ids, times) = run(&mut sim, 0..INVOCATIONS).await;
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!("dead backend: mean post-runtime {mean:.1} ms over {INVOCATIONS} invocations: {times:?}");
-    assert!(mean <= 20.0, "mean post-runtime {mean:.1} ms: {times:?}");
+    // A flush that waited on the dead backend (retrying it within the flush) would cost up to the flush budget,
+    // 1 s, per invocation. Waiting for runtimeDone's delivery alone takes up to ~30 ms, more on a loaded machine
+    // (the mean was 8-12 ms alone and 21 ms beside the rest of the suite), so the bound sits between the two.
+    assert!(mean <= 200.0, "mean post-runtime {mean:.1} ms: {times:?}");
 
     // The backend comes back on the same address; within a few probe intervals the queue drains, before
     // any shutdown.
