@@ -20,7 +20,7 @@ static NEXT: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// The next port of [`FREE_PORT_RANGE`] that can be bound now (ports in use are skipped); any free port when
 /// none can.
 pub fn free_port() -> u16 {
-    let start = std::process::id() as usize * 7919 % FREE_PORT_RANGE.len();
+    let start = (u64::from(std::process::id()) * 7919 % FREE_PORT_RANGE.len() as u64) as usize;
     let _ = NEXT.compare_exchange(usize::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
     free_port_from(&NEXT)
 }
