@@ -29,9 +29,9 @@ pub(super) struct Envelope<'a> {
 /// A field that should hold a string.
 #[derive(Default)]
 pub(super) enum Text<'a> {
+    /// Not given, or `null`.
     #[default]
     Absent,
-    Null,
     Str(Cow<'a, str>),
     /// Any other JSON value.
     Other,
@@ -54,7 +54,7 @@ impl<'de> Deserialize<'de> for Batch<'de> {
                 f.write_str("an array of events or one event")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                let mut items = Vec::new();
                 while let Some(item) = seq.next_element()? {
                     items.push(item);
                 }
@@ -182,7 +182,7 @@ impl<'de> Visitor<'de> for TextVisitor {
         Ok(Text::Str(Cow::Owned(text)))
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Text::Null)
+        Ok(Text::Absent)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
@@ -197,7 +197,6 @@ mod tests {
     fn text(field: &Text) -> String {
         match field {
             Text::Absent => "absent".into(),
-            Text::Null => "null".into(),
             Text::Str(Cow::Borrowed(text)) => format!("borrowed {text}"),
             Text::Str(Cow::Owned(text)) => format!("owned {text}"),
             Text::Other => "other".into(),
@@ -239,7 +238,7 @@ mod tests {
         assert_eq!(
             items(body).unwrap(),
             [
-                "other | null | null | 0",
+                "other | absent | null | 0",
                 r#"other | other | {"k":[1,{"n":null}]} | 0"#,
                 "other | other | absent | 5",
                 "absent | absent | absent | 0",

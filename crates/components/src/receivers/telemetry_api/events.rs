@@ -229,7 +229,7 @@ fn parse_event(envelope: Envelope<'_>, skipped_fields: &mut usize) -> Option<Eve
     let sk = skipped_fields;
     let time = match envelope.time {
         Text::Str(text) => parse_timestamp(&text).or_else(|| skip(sk)),
-        Text::Absent | Text::Null => None,
+        Text::Absent => None,
         Text::Other => skip(sk),
     };
     let record = envelope.record;
